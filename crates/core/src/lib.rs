@@ -1,0 +1,20 @@
+//! refreshd's domain: what a token is, how long things live, and the rules of rotation.
+//! Pure: no I/O beyond the OS random source, no HTTP, no SQL.
+
+pub mod app;
+pub mod clock;
+pub mod digest;
+pub mod lifetimes;
+pub mod random;
+pub mod rotation;
+pub mod scope;
+pub mod seal;
+pub mod token;
+
+pub use app::{AppKind, ClientId, ClientSecret};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use digest::TokenDigest;
+pub use lifetimes::Lifetimes;
+pub use rotation::{ReuseVerdict, RotatedPair};
+pub use scope::Scopes;
+pub use token::{AccessToken, RefreshToken, TokenFormatError, TokenKind};
