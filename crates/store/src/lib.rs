@@ -1,1 +1,109 @@
-//! placeholder
+//! refreshd's storage, in domain words: traits the handlers call, and the adapters that keep
+//! their promises in a database.
+
+mod error;
+mod model;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use refreshd_core::{ClientId, Timestamp, TokenDigest};
+
+pub use error::StoreError;
+pub use model::{
+    App, Authorization, Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, RedeemedCode,
+    Rotation, User,
+};
+
+/// OAuth applications (clients).
+#[async_trait]
+pub trait Apps: Send + Sync {
+    async fn create_app(&self, app: NewApp, now: Timestamp) -> Result<App, StoreError>;
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError>;
+    async fn find_app(&self, client_id: &ClientId) -> Result<Option<App>, StoreError>;
+    /// Changes what new grants get; tokens already issued keep their own expiry.
+    async fn set_expiring_tokens(
+        &self,
+        client_id: &ClientId,
+        expiring: bool,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError>;
+    async fn set_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret: TokenDigest,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError>;
+}
+
+/// The provider's users: the people tokens are issued to.
+#[async_trait]
+pub trait Users: Send + Sync {
+    async fn create_user(&self, user: NewUser, now: Timestamp) -> Result<User, StoreError>;
+    async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError>;
+}
+
+/// Authorization codes and token pairs, with the rotation rules enforced in the database.
+#[async_trait]
+pub trait Grants: Send + Sync {
+    async fn store_code(&self, code: NewCode) -> Result<(), StoreError>;
+
+    /// Marks a live code of `app_id` redeemed and returns it; `None` when it is unknown, expired,
+    /// already redeemed or another app's. Of concurrent redemptions exactly one succeeds.
+    async fn redeem_code(
+        &self,
+        code: TokenDigest,
+        app_id: i64,
+        now: Timestamp,
+    ) -> Result<Option<RedeemedCode>, StoreError>;
+
+    /// Starts a new token family; returns the pair's id.
+    async fn issue_pair(&self, grant: Grant, pair: NewPair, now: Timestamp) -> Result<i64, StoreError>;
+
+    /// Exchanges a refresh token for `successor`. Exactly one of concurrent rotations of one
+    /// token wins (a conditional update); reuse is judged by `refreshd_core::rotation`.
+    /// `sealed` is the successor's answer, encrypted under the presented token.
+    async fn rotate_refresh(
+        &self,
+        presented: TokenDigest,
+        app_id: i64,
+        successor: NewPair,
+        sealed: Vec<u8>,
+        now: Timestamp,
+        grace_window_secs: i64,
+    ) -> Result<Rotation, StoreError>;
+
+    /// The live, unexpired authorization an access token belongs to.
+    async fn find_authorization(
+        &self,
+        access: TokenDigest,
+        now: Timestamp,
+    ) -> Result<Option<Authorization>, StoreError>;
+
+    /// Replaces a live access token of `app_id` with a new one; the old one stops at once.
+    async fn reset_access(
+        &self,
+        app_id: i64,
+        old: TokenDigest,
+        new: NewAccess,
+        now: Timestamp,
+    ) -> Result<Option<Authorization>, StoreError>;
+
+    /// Revokes one live access token (and the refresh token issued with it).
+    async fn revoke_access(&self, app_id: i64, access: TokenDigest, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// Revokes every token and code of the user the live `access` token belongs to, for `app_id`.
+    async fn revoke_grant(&self, app_id: i64, access: TokenDigest, now: Timestamp) -> Result<bool, StoreError>;
+}
+
+/// Everything refreshd keeps; one adapter implements all of it.
+pub trait Store: Apps + Users + Grants {}
+
+impl<T: Apps + Users + Grants> Store for T {}
+
+/// Opens the adapter a database URL names, creating and migrating the database if needed.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if let Some(path) = sqlite::path_of(url) {
+        return Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path).await?));
+    }
+    Err(StoreError::UnsupportedUrl(url.split(':').next().unwrap_or_default().to_owned()))
+}

@@ -1,0 +1,110 @@
+//! The records storage keeps and hands back.
+
+use refreshd_core::{AppKind, ClientId, Timestamp, TokenDigest};
+
+#[derive(Clone, Debug)]
+pub struct App {
+    pub id: i64,
+    pub client_id: ClientId,
+    pub name: String,
+    pub kind: AppKind,
+    pub redirect_uri: String,
+    pub secret_digest: TokenDigest,
+    pub expiring_tokens: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewApp {
+    pub client_id: ClientId,
+    pub name: String,
+    pub kind: AppKind,
+    pub redirect_uri: String,
+    pub secret_digest: TokenDigest,
+    pub expiring_tokens: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: i64,
+    pub login: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub login: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewCode {
+    pub digest: TokenDigest,
+    pub grant: Grant,
+    pub redirect_uri: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct RedeemedCode {
+    pub grant: Grant,
+    pub redirect_uri: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+}
+
+/// Who a token family is for and what it may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub app_id: i64,
+    pub user_id: i64,
+    /// GitHub's comma-separated form.
+    pub scopes: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewAccess {
+    pub digest: TokenDigest,
+    pub last_eight: String,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// An access token and, for expiring grants, the refresh token issued with it.
+#[derive(Clone, Debug)]
+pub struct NewPair {
+    pub access: NewAccess,
+    pub refresh: Option<(TokenDigest, Timestamp)>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Rotation {
+    /// This request rotated the token; the successor is stored for `grant`.
+    Rotated { grant: Grant },
+    /// The immediately previous token inside the grace window: the sealed successor answer.
+    Replay { sealed: Vec<u8> },
+    /// The token was reused: its whole family is now revoked.
+    FamilyRevoked,
+    /// Unknown, expired, revoked, or another app's token.
+    Rejected,
+}
+
+/// A live access token with everything GitHub's authorization object reports.
+#[derive(Clone, Debug)]
+pub struct Authorization {
+    pub id: i64,
+    pub app: App,
+    pub user: User,
+    pub scopes: String,
+    pub access_digest: TokenDigest,
+    pub access_last_eight: String,
+    pub access_expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
