@@ -88,7 +88,7 @@ pub enum Rotation {
     /// This request rotated the token; the successor is stored for `grant`.
     Rotated { grant: Grant },
     /// The immediately previous token inside the grace window: the sealed successor answer.
-    Replay { sealed: Vec<u8> },
+    Replay { sealed: Vec<u8>, grant: Grant },
     /// The token was reused: its whole family is now revoked.
     FamilyRevoked,
     /// Unknown, expired, revoked, or another app's token.

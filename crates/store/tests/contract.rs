@@ -117,7 +117,10 @@ async fn rotation_retires_the_old_pair_and_replays_inside_the_grace_window() {
     assert!(!live(&f, 1).await, "the access token issued with a used refresh token stops at once");
     assert!(live(&f, 2).await);
     match rotate(&f, 1, 3, NOW.plus_secs(GRACE)).await {
-        Rotation::Replay { sealed } => assert_eq!(sealed, b"answer-2"),
+        Rotation::Replay { sealed, grant } => {
+            assert_eq!(sealed, b"answer-2");
+            assert_eq!(grant, f.grant);
+        }
         other => panic!("expected a replay, got {other:?}"),
     }
     assert!(live(&f, 2).await, "a replay leaves the successor alive");

@@ -214,7 +214,7 @@ fn judge_failed_rotation(
     let found = conn
         .prepare_cached(
             "SELECT COALESCE(p.family_id, p.id), p.app_id, p.state, p.rotated_at,
-                    p.successor_sealed, s.state = 'live'
+                    p.successor_sealed, s.state = 'live', p.user_id, p.scopes
              FROM token_pairs p LEFT JOIN token_pairs s ON s.id = p.successor_id
              WHERE p.refresh_digest = ?1",
         )
@@ -227,12 +227,13 @@ fn judge_failed_rotation(
                     r.get::<_, Option<i64>>(3)?,
                     r.get::<_, Option<Vec<u8>>>(4)?,
                     r.get::<_, Option<bool>>(5)?,
+                    Grant { app_id, user_id: r.get(6)?, scopes: r.get(7)? },
                 ))
             })
             .optional()
         })
         .map_err(unavailable)?;
-    let Some((family, owner, state, rotated_at, sealed, successor_live)) = found else {
+    let Some((family, owner, state, rotated_at, sealed, successor_live, grant)) = found else {
         return Ok(Rotation::Rejected);
     };
     if owner != app_id || state != "rotated" {
@@ -244,7 +245,7 @@ fn judge_failed_rotation(
         successor_sealed: sealed.is_some(),
     };
     match (judge_reuse(pair, now, grace_window_secs), sealed) {
-        (ReuseVerdict::Replay, Some(sealed)) => Ok(Rotation::Replay { sealed }),
+        (ReuseVerdict::Replay, Some(sealed)) => Ok(Rotation::Replay { sealed, grant }),
         _ => {
             conn.prepare_cached(
                 "UPDATE token_pairs SET state = 'revoked', successor_sealed = NULL, updated_at = ?2

@@ -1,0 +1,131 @@
+//! The OAuth Applications API (seed 002): check, reset and delete a token, delete a grant.
+//! Every route authenticates the app with HTTP Basic client_id:client_secret.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use refreshd_core::AccessToken;
+use refreshd_store::{App, NewAccess};
+
+use super::client_auth::{self, Basic};
+use super::objects;
+use super::params::{ParamsError, media_type};
+use super::rest_error::RestError;
+use crate::Provider;
+
+/// The app whose credentials came with the request; it must be the app the path names.
+async fn authenticated_app(provider: &Provider, headers: &HeaderMap, client_id: &str) -> Result<App, RestError> {
+    let credentials = match client_auth::basic(headers) {
+        Basic::Present(credentials) => credentials,
+        Basic::Absent => return Err(RestError::RequiresAuthentication),
+        Basic::Malformed => return Err(RestError::BadCredentials),
+    };
+    let app = client_auth::authenticate(provider, &credentials).await?.ok_or(RestError::BadCredentials)?;
+    if app.client_id.as_str() != client_id {
+        return Err(RestError::NotFound);
+    }
+    Ok(app)
+}
+
+/// The `access_token` of a JSON body. A token that cannot be one of ours is simply not found,
+/// without a lookup.
+fn presented_token(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<AccessToken, RestError> {
+    let body = body.map_err(|r| ParamsError::from_rejection(&r))?;
+    if let Some(media) = media_type(headers) {
+        if media != "application/json" && !media.ends_with("+json") && !body.is_empty() {
+            return Err(RestError::UnsupportedMediaType);
+        }
+    }
+    let missing = RestError::Validation { field: "access_token", code: "missing_field" };
+    if body.is_empty() {
+        return Err(missing);
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| RestError::ProblemsParsingJson)?;
+    let object = value.as_object().ok_or(RestError::ProblemsParsingJson)?;
+    match object.get("access_token") {
+        None | Some(serde_json::Value::Null) => Err(missing),
+        Some(serde_json::Value::String(raw)) => AccessToken::parse(raw).map_err(|_| RestError::NotFound),
+        Some(_) => Err(RestError::Validation { field: "access_token", code: "invalid" }),
+    }
+}
+
+/// `POST /applications/{client_id}/token`: 200 with the authorization, or 404.
+pub async fn check(
+    State(provider): State<Provider>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, RestError> {
+    let app = authenticated_app(&provider, &headers, &client_id).await?;
+    let token = presented_token(&headers, body)?;
+    let auth = provider
+        .store
+        .find_authorization(token.digest(), provider.clock.now())
+        .await?
+        .filter(|auth| auth.app.id == app.id)
+        .ok_or(RestError::NotFound)?;
+    Ok(Json(objects::authorization(&provider, &auth, token.expose())).into_response())
+}
+
+/// `PATCH /applications/{client_id}/token`: a new token replaces the presented one at once.
+pub async fn reset(
+    State(provider): State<Provider>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, RestError> {
+    let app = authenticated_app(&provider, &headers, &client_id).await?;
+    let old = presented_token(&headers, body)?;
+    let now = provider.clock.now();
+    let current = provider
+        .store
+        .find_authorization(old.digest(), now)
+        .await?
+        .filter(|auth| auth.app.id == app.id)
+        .ok_or(RestError::NotFound)?;
+    let new = AccessToken::generate(old.kind());
+    let replacement = NewAccess {
+        digest: new.digest(),
+        last_eight: new.last_eight().to_owned(),
+        expires_at: current.access_expires_at.map(|_| now.plus_secs(provider.lifetimes.access_token_secs)),
+    };
+    let auth = provider
+        .store
+        .reset_access(app.id, old.digest(), replacement, now)
+        .await?
+        .ok_or(RestError::NotFound)?;
+    Ok(Json(objects::authorization(&provider, &auth, new.expose())).into_response())
+}
+
+/// `DELETE /applications/{client_id}/token`: 204, or 404 for a token that is not live.
+pub async fn delete_token(
+    State(provider): State<Provider>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, RestError> {
+    let app = authenticated_app(&provider, &headers, &client_id).await?;
+    let token = presented_token(&headers, body)?;
+    match provider.store.revoke_access(app.id, token.digest(), provider.clock.now()).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(RestError::NotFound),
+    }
+}
+
+/// `DELETE /applications/{client_id}/grant`: revokes every token of the token's user for the app.
+pub async fn delete_grant(
+    State(provider): State<Provider>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, RestError> {
+    let app = authenticated_app(&provider, &headers, &client_id).await?;
+    let token = presented_token(&headers, body)?;
+    match provider.store.revoke_grant(app.id, token.digest(), provider.clock.now()).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(RestError::NotFound),
+    }
+}

@@ -1,0 +1,86 @@
+//! Authenticating an OAuth client by its client_id and client_secret.
+
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use refreshd_core::{ClientId, ClientSecret};
+use refreshd_store::{App, StoreError};
+
+use crate::Provider;
+
+/// Presented client credentials. The secret is only ever digested.
+pub struct Credentials {
+    pub client_id: String,
+    pub secret: ClientSecret,
+}
+
+/// What the `Authorization` header says about HTTP Basic credentials.
+pub enum Basic {
+    Absent,
+    Malformed,
+    Present(Credentials),
+}
+
+/// Reads HTTP Basic credentials; the scheme is matched case-insensitively (clients send `basic`).
+pub fn basic(headers: &HeaderMap) -> Basic {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Basic::Absent;
+    };
+    let Some((scheme, encoded)) = value.to_str().ok().and_then(|v| v.trim().split_once(' ')) else {
+        return Basic::Malformed;
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        // Another scheme (a stray Bearer, say) carries no client credentials.
+        return Basic::Absent;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok());
+    match decoded.as_deref().and_then(|d| d.split_once(':')) {
+        Some((id, secret)) => Basic::Present(Credentials {
+            client_id: id.to_owned(),
+            secret: ClientSecret::from_presented(secret),
+        }),
+        None => Basic::Malformed,
+    }
+}
+
+/// The app these credentials belong to, or `None` when the id is unknown or the secret wrong.
+pub async fn authenticate(provider: &Provider, credentials: &Credentials) -> Result<Option<App>, StoreError> {
+    let Some(client_id) = ClientId::parse(&credentials.client_id) else {
+        return Ok(None);
+    };
+    let presented = credentials.secret.digest();
+    let app = provider.store.find_app(&client_id).await?;
+    // TokenDigest compares in constant time.
+    Ok(app.filter(|app| app.secret_digest == presented))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_auth(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn reads_basic_in_any_case() {
+        for scheme in ["Basic", "basic", "BASIC"] {
+            let value = format!("{scheme} {}", STANDARD.encode("id:sec:ret"));
+            let Basic::Present(c) = basic(&with_auth(&value)) else { panic!("{scheme} not read") };
+            assert_eq!(c.client_id, "id");
+            assert_eq!(c.secret.expose(), "sec:ret");
+        }
+    }
+
+    #[test]
+    fn tells_absent_from_malformed() {
+        assert!(matches!(basic(&HeaderMap::new()), Basic::Absent));
+        assert!(matches!(basic(&with_auth("Bearer abc")), Basic::Absent));
+        assert!(matches!(basic(&with_auth("Basic")), Basic::Malformed));
+        assert!(matches!(basic(&with_auth("Basic !!!")), Basic::Malformed));
+        assert!(matches!(basic(&with_auth(&format!("Basic {}", STANDARD.encode("nocolon")))), Basic::Malformed));
+    }
+}

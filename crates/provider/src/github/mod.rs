@@ -1,0 +1,38 @@
+//! GitHub's dialect: the OAuth token endpoint and the REST routes GitHub's clients call.
+
+mod applications;
+mod client_auth;
+mod format;
+mod objects;
+mod params;
+mod rest_error;
+mod token;
+mod user;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, post};
+
+use crate::Provider;
+
+/// Bodies larger than this are refused before they are read in full.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// GitHub's routes: OAuth under `/login/oauth`, REST both at `/` and under `/api/v3` (as on
+/// GitHub Enterprise Server).
+pub fn router(provider: Provider) -> Router {
+    let rest = Router::new()
+        .route(
+            "/applications/{client_id}/token",
+            post(applications::check).patch(applications::reset).delete(applications::delete_token),
+        )
+        .route("/applications/{client_id}/grant", delete(applications::delete_grant))
+        .route("/user", axum::routing::get(user::me));
+    Router::new()
+        .route("/login/oauth/access_token", post(token::access_token))
+        .merge(rest.clone())
+        .nest("/api/v3", rest)
+        .fallback(rest_error::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(provider)
+}

@@ -1,0 +1,187 @@
+//! `POST /login/oauth/access_token`: the authorization_code and refresh_token grants.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use refreshd_core::{RefreshToken, TokenDigest, pkce, seal};
+use refreshd_store::{App, Rotation, StoreError};
+use serde::Serialize;
+
+use super::client_auth::{self, Basic, Credentials};
+use super::format::Format;
+use super::params::{Params, ParamsError};
+use crate::issue::{IssueError, TokenAnswer, issue_family, mint};
+use crate::Provider;
+
+const TROUBLESHOOTING: &str =
+    "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors";
+
+/// The token endpoint's failures. GitHub answers its own codes with HTTP 200.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("The client_id and/or client_secret passed are incorrect.")]
+    IncorrectClientCredentials,
+    #[error("The code passed is incorrect or expired.")]
+    BadVerificationCode,
+    #[error("The refresh token passed is incorrect or expired.")]
+    BadRefreshToken,
+    #[error("The redirect_uri MUST match the registered callback URL for this application.")]
+    RedirectUriMismatch,
+    #[error("The grant type is not supported.")]
+    UnsupportedGrantType,
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    #[error("refreshd cannot reach its database right now; try again.")]
+    Unavailable(#[from] StoreError),
+}
+
+impl From<IssueError> for TokenError {
+    fn from(e: IssueError) -> Self {
+        match e {
+            IssueError::Store(e) => Self::Unavailable(e),
+            IssueError::ChallengeMethod => Self::BadVerificationCode,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_uri: Option<String>,
+}
+
+impl TokenError {
+    fn code_status_anchor(&self) -> (&'static str, StatusCode, Option<&'static str>) {
+        match self {
+            Self::IncorrectClientCredentials => {
+                ("incorrect_client_credentials", StatusCode::OK, Some("incorrect-client-credentials"))
+            }
+            Self::BadVerificationCode => ("bad_verification_code", StatusCode::OK, Some("bad-verification-code")),
+            Self::BadRefreshToken => ("bad_refresh_token", StatusCode::OK, Some("bad-refresh-token")),
+            Self::RedirectUriMismatch => ("redirect_uri_mismatch", StatusCode::OK, Some("redirect-uri-mismatch2")),
+            Self::UnsupportedGrantType => ("unsupported_grant_type", StatusCode::OK, Some("unsupported-grant-type")),
+            Self::Params(e) => ("invalid_request", e.status(), None),
+            Self::Unavailable(_) => ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE, None),
+        }
+    }
+
+    fn render(&self, format: Format) -> Response {
+        if let Self::Unavailable(e) = self {
+            tracing::error!(error = %e, "token endpoint could not use storage");
+        }
+        let (code, status, anchor) = self.code_status_anchor();
+        let body = ErrorBody {
+            error: code,
+            error_description: self.to_string(),
+            error_uri: anchor.map(|a| format!("{TROUBLESHOOTING}/#{a}")),
+        };
+        format.render(status, &body)
+    }
+}
+
+pub async fn access_token(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let format = Format::negotiate(&headers);
+    match grant(&provider, &headers, query.as_deref(), body).await {
+        Ok(answer) => format.render(StatusCode::OK, &answer),
+        Err(e) => e.render(format),
+    }
+}
+
+async fn grant(
+    provider: &Provider,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<TokenAnswer, TokenError> {
+    let body = body.map_err(|r| ParamsError::from_rejection(&r))?;
+    let params = Params::parse(query, headers, &body)?;
+    let credentials = match client_auth::basic(headers) {
+        Basic::Present(credentials) => credentials,
+        Basic::Malformed => return Err(TokenError::IncorrectClientCredentials),
+        Basic::Absent => Credentials {
+            client_id: params.get("client_id").unwrap_or_default().to_owned(),
+            secret: refreshd_core::ClientSecret::from_presented(params.get("client_secret").unwrap_or_default()),
+        },
+    };
+    let app = client_auth::authenticate(provider, &credentials)
+        .await?
+        .ok_or(TokenError::IncorrectClientCredentials)?;
+    match (params.get("grant_type"), params.get("code")) {
+        (Some("refresh_token"), _) => refresh(provider, &app, &params).await,
+        (Some("authorization_code") | None, Some(code)) => exchange_code(provider, &app, &params, code).await,
+        (Some("authorization_code") | None, None) => Err(TokenError::BadVerificationCode),
+        (Some(_), _) => Err(TokenError::UnsupportedGrantType),
+    }
+}
+
+async fn exchange_code(
+    provider: &Provider,
+    app: &App,
+    params: &Params,
+    code: &str,
+) -> Result<TokenAnswer, TokenError> {
+    let now = provider.clock.now();
+    // Redeeming first makes the code single use even when a check below fails.
+    let redeemed = provider
+        .store
+        .redeem_code(TokenDigest::of(code), app.id, now)
+        .await?
+        .ok_or(TokenError::BadVerificationCode)?;
+    if let Some(given) = params.get("redirect_uri") {
+        let registered = redeemed.redirect_uri.as_deref().unwrap_or(&app.redirect_uri);
+        if given != registered {
+            return Err(TokenError::RedirectUriMismatch);
+        }
+    }
+    if let Some(challenge) = &redeemed.code_challenge {
+        let verifier = params.get("code_verifier").unwrap_or_default();
+        if !pkce::verify(redeemed.code_challenge_method.as_deref(), challenge, verifier) {
+            return Err(TokenError::BadVerificationCode);
+        }
+    }
+    Ok(issue_family(provider, app, redeemed.grant.user_id, &redeemed.grant.scopes).await?)
+}
+
+/// Rotates a refresh token. The successor's answer is sealed under the presented token so a
+/// grace replay can return it without refreshd keeping tokens in clear.
+async fn refresh(provider: &Provider, app: &App, params: &Params) -> Result<TokenAnswer, TokenError> {
+    let presented = params
+        .get("refresh_token")
+        .and_then(|raw| RefreshToken::parse(raw).ok())
+        .ok_or(TokenError::BadRefreshToken)?;
+    let now = provider.clock.now();
+    let mut minted = mint(app, true, "", &provider.lifetimes, now);
+    let plain = serde_json::to_vec(&minted.answer).expect("a token answer serializes");
+    let sealed = seal::seal(presented.expose(), &plain);
+    let rotation = provider
+        .store
+        .rotate_refresh(presented.digest(), app.id, minted.pair, sealed, now, provider.lifetimes.grace_window_secs)
+        .await?;
+    match rotation {
+        Rotation::Rotated { grant } => {
+            minted.answer.scope = grant.scopes;
+            Ok(minted.answer)
+        }
+        Rotation::Replay { sealed, grant } => {
+            let plain = seal::unseal(presented.expose(), &sealed).ok_or(TokenError::BadRefreshToken)?;
+            let mut answer: TokenAnswer =
+                serde_json::from_slice(&plain).map_err(|_| TokenError::BadRefreshToken)?;
+            answer.scope = grant.scopes;
+            Ok(answer)
+        }
+        Rotation::FamilyRevoked => {
+            tracing::warn!(client_id = %app.client_id, "refresh token reused; its whole token family is revoked");
+            Err(TokenError::BadRefreshToken)
+        }
+        Rotation::Rejected => Err(TokenError::BadRefreshToken),
+    }
+}

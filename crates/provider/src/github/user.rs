@@ -1,0 +1,41 @@
+//! `GET /user`: the user an access token belongs to, so issued tokens are usable.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use refreshd_core::AccessToken;
+
+use super::objects;
+use super::rest_error::RestError;
+use crate::Provider;
+
+/// Accepts `Authorization: Bearer <token>` and GitHub's older `token <token>`.
+fn bearer(headers: &HeaderMap) -> Result<&str, RestError> {
+    let value = headers.get(header::AUTHORIZATION).ok_or(RestError::RequiresAuthentication)?;
+    let (scheme, token) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().split_once(' '))
+        .ok_or(RestError::BadCredentials)?;
+    if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
+        Ok(token.trim())
+    } else {
+        Err(RestError::BadCredentials)
+    }
+}
+
+pub async fn me(State(provider): State<Provider>, headers: HeaderMap) -> Result<Response, RestError> {
+    let token = AccessToken::parse(bearer(&headers)?).map_err(|_| RestError::BadCredentials)?;
+    let auth = provider
+        .store
+        .find_authorization(token.digest(), provider.clock.now())
+        .await?
+        .ok_or(RestError::BadCredentials)?;
+    let mut response = Json(objects::full_user(&provider, &auth.user)).into_response();
+    let scopes = auth.scopes.replace(',', ", ");
+    if let Ok(value) = HeaderValue::from_str(&scopes) {
+        response.headers_mut().insert("x-oauth-scopes", value);
+    }
+    Ok(response)
+}

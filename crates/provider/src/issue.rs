@@ -1,0 +1,104 @@
+//! Minting token pairs and authorization codes: what a grant hands out, in GitHub's shape.
+
+use refreshd_core::{AccessToken, Lifetimes, RefreshToken, Timestamp, random};
+use refreshd_store::{App, Grant, NewAccess, NewCode, NewPair, StoreError, User};
+use serde::{Deserialize, Serialize};
+
+use crate::Provider;
+
+/// The body of a successful token response. Fields are in alphabetical order, as GitHub
+/// sends them. It carries tokens in clear, so it has no `Debug`.
+#[derive(Serialize, Deserialize)]
+pub struct TokenAnswer {
+    pub access_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token_expires_in: Option<i64>,
+    pub scope: String,
+    pub token_type: String,
+}
+
+/// A freshly generated pair: what storage keeps (digests) and what the client gets.
+pub(crate) struct Minted {
+    pub pair: NewPair,
+    pub answer: TokenAnswer,
+}
+
+/// Expiring pairs get a `ghu_` token and a `ghr_` refresh token; others a bare access token
+/// whose prefix follows the app's kind.
+pub(crate) fn mint(app: &App, expiring: bool, scopes: &str, lifetimes: &Lifetimes, now: Timestamp) -> Minted {
+    let access = AccessToken::generate(app.kind.access_token_kind(expiring));
+    let refresh = expiring.then(RefreshToken::generate);
+    let pair = NewPair {
+        access: NewAccess {
+            digest: access.digest(),
+            last_eight: access.last_eight().to_owned(),
+            expires_at: expiring.then(|| now.plus_secs(lifetimes.access_token_secs)),
+        },
+        refresh: refresh
+            .as_ref()
+            .map(|r| (r.digest(), now.plus_secs(lifetimes.refresh_token_secs))),
+    };
+    let answer = TokenAnswer {
+        access_token: access.expose().to_owned(),
+        expires_in: expiring.then_some(lifetimes.access_token_secs),
+        refresh_token: refresh.as_ref().map(|r| r.expose().to_owned()),
+        refresh_token_expires_in: expiring.then_some(lifetimes.refresh_token_secs),
+        scope: scopes.to_owned(),
+        token_type: "bearer".to_owned(),
+    };
+    Minted { pair, answer }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("the code challenge method must be S256 or plain")]
+    ChallengeMethod,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Starts a new token family for `user` at `app`, honouring the app's expiring-tokens setting.
+pub async fn issue_family(
+    provider: &Provider,
+    app: &App,
+    user_id: i64,
+    scopes: &str,
+) -> Result<TokenAnswer, IssueError> {
+    let now = provider.clock.now();
+    let minted = mint(app, app.expiring_tokens, scopes, &provider.lifetimes, now);
+    let grant = Grant { app_id: app.id, user_id, scopes: scopes.to_owned() };
+    provider.store.issue_pair(grant, minted.pair, now).await?;
+    Ok(minted.answer)
+}
+
+/// Issues a single-use authorization code (20 hex characters, as GitHub's) for `user` at `app`.
+pub async fn issue_code(
+    provider: &Provider,
+    app: &App,
+    user: &User,
+    scopes: &str,
+    redirect_uri: Option<String>,
+    code_challenge: Option<(String, String)>,
+) -> Result<String, IssueError> {
+    if let Some((_, method)) = &code_challenge {
+        if !refreshd_core::pkce::is_supported_method(method) {
+            return Err(IssueError::ChallengeMethod);
+        }
+    }
+    let code = random::hex(20);
+    let (code_challenge, code_challenge_method) = code_challenge.unzip();
+    let new = NewCode {
+        digest: refreshd_core::TokenDigest::of(&code),
+        grant: Grant { app_id: app.id, user_id: user.id, scopes: scopes.to_owned() },
+        redirect_uri,
+        code_challenge,
+        code_challenge_method,
+        expires_at: provider.clock.now().plus_secs(provider.lifetimes.code_secs),
+    };
+    provider.store.store_code(new).await?;
+    Ok(code)
+}
