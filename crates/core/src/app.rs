@@ -116,7 +116,13 @@ mod tests {
     #[test]
     fn token_kind_follows_app_kind_and_expiry() {
         assert_eq!(AppKind::OAuthApp.access_token_kind(false), TokenKind::OAuth);
-        assert_eq!(AppKind::OAuthApp.access_token_kind(true), TokenKind::UserToServer);
-        assert_eq!(AppKind::GithubApp.access_token_kind(false), TokenKind::UserToServer);
+        assert_eq!(
+            AppKind::OAuthApp.access_token_kind(true),
+            TokenKind::UserToServer
+        );
+        assert_eq!(
+            AppKind::GithubApp.access_token_kind(false),
+            TokenKind::UserToServer
+        );
     }
 }

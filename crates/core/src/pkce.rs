@@ -8,7 +8,9 @@ use subtle::ConstantTimeEq;
 /// Whether `verifier` answers `challenge` under `method` (`S256` or `plain`; absent means plain).
 pub fn verify(method: Option<&str>, challenge: &str, verifier: &str) -> bool {
     let well_formed = (43..=128).contains(&verifier.len())
-        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
     if !well_formed {
         return false;
     }
@@ -36,7 +38,11 @@ mod tests {
     #[test]
     fn s256_matches_the_rfc_example() {
         assert!(verify(Some("S256"), CHALLENGE, VERIFIER));
-        assert!(!verify(Some("S256"), CHALLENGE, &VERIFIER.replace('d', "e")));
+        assert!(!verify(
+            Some("S256"),
+            CHALLENGE,
+            &VERIFIER.replace('d', "e")
+        ));
     }
 
     #[test]

@@ -23,7 +23,8 @@ pub enum ReuseVerdict {
 /// Only the immediately previous refresh token, within the grace window, is replayed; an older
 /// token, or any token after the window, means the family may be stolen.
 pub fn judge_reuse(pair: RotatedPair, now: Timestamp, grace_window_secs: i64) -> ReuseVerdict {
-    let in_window = now.secs() - pair.rotated_at.secs() <= grace_window_secs && grace_window_secs > 0;
+    let in_window =
+        now.secs() - pair.rotated_at.secs() <= grace_window_secs && grace_window_secs > 0;
     if in_window && pair.successor_is_live && pair.successor_sealed {
         ReuseVerdict::Replay
     } else {
@@ -36,33 +37,58 @@ mod tests {
     use super::*;
 
     fn pair(successor_is_live: bool) -> RotatedPair {
-        RotatedPair { rotated_at: Timestamp(1000), successor_is_live, successor_sealed: true }
+        RotatedPair {
+            rotated_at: Timestamp(1000),
+            successor_is_live,
+            successor_sealed: true,
+        }
     }
 
     #[test]
     fn previous_token_inside_the_window_is_replayed() {
-        assert_eq!(judge_reuse(pair(true), Timestamp(1000), 10), ReuseVerdict::Replay);
-        assert_eq!(judge_reuse(pair(true), Timestamp(1010), 10), ReuseVerdict::Replay);
+        assert_eq!(
+            judge_reuse(pair(true), Timestamp(1000), 10),
+            ReuseVerdict::Replay
+        );
+        assert_eq!(
+            judge_reuse(pair(true), Timestamp(1010), 10),
+            ReuseVerdict::Replay
+        );
     }
 
     #[test]
     fn after_the_window_the_family_is_revoked() {
-        assert_eq!(judge_reuse(pair(true), Timestamp(1011), 10), ReuseVerdict::RevokeFamily);
+        assert_eq!(
+            judge_reuse(pair(true), Timestamp(1011), 10),
+            ReuseVerdict::RevokeFamily
+        );
     }
 
     #[test]
     fn an_older_token_is_always_reuse() {
-        assert_eq!(judge_reuse(pair(false), Timestamp(1000), 10), ReuseVerdict::RevokeFamily);
+        assert_eq!(
+            judge_reuse(pair(false), Timestamp(1000), 10),
+            ReuseVerdict::RevokeFamily
+        );
     }
 
     #[test]
     fn a_zero_window_disables_replay() {
-        assert_eq!(judge_reuse(pair(true), Timestamp(1000), 0), ReuseVerdict::RevokeFamily);
+        assert_eq!(
+            judge_reuse(pair(true), Timestamp(1000), 0),
+            ReuseVerdict::RevokeFamily
+        );
     }
 
     #[test]
     fn without_a_sealed_answer_there_is_nothing_to_replay() {
-        let p = RotatedPair { successor_sealed: false, ..pair(true) };
-        assert_eq!(judge_reuse(p, Timestamp(1000), 10), ReuseVerdict::RevokeFamily);
+        let p = RotatedPair {
+            successor_sealed: false,
+            ..pair(true)
+        };
+        assert_eq!(
+            judge_reuse(p, Timestamp(1000), 10),
+            ReuseVerdict::RevokeFamily
+        );
     }
 }

@@ -8,7 +8,11 @@ impl Scopes {
     /// Accepts GitHub's comma-separated form and RFC 6749's space-separated form.
     pub fn parse(raw: &str) -> Self {
         let mut scopes: Vec<String> = Vec::new();
-        for scope in raw.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+        for scope in raw
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             if !scopes.iter().any(|s| s == scope) {
                 scopes.push(scope.to_owned());
             }

@@ -23,7 +23,10 @@ fn cipher(refresh_token: &str) -> XChaCha20Poly1305 {
 /// nonce ‖ ciphertext.
 pub fn seal(refresh_token: &str, plaintext: &[u8]) -> Vec<u8> {
     let nonce: [u8; NONCE_LEN] = random::bytes();
-    let payload = Payload { msg: plaintext, aad: INFO };
+    let payload = Payload {
+        msg: plaintext,
+        aad: INFO,
+    };
     let mut out = nonce.to_vec();
     out.extend(
         cipher(refresh_token)
@@ -40,8 +43,13 @@ pub fn unseal(refresh_token: &str, sealed: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-    let payload = Payload { msg: ciphertext, aad: INFO };
-    cipher(refresh_token).decrypt(XNonce::from_slice(nonce), payload).ok()
+    let payload = Payload {
+        msg: ciphertext,
+        aad: INFO,
+    };
+    cipher(refresh_token)
+        .decrypt(XNonce::from_slice(nonce), payload)
+        .ok()
 }
 
 #[cfg(test)]
@@ -52,7 +60,10 @@ mod tests {
     fn round_trips_only_with_the_same_token() {
         let sealed = seal("ghr_one", b"the answer");
         assert!(!sealed.windows(10).any(|w| w == b"the answer"));
-        assert_eq!(unseal("ghr_one", &sealed).as_deref(), Some(&b"the answer"[..]));
+        assert_eq!(
+            unseal("ghr_one", &sealed).as_deref(),
+            Some(&b"the answer"[..])
+        );
         assert_eq!(unseal("ghr_two", &sealed), None);
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;

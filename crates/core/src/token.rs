@@ -121,35 +121,57 @@ macro_rules! secret_token {
 
         impl std::fmt::Debug for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, concat!(stringify!($name), "({}…redacted)"), self.kind.prefix())
+                write!(
+                    f,
+                    concat!(stringify!($name), "({}…redacted)"),
+                    self.kind.prefix()
+                )
             }
         }
     };
 }
 
-secret_token!(AccessToken, "An access token (`ghu_` or `gho_`), checked at parse time.");
-secret_token!(RefreshToken, "A refresh token (`ghr_`), checked at parse time.");
+secret_token!(
+    AccessToken,
+    "An access token (`ghu_` or `gho_`), checked at parse time."
+);
+secret_token!(
+    RefreshToken,
+    "A refresh token (`ghr_`), checked at parse time."
+);
 
 impl AccessToken {
     pub fn generate(kind: TokenKind) -> Self {
         debug_assert_ne!(kind, TokenKind::Refresh);
-        Self { value: generate(kind), kind }
+        Self {
+            value: generate(kind),
+            kind,
+        }
     }
 
     pub fn parse(raw: &str) -> Result<Self, TokenFormatError> {
         let kind = check(raw, &[TokenKind::UserToServer, TokenKind::OAuth])?;
-        Ok(Self { value: raw.to_owned(), kind })
+        Ok(Self {
+            value: raw.to_owned(),
+            kind,
+        })
     }
 }
 
 impl RefreshToken {
     pub fn generate() -> Self {
-        Self { value: generate(TokenKind::Refresh), kind: TokenKind::Refresh }
+        Self {
+            value: generate(TokenKind::Refresh),
+            kind: TokenKind::Refresh,
+        }
     }
 
     pub fn parse(raw: &str) -> Result<Self, TokenFormatError> {
         let kind = check(raw, &[TokenKind::Refresh])?;
-        Ok(Self { value: raw.to_owned(), kind })
+        Ok(Self {
+            value: raw.to_owned(),
+            kind,
+        })
     }
 }
 
@@ -193,12 +215,27 @@ mod tests {
     #[test]
     fn rejects_bad_tokens_before_any_lookup() {
         let good = "ghu_abcdefghijklmnopqrstuvwxyz01232LolCm";
-        assert_eq!(AccessToken::parse(&good.replace("2LolCm", "2LolCn")), Err(TokenFormatError::Checksum));
-        assert_eq!(AccessToken::parse(&good.replace("ghu_", "ghx_")), Err(TokenFormatError::Prefix));
-        assert_eq!(AccessToken::parse(&good[..39]), Err(TokenFormatError::Length));
-        assert_eq!(AccessToken::parse(&good.replace('a', "-")), Err(TokenFormatError::Alphabet));
+        assert_eq!(
+            AccessToken::parse(&good.replace("2LolCm", "2LolCn")),
+            Err(TokenFormatError::Checksum)
+        );
+        assert_eq!(
+            AccessToken::parse(&good.replace("ghu_", "ghx_")),
+            Err(TokenFormatError::Prefix)
+        );
+        assert_eq!(
+            AccessToken::parse(&good[..39]),
+            Err(TokenFormatError::Length)
+        );
+        assert_eq!(
+            AccessToken::parse(&good.replace('a', "-")),
+            Err(TokenFormatError::Alphabet)
+        );
         assert_eq!(RefreshToken::parse(good), Err(TokenFormatError::Prefix));
-        assert_eq!(AccessToken::parse(RefreshToken::generate().expose()), Err(TokenFormatError::Prefix));
+        assert_eq!(
+            AccessToken::parse(RefreshToken::generate().expose()),
+            Err(TokenFormatError::Prefix)
+        );
         assert_eq!(AccessToken::parse("ghu_é"), Err(TokenFormatError::Length));
         assert_eq!(AccessToken::parse(""), Err(TokenFormatError::Prefix));
     }

@@ -29,7 +29,13 @@ pub(crate) struct Minted {
 
 /// Expiring pairs get a `ghu_` token and a `ghr_` refresh token; others a bare access token
 /// whose prefix follows the app's kind.
-pub(crate) fn mint(app: &App, expiring: bool, scopes: &str, lifetimes: &Lifetimes, now: Timestamp) -> Minted {
+pub(crate) fn mint(
+    app: &App,
+    expiring: bool,
+    scopes: &str,
+    lifetimes: &Lifetimes,
+    now: Timestamp,
+) -> Minted {
     let access = AccessToken::generate(app.kind.access_token_kind(expiring));
     let refresh = expiring.then(RefreshToken::generate);
     let pair = NewPair {
@@ -70,7 +76,11 @@ pub async fn issue_family(
 ) -> Result<TokenAnswer, IssueError> {
     let now = provider.clock.now();
     let minted = mint(app, app.expiring_tokens, scopes, &provider.lifetimes, now);
-    let grant = Grant { app_id: app.id, user_id, scopes: scopes.to_owned() };
+    let grant = Grant {
+        app_id: app.id,
+        user_id,
+        scopes: scopes.to_owned(),
+    };
     provider.store.issue_pair(grant, minted.pair, now).await?;
     Ok(minted.answer)
 }
@@ -84,16 +94,20 @@ pub async fn issue_code(
     redirect_uri: Option<String>,
     code_challenge: Option<(String, String)>,
 ) -> Result<String, IssueError> {
-    if let Some((_, method)) = &code_challenge {
-        if !refreshd_core::pkce::is_supported_method(method) {
-            return Err(IssueError::ChallengeMethod);
-        }
+    if let Some((_, method)) = &code_challenge
+        && !refreshd_core::pkce::is_supported_method(method)
+    {
+        return Err(IssueError::ChallengeMethod);
     }
     let code = random::hex(20);
     let (code_challenge, code_challenge_method) = code_challenge.unzip();
     let new = NewCode {
         digest: refreshd_core::TokenDigest::of(&code),
-        grant: Grant { app_id: app.id, user_id: user.id, scopes: scopes.to_owned() },
+        grant: Grant {
+            app_id: app.id,
+            user_id: user.id,
+            scopes: scopes.to_owned(),
+        },
         redirect_uri,
         code_challenge,
         code_challenge_method,

@@ -57,7 +57,12 @@ pub trait Grants: Send + Sync {
     ) -> Result<Option<RedeemedCode>, StoreError>;
 
     /// Starts a new token family; returns the pair's id.
-    async fn issue_pair(&self, grant: Grant, pair: NewPair, now: Timestamp) -> Result<i64, StoreError>;
+    async fn issue_pair(
+        &self,
+        grant: Grant,
+        pair: NewPair,
+        now: Timestamp,
+    ) -> Result<i64, StoreError>;
 
     /// Exchanges a refresh token for `successor`. Exactly one of concurrent rotations of one
     /// token wins (a conditional update); reuse is judged by `refreshd_core::rotation`.
@@ -89,10 +94,20 @@ pub trait Grants: Send + Sync {
     ) -> Result<Option<Authorization>, StoreError>;
 
     /// Revokes one live access token (and the refresh token issued with it).
-    async fn revoke_access(&self, app_id: i64, access: TokenDigest, now: Timestamp) -> Result<bool, StoreError>;
+    async fn revoke_access(
+        &self,
+        app_id: i64,
+        access: TokenDigest,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     /// Revokes every token and code of the user the live `access` token belongs to, for `app_id`.
-    async fn revoke_grant(&self, app_id: i64, access: TokenDigest, now: Timestamp) -> Result<bool, StoreError>;
+    async fn revoke_grant(
+        &self,
+        app_id: i64,
+        access: TokenDigest,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Everything refreshd keeps; one adapter implements all of it.
@@ -105,5 +120,7 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if let Some(path) = sqlite::path_of(url) {
         return Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path).await?));
     }
-    Err(StoreError::UnsupportedUrl(url.split(':').next().unwrap_or_default().to_owned()))
+    Err(StoreError::UnsupportedUrl(
+        url.split(':').next().unwrap_or_default().to_owned(),
+    ))
 }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use refreshd_core::{AppKind, ClientId, ClientSecret, Timestamp, TokenDigest};
-use refreshd_store::{Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, Rotation, Store, StoreError};
+use refreshd_store::{
+    Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, Rotation, Store, StoreError,
+};
 
 const NOW: Timestamp = Timestamp(1_800_000_000);
 const GRACE: i64 = 10;
@@ -20,11 +22,26 @@ async fn fixture() -> Fixture {
     let store = refreshd_store::open(&url).await.unwrap();
     let app = store.create_app(new_app("One"), NOW).await.unwrap();
     let user = store
-        .create_user(NewUser { login: "octocat".into(), name: None, email: None }, NOW)
+        .create_user(
+            NewUser {
+                login: "octocat".into(),
+                name: None,
+                email: None,
+            },
+            NOW,
+        )
         .await
         .unwrap();
-    let grant = Grant { app_id: app.id, user_id: user.id, scopes: "repo".into() };
-    Fixture { store, grant, _dir: dir }
+    let grant = Grant {
+        app_id: app.id,
+        user_id: user.id,
+        scopes: "repo".into(),
+    };
+    Fixture {
+        store,
+        grant,
+        _dir: dir,
+    }
 }
 
 fn new_app(name: &str) -> NewApp {
@@ -46,42 +63,86 @@ fn pair(n: u32) -> NewPair {
             last_eight: format!("{n:08}"),
             expires_at: Some(NOW.plus_secs(28_800)),
         },
-        refresh: Some((TokenDigest::of(&format!("refresh-{n}")), NOW.plus_secs(15_811_200))),
+        refresh: Some((
+            TokenDigest::of(&format!("refresh-{n}")),
+            NOW.plus_secs(15_811_200),
+        )),
     }
 }
 
 async fn rotate(f: &Fixture, from: u32, to: u32, now: Timestamp) -> Rotation {
     let presented = TokenDigest::of(&format!("refresh-{from}"));
     let sealed = format!("answer-{to}").into_bytes();
-    f.store.rotate_refresh(presented, f.grant.app_id, pair(to), sealed, now, GRACE).await.unwrap()
+    f.store
+        .rotate_refresh(presented, f.grant.app_id, pair(to), sealed, now, GRACE)
+        .await
+        .unwrap()
 }
 
 async fn live(f: &Fixture, n: u32) -> bool {
-    f.store.find_authorization(TokenDigest::of(&format!("access-{n}")), NOW).await.unwrap().is_some()
+    f.store
+        .find_authorization(TokenDigest::of(&format!("access-{n}")), NOW)
+        .await
+        .unwrap()
+        .is_some()
 }
 
 #[tokio::test]
 async fn apps_are_created_found_and_updated() {
     let f = fixture().await;
     let app = f.store.create_app(new_app("Two"), NOW).await.unwrap();
-    assert_eq!(f.store.find_app(&app.client_id).await.unwrap().unwrap().name, "Two");
+    assert_eq!(
+        f.store
+            .find_app(&app.client_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Two"
+    );
     assert_eq!(f.store.list_apps().await.unwrap().len(), 2);
-    let off = f.store.set_expiring_tokens(&app.client_id, false, NOW).await.unwrap().unwrap();
+    let off = f
+        .store
+        .set_expiring_tokens(&app.client_id, false, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!off.expiring_tokens);
     let secret = ClientSecret::generate();
-    let reset = f.store.set_client_secret(&app.client_id, secret.digest(), NOW).await.unwrap().unwrap();
+    let reset = f
+        .store
+        .set_client_secret(&app.client_id, secret.digest(), NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(reset.secret_digest, secret.digest());
     let unknown = ClientId::parse("nope").unwrap();
     assert!(f.store.find_app(&unknown).await.unwrap().is_none());
-    assert!(f.store.set_expiring_tokens(&unknown, true, NOW).await.unwrap().is_none());
+    assert!(
+        f.store
+            .set_expiring_tokens(&unknown, true, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn a_login_is_taken_once() {
     let f = fixture().await;
-    let again = NewUser { login: "OctoCat".into(), name: None, email: None };
-    assert!(matches!(f.store.create_user(again, NOW).await, Err(StoreError::Conflict("user"))));
-    assert_eq!(f.store.find_user("octocat").await.unwrap().unwrap().id, f.grant.user_id);
+    let again = NewUser {
+        login: "OctoCat".into(),
+        name: None,
+        email: None,
+    };
+    assert!(matches!(
+        f.store.create_user(again, NOW).await,
+        Err(StoreError::Conflict("user"))
+    ));
+    assert_eq!(
+        f.store.find_user("octocat").await.unwrap().unwrap().id,
+        f.grant.user_id
+    );
 }
 
 #[tokio::test]
@@ -97,24 +158,56 @@ async fn codes_redeem_once_for_their_own_app_before_expiry() {
     };
     f.store.store_code(code(1)).await.unwrap();
     let d = TokenDigest::of("code-1");
-    assert!(f.store.redeem_code(d, f.grant.app_id + 1, NOW).await.unwrap().is_none());
-    let redeemed = f.store.redeem_code(d, f.grant.app_id, NOW).await.unwrap().unwrap();
+    assert!(
+        f.store
+            .redeem_code(d, f.grant.app_id + 1, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let redeemed = f
+        .store
+        .redeem_code(d, f.grant.app_id, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(redeemed.grant, f.grant);
     assert_eq!(redeemed.code_challenge.as_deref(), Some("challenge"));
-    assert!(f.store.redeem_code(d, f.grant.app_id, NOW).await.unwrap().is_none());
+    assert!(
+        f.store
+            .redeem_code(d, f.grant.app_id, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     f.store.store_code(code(2)).await.unwrap();
     let late = NOW.plus_secs(600);
-    assert!(f.store.redeem_code(TokenDigest::of("code-2"), f.grant.app_id, late).await.unwrap().is_none());
+    assert!(
+        f.store
+            .redeem_code(TokenDigest::of("code-2"), f.grant.app_id, late)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn rotation_retires_the_old_pair_and_replays_inside_the_grace_window() {
     let f = fixture().await;
-    f.store.issue_pair(f.grant.clone(), pair(1), NOW).await.unwrap();
+    f.store
+        .issue_pair(f.grant.clone(), pair(1), NOW)
+        .await
+        .unwrap();
     assert!(live(&f, 1).await);
-    assert!(matches!(rotate(&f, 1, 2, NOW).await, Rotation::Rotated { .. }));
-    assert!(!live(&f, 1).await, "the access token issued with a used refresh token stops at once");
+    assert!(matches!(
+        rotate(&f, 1, 2, NOW).await,
+        Rotation::Rotated { .. }
+    ));
+    assert!(
+        !live(&f, 1).await,
+        "the access token issued with a used refresh token stops at once"
+    );
     assert!(live(&f, 2).await);
     match rotate(&f, 1, 3, NOW.plus_secs(GRACE)).await {
         Rotation::Replay { sealed, grant } => {
@@ -130,9 +223,15 @@ async fn rotation_retires_the_old_pair_and_replays_inside_the_grace_window() {
 #[tokio::test]
 async fn reuse_after_the_window_revokes_the_family() {
     let f = fixture().await;
-    f.store.issue_pair(f.grant.clone(), pair(1), NOW).await.unwrap();
+    f.store
+        .issue_pair(f.grant.clone(), pair(1), NOW)
+        .await
+        .unwrap();
     rotate(&f, 1, 2, NOW).await;
-    assert!(matches!(rotate(&f, 1, 3, NOW.plus_secs(GRACE + 1)).await, Rotation::FamilyRevoked));
+    assert!(matches!(
+        rotate(&f, 1, 3, NOW.plus_secs(GRACE + 1)).await,
+        Rotation::FamilyRevoked
+    ));
     assert!(!live(&f, 2).await);
     assert!(matches!(rotate(&f, 2, 4, NOW).await, Rotation::Rejected));
 }
@@ -140,32 +239,54 @@ async fn reuse_after_the_window_revokes_the_family() {
 #[tokio::test]
 async fn an_older_token_revokes_the_family_even_inside_the_window() {
     let f = fixture().await;
-    f.store.issue_pair(f.grant.clone(), pair(1), NOW).await.unwrap();
+    f.store
+        .issue_pair(f.grant.clone(), pair(1), NOW)
+        .await
+        .unwrap();
     rotate(&f, 1, 2, NOW).await;
     rotate(&f, 2, 3, NOW).await;
-    assert!(matches!(rotate(&f, 1, 4, NOW).await, Rotation::FamilyRevoked));
+    assert!(matches!(
+        rotate(&f, 1, 4, NOW).await,
+        Rotation::FamilyRevoked
+    ));
     assert!(!live(&f, 3).await);
 }
 
 #[tokio::test]
 async fn expired_unknown_and_foreign_refresh_tokens_are_rejected() {
     let f = fixture().await;
-    f.store.issue_pair(f.grant.clone(), pair(1), NOW).await.unwrap();
+    f.store
+        .issue_pair(f.grant.clone(), pair(1), NOW)
+        .await
+        .unwrap();
     assert!(matches!(rotate(&f, 9, 2, NOW).await, Rotation::Rejected));
     let foreign = f
         .store
-        .rotate_refresh(TokenDigest::of("refresh-1"), f.grant.app_id + 1, pair(2), vec![], NOW, GRACE)
+        .rotate_refresh(
+            TokenDigest::of("refresh-1"),
+            f.grant.app_id + 1,
+            pair(2),
+            vec![],
+            NOW,
+            GRACE,
+        )
         .await
         .unwrap();
     assert!(matches!(foreign, Rotation::Rejected));
-    assert!(matches!(rotate(&f, 1, 2, NOW.plus_secs(15_811_200)).await, Rotation::Rejected));
+    assert!(matches!(
+        rotate(&f, 1, 2, NOW.plus_secs(15_811_200)).await,
+        Rotation::Rejected
+    ));
     assert!(live(&f, 1).await, "a rejected refresh touches nothing");
 }
 
 #[tokio::test]
 async fn of_concurrent_rotations_exactly_one_wins() {
     let f = Arc::new(fixture().await);
-    f.store.issue_pair(f.grant.clone(), pair(1), NOW).await.unwrap();
+    f.store
+        .issue_pair(f.grant.clone(), pair(1), NOW)
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..64)
         .map(|i| {
             let f = f.clone();
@@ -196,27 +317,71 @@ async fn count_live(f: &Fixture, range: std::ops::Range<u32>) -> usize {
 #[tokio::test]
 async fn reset_and_revocation_stop_tokens_at_once() {
     let f = fixture().await;
-    f.store.issue_pair(f.grant.clone(), pair(1), NOW).await.unwrap();
-    let new = NewAccess { digest: TokenDigest::of("access-2"), last_eight: "00000002".into(), expires_at: None };
+    f.store
+        .issue_pair(f.grant.clone(), pair(1), NOW)
+        .await
+        .unwrap();
+    let new = NewAccess {
+        digest: TokenDigest::of("access-2"),
+        last_eight: "00000002".into(),
+        expires_at: None,
+    };
     let other_app = f.grant.app_id + 1;
-    assert!(f.store.reset_access(other_app, TokenDigest::of("access-1"), new.clone(), NOW).await.unwrap().is_none());
-    let auth = f.store.reset_access(f.grant.app_id, TokenDigest::of("access-1"), new, NOW).await.unwrap().unwrap();
+    assert!(
+        f.store
+            .reset_access(other_app, TokenDigest::of("access-1"), new.clone(), NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let auth = f
+        .store
+        .reset_access(f.grant.app_id, TokenDigest::of("access-1"), new, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(auth.access_last_eight, "00000002");
     assert!(!live(&f, 1).await);
     assert!(live(&f, 2).await);
 
-    assert!(!f.store.revoke_access(other_app, TokenDigest::of("access-2"), NOW).await.unwrap());
-    assert!(f.store.revoke_access(f.grant.app_id, TokenDigest::of("access-2"), NOW).await.unwrap());
+    assert!(
+        !f.store
+            .revoke_access(other_app, TokenDigest::of("access-2"), NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        f.store
+            .revoke_access(f.grant.app_id, TokenDigest::of("access-2"), NOW)
+            .await
+            .unwrap()
+    );
     assert!(!live(&f, 2).await);
-    assert!(!f.store.revoke_access(f.grant.app_id, TokenDigest::of("access-2"), NOW).await.unwrap());
+    assert!(
+        !f.store
+            .revoke_access(f.grant.app_id, TokenDigest::of("access-2"), NOW)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
 async fn revoking_a_grant_stops_every_token_of_that_user_for_the_app() {
     let f = fixture().await;
-    f.store.issue_pair(f.grant.clone(), pair(1), NOW).await.unwrap();
-    f.store.issue_pair(f.grant.clone(), pair(2), NOW).await.unwrap();
-    assert!(f.store.revoke_grant(f.grant.app_id, TokenDigest::of("access-1"), NOW).await.unwrap());
+    f.store
+        .issue_pair(f.grant.clone(), pair(1), NOW)
+        .await
+        .unwrap();
+    f.store
+        .issue_pair(f.grant.clone(), pair(2), NOW)
+        .await
+        .unwrap();
+    assert!(
+        f.store
+            .revoke_grant(f.grant.app_id, TokenDigest::of("access-1"), NOW)
+            .await
+            .unwrap()
+    );
     assert!(!live(&f, 1).await);
     assert!(!live(&f, 2).await);
     assert!(matches!(rotate(&f, 2, 3, NOW).await, Rotation::Rejected));
@@ -228,10 +393,17 @@ async fn acknowledged_writes_survive_a_reopen() {
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let client_id = {
         let store = refreshd_store::open(&url).await.unwrap();
-        store.create_app(new_app("Durable"), NOW).await.unwrap().client_id
+        store
+            .create_app(new_app("Durable"), NOW)
+            .await
+            .unwrap()
+            .client_id
     };
     let store = refreshd_store::open(&url).await.unwrap();
-    assert_eq!(store.find_app(&client_id).await.unwrap().unwrap().name, "Durable");
+    assert_eq!(
+        store.find_app(&client_id).await.unwrap().unwrap().name,
+        "Durable"
+    );
 }
 
 #[tokio::test]

@@ -12,43 +12,54 @@ use refreshd_store::{App, NewAccess};
 
 use super::client_auth::{self, Basic};
 use super::objects;
-use super::params::{ParamsError, media_type};
+use super::params::ParamsError;
 use super::rest_error::RestError;
 use crate::Provider;
 
 /// The app whose credentials came with the request; it must be the app the path names.
-async fn authenticated_app(provider: &Provider, headers: &HeaderMap, client_id: &str) -> Result<App, RestError> {
+async fn authenticated_app(
+    provider: &Provider,
+    headers: &HeaderMap,
+    client_id: &str,
+) -> Result<App, RestError> {
     let credentials = match client_auth::basic(headers) {
         Basic::Present(credentials) => credentials,
         Basic::Absent => return Err(RestError::RequiresAuthentication),
         Basic::Malformed => return Err(RestError::BadCredentials),
     };
-    let app = client_auth::authenticate(provider, &credentials).await?.ok_or(RestError::BadCredentials)?;
+    let app = client_auth::authenticate(provider, &credentials)
+        .await?
+        .ok_or(RestError::BadCredentials)?;
     if app.client_id.as_str() != client_id {
         return Err(RestError::NotFound);
     }
     Ok(app)
 }
 
-/// The `access_token` of a JSON body. A token that cannot be one of ours is simply not found,
-/// without a lookup.
-fn presented_token(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<AccessToken, RestError> {
+/// The `access_token` of a JSON body. Like GitHub, the body is read as JSON whatever its
+/// `Content-Type` says (curl's `-d` sends a form type). A token that cannot be one of ours is
+/// simply not found, without a lookup.
+fn presented_token(body: Result<Bytes, BytesRejection>) -> Result<AccessToken, RestError> {
     let body = body.map_err(|r| ParamsError::from_rejection(&r))?;
-    if let Some(media) = media_type(headers) {
-        if media != "application/json" && !media.ends_with("+json") && !body.is_empty() {
-            return Err(RestError::UnsupportedMediaType);
-        }
-    }
-    let missing = RestError::Validation { field: "access_token", code: "missing_field" };
+    let missing = RestError::Validation {
+        field: "access_token",
+        code: "missing_field",
+    };
     if body.is_empty() {
         return Err(missing);
     }
-    let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| RestError::ProblemsParsingJson)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|_| RestError::ProblemsParsingJson)?;
     let object = value.as_object().ok_or(RestError::ProblemsParsingJson)?;
     match object.get("access_token") {
         None | Some(serde_json::Value::Null) => Err(missing),
-        Some(serde_json::Value::String(raw)) => AccessToken::parse(raw).map_err(|_| RestError::NotFound),
-        Some(_) => Err(RestError::Validation { field: "access_token", code: "invalid" }),
+        Some(serde_json::Value::String(raw)) => {
+            AccessToken::parse(raw).map_err(|_| RestError::NotFound)
+        }
+        Some(_) => Err(RestError::Validation {
+            field: "access_token",
+            code: "invalid",
+        }),
     }
 }
 
@@ -60,7 +71,7 @@ pub async fn check(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
     let app = authenticated_app(&provider, &headers, &client_id).await?;
-    let token = presented_token(&headers, body)?;
+    let token = presented_token(body)?;
     let auth = provider
         .store
         .find_authorization(token.digest(), provider.clock.now())
@@ -78,7 +89,7 @@ pub async fn reset(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
     let app = authenticated_app(&provider, &headers, &client_id).await?;
-    let old = presented_token(&headers, body)?;
+    let old = presented_token(body)?;
     let now = provider.clock.now();
     let current = provider
         .store
@@ -90,7 +101,9 @@ pub async fn reset(
     let replacement = NewAccess {
         digest: new.digest(),
         last_eight: new.last_eight().to_owned(),
-        expires_at: current.access_expires_at.map(|_| now.plus_secs(provider.lifetimes.access_token_secs)),
+        expires_at: current
+            .access_expires_at
+            .map(|_| now.plus_secs(provider.lifetimes.access_token_secs)),
     };
     let auth = provider
         .store
@@ -108,8 +121,12 @@ pub async fn delete_token(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, RestError> {
     let app = authenticated_app(&provider, &headers, &client_id).await?;
-    let token = presented_token(&headers, body)?;
-    match provider.store.revoke_access(app.id, token.digest(), provider.clock.now()).await? {
+    let token = presented_token(body)?;
+    match provider
+        .store
+        .revoke_access(app.id, token.digest(), provider.clock.now())
+        .await?
+    {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(RestError::NotFound),
     }
@@ -123,8 +140,12 @@ pub async fn delete_grant(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, RestError> {
     let app = authenticated_app(&provider, &headers, &client_id).await?;
-    let token = presented_token(&headers, body)?;
-    match provider.store.revoke_grant(app.id, token.digest(), provider.clock.now()).await? {
+    let token = presented_token(body)?;
+    match provider
+        .store
+        .revoke_grant(app.id, token.digest(), provider.clock.now())
+        .await?
+    {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(RestError::NotFound),
     }

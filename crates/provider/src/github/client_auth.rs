@@ -33,7 +33,10 @@ pub fn basic(headers: &HeaderMap) -> Basic {
         // Another scheme (a stray Bearer, say) carries no client credentials.
         return Basic::Absent;
     }
-    let decoded = STANDARD.decode(encoded.trim()).ok().and_then(|b| String::from_utf8(b).ok());
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
     match decoded.as_deref().and_then(|d| d.split_once(':')) {
         Some((id, secret)) => Basic::Present(Credentials {
             client_id: id.to_owned(),
@@ -44,7 +47,10 @@ pub fn basic(headers: &HeaderMap) -> Basic {
 }
 
 /// The app these credentials belong to, or `None` when the id is unknown or the secret wrong.
-pub async fn authenticate(provider: &Provider, credentials: &Credentials) -> Result<Option<App>, StoreError> {
+pub async fn authenticate(
+    provider: &Provider,
+    credentials: &Credentials,
+) -> Result<Option<App>, StoreError> {
     let Some(client_id) = ClientId::parse(&credentials.client_id) else {
         return Ok(None);
     };
@@ -69,7 +75,9 @@ mod tests {
     fn reads_basic_in_any_case() {
         for scheme in ["Basic", "basic", "BASIC"] {
             let value = format!("{scheme} {}", STANDARD.encode("id:sec:ret"));
-            let Basic::Present(c) = basic(&with_auth(&value)) else { panic!("{scheme} not read") };
+            let Basic::Present(c) = basic(&with_auth(&value)) else {
+                panic!("{scheme} not read")
+            };
             assert_eq!(c.client_id, "id");
             assert_eq!(c.secret.expose(), "sec:ret");
         }
@@ -81,6 +89,9 @@ mod tests {
         assert!(matches!(basic(&with_auth("Bearer abc")), Basic::Absent));
         assert!(matches!(basic(&with_auth("Basic")), Basic::Malformed));
         assert!(matches!(basic(&with_auth("Basic !!!")), Basic::Malformed));
-        assert!(matches!(basic(&with_auth(&format!("Basic {}", STANDARD.encode("nocolon")))), Basic::Malformed));
+        assert!(matches!(
+            basic(&with_auth(&format!("Basic {}", STANDARD.encode("nocolon")))),
+            Basic::Malformed
+        ));
     }
 }

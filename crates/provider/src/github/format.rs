@@ -38,9 +38,15 @@ impl Format {
             _ => Map::new(),
         };
         let (content_type, text) = match self {
-            Self::Json => ("application/json; charset=utf-8", Value::Object(fields).to_string()),
+            Self::Json => (
+                "application/json; charset=utf-8",
+                Value::Object(fields).to_string(),
+            ),
             Self::Xml => ("application/xml; charset=utf-8", to_xml(&fields)),
-            Self::Form => ("application/x-www-form-urlencoded; charset=utf-8", to_form(&fields)),
+            Self::Form => (
+                "application/x-www-form-urlencoded; charset=utf-8",
+                to_form(&fields),
+            ),
         };
         let mut response = (status, text).into_response();
         let headers = response.headers_mut();
@@ -93,7 +99,10 @@ mod tests {
     #[test]
     fn negotiates_like_github() {
         assert_eq!(Format::negotiate(&accept("application/json")), Format::Json);
-        assert_eq!(Format::negotiate(&accept("Application/JSON; q=1")), Format::Json);
+        assert_eq!(
+            Format::negotiate(&accept("Application/JSON; q=1")),
+            Format::Json
+        );
         assert_eq!(Format::negotiate(&accept("application/xml")), Format::Xml);
         assert_eq!(Format::negotiate(&accept("*/*")), Format::Form);
         assert_eq!(Format::negotiate(&HeaderMap::new()), Format::Form);
@@ -102,8 +111,13 @@ mod tests {
     #[test]
     fn form_and_xml_keep_alphabetical_order_and_escape() {
         let body = serde_json::json!({"scope": "a,b", "access_token": "x&y", "expires_in": 5});
-        let Value::Object(fields) = body else { unreachable!() };
-        assert_eq!(to_form(&fields), "access_token=x%26y&expires_in=5&scope=a%2Cb");
+        let Value::Object(fields) = body else {
+            unreachable!()
+        };
+        assert_eq!(
+            to_form(&fields),
+            "access_token=x%26y&expires_in=5&scope=a%2Cb"
+        );
         assert_eq!(
             to_xml(&fields),
             "<OAuth><access_token>x&amp;y</access_token><expires_in>5</expires_in><scope>a,b</scope></OAuth>"

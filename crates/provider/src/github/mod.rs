@@ -24,9 +24,14 @@ pub fn router(provider: Provider) -> Router {
     let rest = Router::new()
         .route(
             "/applications/{client_id}/token",
-            post(applications::check).patch(applications::reset).delete(applications::delete_token),
+            post(applications::check)
+                .patch(applications::reset)
+                .delete(applications::delete_token),
         )
-        .route("/applications/{client_id}/grant", delete(applications::delete_grant))
+        .route(
+            "/applications/{client_id}/grant",
+            delete(applications::delete_grant),
+        )
         .route("/user", axum::routing::get(user::me));
     Router::new()
         .route("/login/oauth/access_token", post(token::access_token))

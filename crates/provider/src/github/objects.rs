@@ -12,7 +12,12 @@ use crate::Provider;
 pub fn iso8601(at: Timestamp) -> String {
     OffsetDateTime::from_unix_timestamp(at.secs())
         .ok()
-        .and_then(|t| t.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")).ok())
+        .and_then(|t| {
+            t.format(format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+            ))
+            .ok()
+        })
         .unwrap_or_default()
 }
 

@@ -20,7 +20,9 @@ pub enum ParamsError {
     NotAString(String),
     #[error("the request body is not a valid form: {0}")]
     BadForm(String),
-    #[error("unsupported Content-Type {0:?}; send application/x-www-form-urlencoded or application/json")]
+    #[error(
+        "unsupported Content-Type {0:?}; send application/x-www-form-urlencoded or application/json"
+    )]
     ContentType(String),
 }
 
@@ -48,10 +50,17 @@ pub struct Params(HashMap<String, String>);
 
 impl Params {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
-    pub fn parse(query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> Result<Self, ParamsError> {
+    pub fn parse(
+        query: Option<&str>,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<Self, ParamsError> {
         let mut params = HashMap::new();
         if let Some(query) = query {
             params.extend(parse_form(query.as_bytes())?);
@@ -72,7 +81,13 @@ impl Params {
 pub fn media_type(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::CONTENT_TYPE)?;
     let text = String::from_utf8_lossy(value.as_bytes());
-    Some(text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+    Some(
+        text.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
 }
 
 fn parse_form(raw: &[u8]) -> Result<Vec<(String, String)>, ParamsError> {
@@ -101,14 +116,22 @@ mod tests {
 
     fn typed(content_type: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(content_type).unwrap(),
+        );
         h
     }
 
     #[test]
     fn merges_query_and_body_with_the_body_winning() {
         let body = Bytes::from_static(b"code=body&client_id=c");
-        let p = Params::parse(Some("code=query&state=s"), &typed("application/x-www-form-urlencoded"), &body).unwrap();
+        let p = Params::parse(
+            Some("code=query&state=s"),
+            &typed("application/x-www-form-urlencoded"),
+            &body,
+        )
+        .unwrap();
         assert_eq!(p.get("code"), Some("body"));
         assert_eq!(p.get("state"), Some("s"));
         assert_eq!(p.get("client_id"), Some("c"));
@@ -117,19 +140,32 @@ mod tests {
     #[test]
     fn reads_json_bodies_of_strings_only() {
         let json = typed("application/json; charset=utf-8");
-        let p = Params::parse(None, &json, &Bytes::from_static(br#"{"code":"x","n":null}"#)).unwrap();
+        let p = Params::parse(
+            None,
+            &json,
+            &Bytes::from_static(br#"{"code":"x","n":null}"#),
+        )
+        .unwrap();
         assert_eq!(p.get("code"), Some("x"));
         let err = Params::parse(None, &json, &Bytes::from_static(br#"{"code":1}"#)).unwrap_err();
         assert_eq!(err, ParamsError::NotAString("code".into()));
-        assert!(matches!(Params::parse(None, &json, &Bytes::from_static(b"{")), Err(ParamsError::BadJson(_))));
-        assert!(matches!(Params::parse(None, &json, &Bytes::from_static(b"[1]")), Err(ParamsError::BadJson(_))));
+        assert!(matches!(
+            Params::parse(None, &json, &Bytes::from_static(b"{")),
+            Err(ParamsError::BadJson(_))
+        ));
+        assert!(matches!(
+            Params::parse(None, &json, &Bytes::from_static(b"[1]")),
+            Err(ParamsError::BadJson(_))
+        ));
     }
 
     #[test]
     fn refuses_other_media_and_bad_bytes() {
-        let err = Params::parse(None, &typed("text/xml"), &Bytes::from_static(b"<a/>")).unwrap_err();
+        let err =
+            Params::parse(None, &typed("text/xml"), &Bytes::from_static(b"<a/>")).unwrap_err();
         assert_eq!(err.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        let err = Params::parse(None, &HeaderMap::new(), &Bytes::from_static(b"code=\xff")).unwrap_err();
+        let err =
+            Params::parse(None, &HeaderMap::new(), &Bytes::from_static(b"code=\xff")).unwrap_err();
         assert_eq!(err, ParamsError::NotUtf8);
     }
 

@@ -20,11 +20,12 @@ pub enum RestError {
     NotFound,
     /// A required field is missing or of the wrong type.
     #[error("Validation Failed")]
-    Validation { field: &'static str, code: &'static str },
+    Validation {
+        field: &'static str,
+        code: &'static str,
+    },
     #[error("Problems parsing JSON")]
     ProblemsParsingJson,
-    #[error("Unsupported 'Content-Type' header")]
-    UnsupportedMediaType,
     #[error("Request body too large")]
     TooLarge,
     #[error("Service unavailable")]
@@ -35,7 +36,6 @@ impl From<ParamsError> for RestError {
     fn from(e: ParamsError) -> Self {
         match e {
             ParamsError::TooLarge => Self::TooLarge,
-            ParamsError::ContentType(_) => Self::UnsupportedMediaType,
             _ => Self::ProblemsParsingJson,
         }
     }
@@ -48,7 +48,6 @@ impl RestError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ProblemsParsingJson => StatusCode::BAD_REQUEST,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -71,9 +70,10 @@ impl IntoResponse for RestError {
         }
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert("www-authenticate", axum::http::HeaderValue::from_static("Basic realm=\"GitHub\""));
+            response.headers_mut().insert(
+                "www-authenticate",
+                axum::http::HeaderValue::from_static("Basic realm=\"GitHub\""),
+            );
         }
         response
     }

@@ -12,11 +12,10 @@ use serde::Serialize;
 use super::client_auth::{self, Basic, Credentials};
 use super::format::Format;
 use super::params::{Params, ParamsError};
-use crate::issue::{IssueError, TokenAnswer, issue_family, mint};
 use crate::Provider;
+use crate::issue::{IssueError, TokenAnswer, issue_family, mint};
 
-const TROUBLESHOOTING: &str =
-    "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors";
+const TROUBLESHOOTING: &str = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors";
 
 /// The token endpoint's failures. GitHub answers its own codes with HTTP 200.
 #[derive(Debug, thiserror::Error)]
@@ -57,15 +56,37 @@ struct ErrorBody<'a> {
 impl TokenError {
     fn code_status_anchor(&self) -> (&'static str, StatusCode, Option<&'static str>) {
         match self {
-            Self::IncorrectClientCredentials => {
-                ("incorrect_client_credentials", StatusCode::OK, Some("incorrect-client-credentials"))
-            }
-            Self::BadVerificationCode => ("bad_verification_code", StatusCode::OK, Some("bad-verification-code")),
-            Self::BadRefreshToken => ("bad_refresh_token", StatusCode::OK, Some("bad-refresh-token")),
-            Self::RedirectUriMismatch => ("redirect_uri_mismatch", StatusCode::OK, Some("redirect-uri-mismatch2")),
-            Self::UnsupportedGrantType => ("unsupported_grant_type", StatusCode::OK, Some("unsupported-grant-type")),
+            Self::IncorrectClientCredentials => (
+                "incorrect_client_credentials",
+                StatusCode::OK,
+                Some("incorrect-client-credentials"),
+            ),
+            Self::BadVerificationCode => (
+                "bad_verification_code",
+                StatusCode::OK,
+                Some("bad-verification-code"),
+            ),
+            Self::BadRefreshToken => (
+                "bad_refresh_token",
+                StatusCode::OK,
+                Some("bad-refresh-token"),
+            ),
+            Self::RedirectUriMismatch => (
+                "redirect_uri_mismatch",
+                StatusCode::OK,
+                Some("redirect-uri-mismatch2"),
+            ),
+            Self::UnsupportedGrantType => (
+                "unsupported_grant_type",
+                StatusCode::OK,
+                Some("unsupported-grant-type"),
+            ),
             Self::Params(e) => ("invalid_request", e.status(), None),
-            Self::Unavailable(_) => ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE, None),
+            Self::Unavailable(_) => (
+                "temporarily_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+            ),
         }
     }
 
@@ -109,7 +130,9 @@ async fn grant(
         Basic::Malformed => return Err(TokenError::IncorrectClientCredentials),
         Basic::Absent => Credentials {
             client_id: params.get("client_id").unwrap_or_default().to_owned(),
-            secret: refreshd_core::ClientSecret::from_presented(params.get("client_secret").unwrap_or_default()),
+            secret: refreshd_core::ClientSecret::from_presented(
+                params.get("client_secret").unwrap_or_default(),
+            ),
         },
     };
     let app = client_auth::authenticate(provider, &credentials)
@@ -117,7 +140,9 @@ async fn grant(
         .ok_or(TokenError::IncorrectClientCredentials)?;
     match (params.get("grant_type"), params.get("code")) {
         (Some("refresh_token"), _) => refresh(provider, &app, &params).await,
-        (Some("authorization_code") | None, Some(code)) => exchange_code(provider, &app, &params, code).await,
+        (Some("authorization_code") | None, Some(code)) => {
+            exchange_code(provider, &app, &params, code).await
+        }
         (Some("authorization_code") | None, None) => Err(TokenError::BadVerificationCode),
         (Some(_), _) => Err(TokenError::UnsupportedGrantType),
     }
@@ -137,23 +162,40 @@ async fn exchange_code(
         .await?
         .ok_or(TokenError::BadVerificationCode)?;
     if let Some(given) = params.get("redirect_uri") {
-        let registered = redeemed.redirect_uri.as_deref().unwrap_or(&app.redirect_uri);
+        let registered = redeemed
+            .redirect_uri
+            .as_deref()
+            .unwrap_or(&app.redirect_uri);
         if given != registered {
             return Err(TokenError::RedirectUriMismatch);
         }
     }
     if let Some(challenge) = &redeemed.code_challenge {
         let verifier = params.get("code_verifier").unwrap_or_default();
-        if !pkce::verify(redeemed.code_challenge_method.as_deref(), challenge, verifier) {
+        if !pkce::verify(
+            redeemed.code_challenge_method.as_deref(),
+            challenge,
+            verifier,
+        ) {
             return Err(TokenError::BadVerificationCode);
         }
     }
-    Ok(issue_family(provider, app, redeemed.grant.user_id, &redeemed.grant.scopes).await?)
+    Ok(issue_family(
+        provider,
+        app,
+        redeemed.grant.user_id,
+        &redeemed.grant.scopes,
+    )
+    .await?)
 }
 
 /// Rotates a refresh token. The successor's answer is sealed under the presented token so a
 /// grace replay can return it without refreshd keeping tokens in clear.
-async fn refresh(provider: &Provider, app: &App, params: &Params) -> Result<TokenAnswer, TokenError> {
+async fn refresh(
+    provider: &Provider,
+    app: &App,
+    params: &Params,
+) -> Result<TokenAnswer, TokenError> {
     let presented = params
         .get("refresh_token")
         .and_then(|raw| RefreshToken::parse(raw).ok())
@@ -164,7 +206,14 @@ async fn refresh(provider: &Provider, app: &App, params: &Params) -> Result<Toke
     let sealed = seal::seal(presented.expose(), &plain);
     let rotation = provider
         .store
-        .rotate_refresh(presented.digest(), app.id, minted.pair, sealed, now, provider.lifetimes.grace_window_secs)
+        .rotate_refresh(
+            presented.digest(),
+            app.id,
+            minted.pair,
+            sealed,
+            now,
+            provider.lifetimes.grace_window_secs,
+        )
         .await?;
     match rotation {
         Rotation::Rotated { grant } => {
@@ -172,7 +221,8 @@ async fn refresh(provider: &Provider, app: &App, params: &Params) -> Result<Toke
             Ok(minted.answer)
         }
         Rotation::Replay { sealed, grant } => {
-            let plain = seal::unseal(presented.expose(), &sealed).ok_or(TokenError::BadRefreshToken)?;
+            let plain =
+                seal::unseal(presented.expose(), &sealed).ok_or(TokenError::BadRefreshToken)?;
             let mut answer: TokenAnswer =
                 serde_json::from_slice(&plain).map_err(|_| TokenError::BadRefreshToken)?;
             answer.scope = grant.scopes;

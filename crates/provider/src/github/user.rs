@@ -12,7 +12,9 @@ use crate::Provider;
 
 /// Accepts `Authorization: Bearer <token>` and GitHub's older `token <token>`.
 fn bearer(headers: &HeaderMap) -> Result<&str, RestError> {
-    let value = headers.get(header::AUTHORIZATION).ok_or(RestError::RequiresAuthentication)?;
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(RestError::RequiresAuthentication)?;
     let (scheme, token) = value
         .to_str()
         .ok()
@@ -25,7 +27,10 @@ fn bearer(headers: &HeaderMap) -> Result<&str, RestError> {
     }
 }
 
-pub async fn me(State(provider): State<Provider>, headers: HeaderMap) -> Result<Response, RestError> {
+pub async fn me(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+) -> Result<Response, RestError> {
     let token = AccessToken::parse(bearer(&headers)?).map_err(|_| RestError::BadCredentials)?;
     let auth = provider
         .store

@@ -22,7 +22,9 @@ const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
 
 /// The file path in a `sqlite://PATH` or `sqlite:PATH` URL.
 pub fn path_of(url: &str) -> Option<&str> {
-    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).filter(|p| !p.is_empty())
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .filter(|p| !p.is_empty())
 }
 
 pub struct SqliteStore {
@@ -44,7 +46,10 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))??;
-        Ok(Self { writer: Writer::start(conn), readers: Arc::new(Readers::new(path)) })
+        Ok(Self {
+            writer: Writer::start(conn),
+            readers: Arc::new(Readers::new(path)),
+        })
     }
 }
 
@@ -87,7 +92,11 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 fn digest_of(row: &Row, idx: &str) -> rusqlite::Result<TokenDigest> {
     let bytes: Vec<u8> = row.get(idx)?;
     TokenDigest::from_slice(&bytes).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, "digest is not 32 bytes".into())
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Blob,
+            "digest is not 32 bytes".into(),
+        )
     })
 }
 
@@ -101,7 +110,11 @@ fn app_of(row: &Row) -> rusqlite::Result<App> {
     Ok(App {
         id: row.get("app_id")?,
         client_id: ClientId::parse(&row.get::<_, String>("client_id")?).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, "bad client_id".into())
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                "bad client_id".into(),
+            )
         })?,
         name: row.get("app_name")?,
         kind: AppKind::parse(&kind).unwrap_or(AppKind::GithubApp),
@@ -125,15 +138,19 @@ fn user_of(row: &Row) -> rusqlite::Result<User> {
 }
 
 fn find_app_in(conn: &Connection, client_id: &str) -> Result<Option<App>, StoreError> {
-    conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps a WHERE a.client_id = ?1"))
-        .and_then(|mut s| s.query_row([client_id], app_of).optional())
-        .map_err(unavailable)
+    conn.prepare_cached(&format!(
+        "SELECT {APP_COLUMNS} FROM apps a WHERE a.client_id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([client_id], app_of).optional())
+    .map_err(unavailable)
 }
 
 fn find_user_in(conn: &Connection, login: &str) -> Result<Option<User>, StoreError> {
-    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.login = ?1"))
-        .and_then(|mut s| s.query_row([login], user_of).optional())
-        .map_err(unavailable)
+    conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.login = ?1"
+    ))
+    .and_then(|mut s| s.query_row([login], user_of).optional())
+    .map_err(unavailable)
 }
 
 fn find_authorization_in(
@@ -158,7 +175,9 @@ fn find_authorization_in(
                     scopes: row.get("scopes")?,
                     access_digest: digest_of(row, "access_digest")?,
                     access_last_eight: row.get("access_last_eight")?,
-                    access_expires_at: row.get::<_, Option<i64>>("access_expires_at")?.map(Timestamp),
+                    access_expires_at: row
+                        .get::<_, Option<i64>>("access_expires_at")?
+                        .map(Timestamp),
                     created_at: Timestamp(row.get("created_at")?),
                     updated_at: Timestamp(row.get("updated_at")?),
                 })
@@ -227,7 +246,11 @@ fn judge_failed_rotation(
                     r.get::<_, Option<i64>>(3)?,
                     r.get::<_, Option<Vec<u8>>>(4)?,
                     r.get::<_, Option<bool>>(5)?,
-                    Grant { app_id, user_id: r.get(6)?, scopes: r.get(7)? },
+                    Grant {
+                        app_id,
+                        user_id: r.get(6)?,
+                        scopes: r.get(7)?,
+                    },
                 ))
             })
             .optional()
@@ -298,7 +321,9 @@ impl Apps for SqliteStore {
 
     async fn find_app(&self, client_id: &ClientId) -> Result<Option<App>, StoreError> {
         let client_id = client_id.as_str().to_owned();
-        self.readers.read(move |conn| find_app_in(conn, &client_id)).await
+        self.readers
+            .read(move |conn| find_app_in(conn, &client_id))
+            .await
     }
 
     async fn set_expiring_tokens(
@@ -366,7 +391,9 @@ impl Users for SqliteStore {
 
     async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError> {
         let login = login.to_owned();
-        self.readers.read(move |conn| find_user_in(conn, &login)).await
+        self.readers
+            .read(move |conn| find_user_in(conn, &login))
+            .await
     }
 }
 
@@ -425,8 +452,15 @@ impl Grants for SqliteStore {
             .await
     }
 
-    async fn issue_pair(&self, grant: Grant, pair: NewPair, now: Timestamp) -> Result<i64, StoreError> {
-        self.writer.write(move |conn| insert_pair(conn, None, &grant, &pair, now)).await
+    async fn issue_pair(
+        &self,
+        grant: Grant,
+        pair: NewPair,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        self.writer
+            .write(move |conn| insert_pair(conn, None, &grant, &pair, now))
+            .await
     }
 
     async fn rotate_refresh(
@@ -473,7 +507,9 @@ impl Grants for SqliteStore {
         access: TokenDigest,
         now: Timestamp,
     ) -> Result<Option<Authorization>, StoreError> {
-        self.readers.read(move |conn| find_authorization_in(conn, &access, now)).await
+        self.readers
+            .read(move |conn| find_authorization_in(conn, &access, now))
+            .await
     }
 
     async fn reset_access(
@@ -512,7 +548,12 @@ impl Grants for SqliteStore {
             .await
     }
 
-    async fn revoke_access(&self, app_id: i64, access: TokenDigest, now: Timestamp) -> Result<bool, StoreError> {
+    async fn revoke_access(
+        &self,
+        app_id: i64,
+        access: TokenDigest,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         self.writer
             .write(move |conn| {
                 conn.prepare_cached(
@@ -527,7 +568,12 @@ impl Grants for SqliteStore {
             .await
     }
 
-    async fn revoke_grant(&self, app_id: i64, access: TokenDigest, now: Timestamp) -> Result<bool, StoreError> {
+    async fn revoke_grant(
+        &self,
+        app_id: i64,
+        access: TokenDigest,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         self.writer
             .write(move |conn| {
                 let Some(auth) = find_authorization_in(conn, &access, now)? else {

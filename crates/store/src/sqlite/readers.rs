@@ -13,7 +13,10 @@ pub(super) struct Readers {
 
 impl Readers {
     pub(super) fn new(path: String) -> Self {
-        Self { path, idle: Mutex::new(Vec::new()) }
+        Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
     }
 
     /// Runs `f` on a blocking thread with a pooled connection.
@@ -26,7 +29,11 @@ impl Readers {
         tokio::task::spawn_blocking(move || {
             let conn = readers.take()?;
             let outcome = f(&conn);
-            readers.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            readers
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
             outcome
         })
         .await

@@ -57,9 +57,14 @@ fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT job").map_err(super::unavailable)?;
+    conn.execute_batch("SAVEPOINT job")
+        .map_err(super::unavailable)?;
     let outcome = f(conn);
-    let end = if outcome.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+    let end = if outcome.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
     conn.execute_batch(end).map_err(super::unavailable)?;
     outcome
 }
@@ -73,7 +78,9 @@ fn run(conn: Connection, queue: mpsc::Receiver<Work>) {
                 Err(_) => break,
             }
         }
-        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(super::unavailable);
+        let begun = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(super::unavailable);
         let finishes: Vec<Finish> = batch
             .into_iter()
             .map(|work| work(begun.as_ref().map(|()| &conn).map_err(Clone::clone)))

@@ -1,0 +1,219 @@
+//! The admin commands: each opens the database, does one thing, and prints text or JSON.
+
+use std::sync::Arc;
+
+use refreshd_core::{AppKind, ClientId, ClientSecret, Scopes, SystemClock};
+use refreshd_provider::Provider;
+use refreshd_store::{App, NewApp, NewUser, Store};
+use serde_json::{Value, json};
+
+use crate::Config;
+use crate::cli::{AppCommand, CodeCommand, Kind, TokenCommand, UserCommand};
+use crate::server::BoxError;
+
+async fn provider(config: &Config) -> Result<Provider, BoxError> {
+    Ok(Provider {
+        store: refreshd_store::open(&config.database_url).await?,
+        clock: Arc::new(SystemClock),
+        lifetimes: config.lifetimes,
+        public_url: config.public_url(),
+    })
+}
+
+fn print(json: bool, value: &Value, text: impl FnOnce() -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}
+
+fn app_json(app: &App) -> Value {
+    json!({
+        "client_id": app.client_id.as_str(),
+        "name": app.name,
+        "kind": app.kind.as_str(),
+        "redirect_uri": app.redirect_uri,
+        "expiring_tokens": app.expiring_tokens,
+    })
+}
+
+fn app_text(app: &App) -> String {
+    let expiring = if app.expiring_tokens { "on" } else { "off" };
+    format!(
+        "{}  {}  {}  expiring-tokens={expiring}  {}",
+        app.client_id,
+        app.kind.as_str(),
+        app.name,
+        app.redirect_uri
+    )
+}
+
+async fn find_app(store: &Arc<dyn Store>, client_id: &str) -> Result<App, BoxError> {
+    let id =
+        ClientId::parse(client_id).ok_or_else(|| format!("{client_id:?} is not a client id"))?;
+    Ok(store
+        .find_app(&id)
+        .await?
+        .ok_or_else(|| format!("no app with client_id {client_id}"))?)
+}
+
+pub async fn migrate(config: &Config, json: bool) -> Result<(), BoxError> {
+    refreshd_store::open(&config.database_url).await?;
+    print(json, &json!({ "migrated": true }), || {
+        "database is up to date".into()
+    });
+    Ok(())
+}
+
+pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
+    let p = provider(config).await?;
+    let now = p.clock.now();
+    match command {
+        AppCommand::Create {
+            name,
+            redirect_uri,
+            kind,
+            expiring_tokens,
+            output,
+        } => {
+            let kind = match kind {
+                Kind::GithubApp => AppKind::GithubApp,
+                Kind::OauthApp => AppKind::OAuthApp,
+            };
+            let secret = ClientSecret::generate();
+            let new = NewApp {
+                client_id: ClientId::generate(kind),
+                name,
+                kind,
+                redirect_uri,
+                secret_digest: secret.digest(),
+                expiring_tokens: expiring_tokens.is_on(),
+            };
+            let app = p.store.create_app(new, now).await?;
+            let mut value = app_json(&app);
+            value["client_secret"] = json!(secret.expose());
+            print(output.json, &value, || {
+                format!(
+                    "client_id:     {}\nclient_secret: {}\n(the secret is shown only now; store it safely)",
+                    app.client_id,
+                    secret.expose()
+                )
+            });
+        }
+        AppCommand::List(output) => {
+            let apps = p.store.list_apps().await?;
+            let value = Value::Array(apps.iter().map(app_json).collect());
+            print(output.json, &value, || {
+                apps.iter().map(app_text).collect::<Vec<_>>().join("\n")
+            });
+        }
+        AppCommand::Update {
+            client_id,
+            expiring_tokens,
+            output,
+        } => {
+            let id = find_app(&p.store, &client_id).await?.client_id;
+            let app = p
+                .store
+                .set_expiring_tokens(&id, expiring_tokens.is_on(), now)
+                .await?
+                .ok_or("the app was deleted meanwhile")?;
+            print(output.json, &app_json(&app), || app_text(&app));
+        }
+        AppCommand::ResetSecret { client_id, output } => {
+            let id = find_app(&p.store, &client_id).await?.client_id;
+            let secret = ClientSecret::generate();
+            p.store
+                .set_client_secret(&id, secret.digest(), now)
+                .await?
+                .ok_or("the app was deleted meanwhile")?;
+            let value = json!({ "client_id": id.as_str(), "client_secret": secret.expose() });
+            print(output.json, &value, || {
+                format!(
+                    "client_secret: {}\n(the old secret no longer works)",
+                    secret.expose()
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn user(config: &Config, command: UserCommand) -> Result<(), BoxError> {
+    let p = provider(config).await?;
+    let UserCommand::Create {
+        login,
+        name,
+        email,
+        output,
+    } = command;
+    let valid = !login.is_empty()
+        && login.len() <= 39
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !login.starts_with('-');
+    if !valid {
+        return Err(
+            format!("{login:?} is not a valid login: up to 39 letters, digits or hyphens").into(),
+        );
+    }
+    let user = p
+        .store
+        .create_user(NewUser { login, name, email }, p.clock.now())
+        .await?;
+    let value =
+        json!({ "id": user.id, "login": user.login, "name": user.name, "email": user.email });
+    print(output.json, &value, || {
+        format!("created user {} (id {})", user.login, user.id)
+    });
+    Ok(())
+}
+
+async fn find_user(p: &Provider, login: &str) -> Result<refreshd_store::User, BoxError> {
+    Ok(p.store
+        .find_user(login)
+        .await?
+        .ok_or_else(|| format!("no user with login {login}"))?)
+}
+
+pub async fn token(config: &Config, command: TokenCommand) -> Result<(), BoxError> {
+    let p = provider(config).await?;
+    let TokenCommand::Issue {
+        client_id,
+        login,
+        scope,
+        output: _,
+    } = command;
+    let app = find_app(&p.store, &client_id).await?;
+    let user = find_user(&p, &login).await?;
+    let answer =
+        refreshd_provider::issue_family(&p, &app, user.id, &Scopes::parse(&scope).to_github())
+            .await?;
+    // Always JSON: exactly what the token endpoint answers with `Accept: application/json`.
+    println!("{}", serde_json::to_string(&answer)?);
+    Ok(())
+}
+
+pub async fn code(config: &Config, command: CodeCommand) -> Result<(), BoxError> {
+    let p = provider(config).await?;
+    let CodeCommand::Issue {
+        client_id,
+        login,
+        scope,
+        redirect_uri,
+        code_challenge,
+        code_challenge_method,
+        output,
+    } = command;
+    let app = find_app(&p.store, &client_id).await?;
+    let user = find_user(&p, &login).await?;
+    let challenge = code_challenge.zip(code_challenge_method);
+    let scopes = Scopes::parse(&scope).to_github();
+    let code =
+        refreshd_provider::issue_code(&p, &app, &user, &scopes, redirect_uri, challenge).await?;
+    let value = json!({ "code": code, "expires_in": p.lifetimes.code_secs });
+    print(output.json, &value, || code.clone());
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The command line: `refreshd serve` and the admin commands, which work on the database directly.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "refreshd",
+    version,
+    about = "An OAuth token service: GitHub-compatible expiring, rotating tokens"
+)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "REFRESHD_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// Database URL [default: sqlite://refreshd.db; env: REFRESHD_DATABASE_URL].
+    #[arg(long, global = true)]
+    pub database: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(JsonFlag),
+    /// Manage OAuth applications.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Manage the users tokens are issued to.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Mint tokens directly.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Mint authorization codes directly, for testing the code grant without a browser.
+    #[command(subcommand)]
+    Code(CodeCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080; env: REFRESHD_LISTEN].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// URL clients use to reach refreshd, used in `url` fields [env: REFRESHD_PUBLIC_URL].
+    #[arg(long)]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Kind {
+    GithubApp,
+    OauthApp,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    pub fn is_on(self) -> bool {
+        matches!(self, Self::On)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Register an app; prints its client_id and client_secret (the secret only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        redirect_uri: String,
+        #[arg(long, value_enum, default_value = "github-app")]
+        kind: Kind,
+        /// Expire user authorization tokens (seed 003); on by default.
+        #[arg(long, value_enum, default_value = "on")]
+        expiring_tokens: OnOff,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// List apps (never their secrets).
+    List(JsonFlag),
+    /// Change what new grants of an app get.
+    Update {
+        client_id: String,
+        #[arg(long, value_enum)]
+        expiring_tokens: OnOff,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Replace an app's client secret; prints the new one, only this once.
+    ResetSecret {
+        client_id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a grant directly; prints exactly the JSON the token endpoint would.
+    Issue {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        login: String,
+        /// Scopes, comma- or space-separated.
+        #[arg(long, default_value = "")]
+        scope: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CodeCommand {
+    /// Mint a single-use authorization code, as if the user had approved the app.
+    Issue {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        login: String,
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// The redirect_uri the code is bound to; the app's registered one if absent.
+        #[arg(long)]
+        redirect_uri: Option<String>,
+        /// PKCE code challenge.
+        #[arg(long, requires = "code_challenge_method")]
+        code_challenge: Option<String>,
+        #[arg(long, requires = "code_challenge")]
+        code_challenge_method: Option<String>,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}

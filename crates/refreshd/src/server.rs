@@ -1,0 +1,126 @@
+//! Assembling the router and running it, from `refreshd serve` or from a test.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use refreshd_core::{Clock, SystemClock};
+use refreshd_provider::Provider;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tower_http::trace::TraceLayer;
+
+use crate::Config;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Every route refreshd serves.
+pub fn router(provider: Provider) -> Router {
+    refreshd_provider::github::router(provider)
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            // The path only: query strings may carry client secrets or codes.
+            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
+}
+
+/// A server started by `launch`: its address, and a handle to stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Opens the database and serves on `listener` until stopped.
+pub async fn launch(
+    config: &Config,
+    listener: TcpListener,
+    clock: Arc<dyn Clock>,
+) -> Result<RunningServer, BoxError> {
+    let addr = listener.local_addr()?;
+    let store = refreshd_store::open(&config.database_url).await?;
+    let public_url = match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{addr}"),
+    };
+    let provider = Provider {
+        store,
+        clock,
+        lifetimes: config.lifetimes,
+        public_url,
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router(provider))
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(RunningServer { addr, stop, task })
+}
+
+/// `refreshd serve`: runs until SIGTERM or SIGINT, then drains in-flight requests.
+pub async fn serve(config: Config) -> Result<(), BoxError> {
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let server = launch(&config, listener, Arc::new(SystemClock)).await?;
+    tracing::info!(addr = %server.addr, database = %redacted_url(&config.database_url), "refreshd is serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.stop().await?;
+    Ok(())
+}
+
+/// A database URL without any password it may carry.
+fn redacted_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://…{}", &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_never_reach_logs() {
+        assert_eq!(
+            redacted_url("postgres://u:secret@db/x"),
+            "postgres://…@db/x"
+        );
+        assert_eq!(redacted_url("sqlite://refreshd.db"), "sqlite://refreshd.db");
+    }
+}

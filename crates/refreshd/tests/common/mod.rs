@@ -1,0 +1,165 @@
+//! Starting a real refreshd on a random port with its own database file and a clock the test
+//! moves, plus the fixtures most tests need.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use refreshd::{Config, RunningServer};
+use refreshd_core::{AppKind, ClientId, ClientSecret, Lifetimes, ManualClock, Timestamp};
+use refreshd_provider::{Provider, TokenAnswer};
+use refreshd_store::{App, NewApp, NewUser, User};
+use serde_json::Value;
+
+pub const START: Timestamp = Timestamp(1_800_000_000);
+
+pub struct TestApp {
+    pub server: RunningServer,
+    pub url: String,
+    pub clock: ManualClock,
+    pub provider: Provider,
+    pub http: reqwest::Client,
+    pub app: App,
+    pub secret: String,
+    pub user: User,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn() -> TestApp {
+    spawn_with(Lifetimes::default()).await
+}
+
+pub async fn spawn_with(lifetimes: Lifetimes) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        database_url: format!("sqlite://{}", dir.path().join("refreshd.db").display()),
+        lifetimes,
+        ..Config::default()
+    };
+    let clock = ManualClock::at(START);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = refreshd::launch(&config, listener, Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let url = server.url();
+    let provider = Provider {
+        store: refreshd_store::open(&config.database_url).await.unwrap(),
+        clock: Arc::new(clock.clone()),
+        lifetimes,
+        public_url: url.clone(),
+    };
+    let (app, secret) = create_app(&provider, AppKind::GithubApp, true).await;
+    let user = provider
+        .store
+        .create_user(
+            NewUser {
+                login: "octocat".into(),
+                name: Some("The Octocat".into()),
+                email: None,
+            },
+            START,
+        )
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    TestApp {
+        server,
+        url,
+        clock,
+        provider,
+        http,
+        app,
+        secret,
+        user,
+        _dir: dir,
+    }
+}
+
+pub async fn create_app(
+    provider: &Provider,
+    kind: AppKind,
+    expiring_tokens: bool,
+) -> (App, String) {
+    let secret = ClientSecret::generate();
+    let new = NewApp {
+        client_id: ClientId::generate(kind),
+        name: "Test app".into(),
+        kind,
+        redirect_uri: "http://localhost:9999/callback".into(),
+        secret_digest: secret.digest(),
+        expiring_tokens,
+    };
+    let app = provider.store.create_app(new, START).await.unwrap();
+    (app, secret.expose().to_owned())
+}
+
+impl TestApp {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// A fresh token family for the fixture user, as `refreshd token issue` mints it.
+    pub async fn issue(&self, app: &App) -> TokenAnswer {
+        refreshd_provider::issue_family(&self.provider, app, self.user.id, "repo")
+            .await
+            .unwrap()
+    }
+
+    pub async fn code(&self, challenge: Option<(&str, &str)>) -> String {
+        let challenge = challenge.map(|(c, m)| (c.to_owned(), m.to_owned()));
+        refreshd_provider::issue_code(
+            &self.provider,
+            &self.app,
+            &self.user,
+            "repo",
+            None,
+            challenge,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// POSTs form parameters (client credentials included) to the token endpoint, asking for JSON.
+    pub async fn token(&self, params: &[(&str, &str)]) -> (reqwest::StatusCode, Value) {
+        let mut form = vec![
+            ("client_id", self.app.client_id.as_str()),
+            ("client_secret", self.secret.as_str()),
+        ];
+        form.extend_from_slice(params);
+        let response = self
+            .http
+            .post(self.at("/login/oauth/access_token"))
+            .header("accept", "application/json")
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> (reqwest::StatusCode, Value) {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+
+    /// The status `GET /user` answers for an access token.
+    pub async fn user_status(&self, access_token: &str) -> u16 {
+        self.http
+            .get(self.at("/user"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+pub fn field<'a>(v: &'a Value, name: &str) -> &'a str {
+    v[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {name:?} in {v}"))
+}
