@@ -1,10 +1,9 @@
 //! The embedded default: one SQLite file in WAL mode, a single group-committing writer and a
 //! pool of readers.
 
+mod checkpointer;
 mod readers;
 mod writer;
-
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use refreshd_core::rotation::{ReuseVerdict, RotatedPair, judge_reuse};
@@ -15,6 +14,7 @@ use crate::{
     App, Apps, Authorization, Grant, Grants, NewAccess, NewApp, NewCode, NewPair, NewUser,
     RedeemedCode, Rotation, StoreError, User, Users,
 };
+use checkpointer::Checkpointer;
 use readers::Readers;
 use writer::Writer;
 
@@ -29,7 +29,8 @@ pub fn path_of(url: &str) -> Option<&str> {
 
 pub struct SqliteStore {
     writer: Writer,
-    readers: Arc<Readers>,
+    readers: Readers,
+    _checkpointer: Checkpointer,
 }
 
 impl SqliteStore {
@@ -41,6 +42,9 @@ impl SqliteStore {
             move || -> Result<Connection, StoreError> {
                 let conn = connect(&path)?;
                 migrate(&conn)?;
+                // Checkpoints run on their own thread so commits never wait for one.
+                conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+                    .map_err(unavailable)?;
                 Ok(conn)
             }
         })
@@ -48,7 +52,8 @@ impl SqliteStore {
         .map_err(|e| StoreError::Unavailable(e.to_string()))??;
         Ok(Self {
             writer: Writer::start(conn),
-            readers: Arc::new(Readers::new(path)),
+            _checkpointer: Checkpointer::start(connect(&path)?),
+            readers: Readers::new(path),
         })
     }
 }
@@ -65,7 +70,9 @@ fn connect(path: &str) -> Result<Connection, StoreError> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA busy_timeout = 5000;
-         PRAGMA foreign_keys = ON;",
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -65536;
+         PRAGMA journal_size_limit = 67108864;",
     )
     .map_err(unavailable)?;
     Ok(conn)
@@ -234,7 +241,7 @@ fn judge_failed_rotation(
         .prepare_cached(
             "SELECT COALESCE(p.family_id, p.id), p.app_id, p.state, p.rotated_at,
                     p.successor_sealed, s.state = 'live', p.user_id, p.scopes
-             FROM token_pairs p LEFT JOIN token_pairs s ON s.id = p.successor_id
+             FROM token_pairs p LEFT JOIN token_pairs s ON s.refresh_digest = p.successor_refresh
              WHERE p.refresh_digest = ?1",
         )
         .and_then(|mut s| {
@@ -308,22 +315,18 @@ impl Apps for SqliteStore {
     }
 
     async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
-        self.readers
-            .read(|conn| {
-                let mut s = conn
-                    .prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps a ORDER BY a.id"))
-                    .map_err(unavailable)?;
-                let apps = s.query_map([], app_of).map_err(unavailable)?;
-                apps.collect::<Result<Vec<_>, _>>().map_err(unavailable)
-            })
-            .await
+        self.readers.read(|conn| {
+            let mut s = conn
+                .prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps a ORDER BY a.id"))
+                .map_err(unavailable)?;
+            let apps = s.query_map([], app_of).map_err(unavailable)?;
+            apps.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
     }
 
     async fn find_app(&self, client_id: &ClientId) -> Result<Option<App>, StoreError> {
-        let client_id = client_id.as_str().to_owned();
         self.readers
-            .read(move |conn| find_app_in(conn, &client_id))
-            .await
+            .read(|conn| find_app_in(conn, client_id.as_str()))
     }
 
     async fn set_expiring_tokens(
@@ -390,10 +393,7 @@ impl Users for SqliteStore {
     }
 
     async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError> {
-        let login = login.to_owned();
-        self.readers
-            .read(move |conn| find_user_in(conn, &login))
-            .await
+        self.readers.read(|conn| find_user_in(conn, login))
     }
 }
 
@@ -474,29 +474,26 @@ impl Grants for SqliteStore {
     ) -> Result<Rotation, StoreError> {
         self.writer
             .write(move |conn| {
+                let successor_refresh = successor.refresh.as_ref().map(|(digest, _)| digest.as_bytes().to_vec());
                 let won = conn
                     .prepare_cached(
                         "UPDATE token_pairs
-                         SET state = 'rotated', rotated_at = ?4, updated_at = ?4, successor_sealed = ?3
+                         SET state = 'rotated', rotated_at = ?4, updated_at = ?4, successor_sealed = ?3,
+                             successor_refresh = ?5
                          WHERE refresh_digest = ?1 AND app_id = ?2 AND state = 'live'
                            AND refresh_expires_at > ?4
-                         RETURNING id, COALESCE(family_id, id), user_id, scopes",
+                         RETURNING COALESCE(family_id, id), user_id, scopes",
                     )
                     .and_then(|mut s| {
-                        s.query_row(params![presented.as_bytes(), app_id, sealed, now.secs()], |r| {
-                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get(2)?, r.get(3)?))
-                        })
-                        .optional()
+                        let args = params![presented.as_bytes(), app_id, sealed, now.secs(), successor_refresh];
+                        s.query_row(args, |r| Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?))).optional()
                     })
                     .map_err(unavailable)?;
-                let Some((old_id, family, user_id, scopes)) = won else {
+                let Some((family, user_id, scopes)) = won else {
                     return judge_failed_rotation(conn, &presented, app_id, now, grace_window_secs);
                 };
                 let grant = Grant { app_id, user_id, scopes };
-                let successor_id = insert_pair(conn, Some(family), &grant, &successor, now)?;
-                conn.prepare_cached("UPDATE token_pairs SET successor_id = ?2 WHERE id = ?1")
-                    .and_then(|mut s| s.execute(params![old_id, successor_id]))
-                    .map_err(unavailable)?;
+                insert_pair(conn, Some(family), &grant, &successor, now)?;
                 Ok(Rotation::Rotated { grant })
             })
             .await
@@ -508,8 +505,7 @@ impl Grants for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<Authorization>, StoreError> {
         self.readers
-            .read(move |conn| find_authorization_in(conn, &access, now))
-            .await
+            .read(|conn| find_authorization_in(conn, &access, now))
     }
 
     async fn reset_access(

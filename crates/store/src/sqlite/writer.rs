@@ -57,15 +57,17 @@ fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT job")
-        .map_err(super::unavailable)?;
-    let outcome = f(conn);
-    let end = if outcome.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
+    let run = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map_err(super::unavailable)
     };
-    conn.execute_batch(end).map_err(super::unavailable)?;
+    run("SAVEPOINT job")?;
+    let outcome = f(conn);
+    if outcome.is_err() {
+        run("ROLLBACK TO job")?;
+    }
+    run("RELEASE job")?;
     outcome
 }
 

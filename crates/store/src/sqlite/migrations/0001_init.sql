@@ -46,7 +46,9 @@ CREATE TABLE token_pairs (
     refresh_digest     BLOB UNIQUE,
     refresh_expires_at INTEGER,
     state              TEXT NOT NULL DEFAULT 'live' CHECK (state IN ('live', 'rotated', 'revoked')),
-    successor_id       INTEGER,
+    -- After a rotation: the refresh token that replaced this one, and the successor's answer
+    -- encrypted under this pair's refresh token (for the grace replay).
+    successor_refresh  BLOB,
     successor_sealed   BLOB,
     rotated_at         INTEGER,
     created_at         INTEGER NOT NULL,

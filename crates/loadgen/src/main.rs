@@ -1,0 +1,218 @@
+//! `refreshd-loadgen`: sets up token families in refreshd's database, then refreshes them
+//! through the real HTTP endpoint from many keep-alive connections, and reports throughput
+//! and latency percentiles. Each request rotates a different family, as real clients would.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use refreshd_core::{AppKind, ClientId, ClientSecret, Lifetimes, SystemClock};
+use refreshd_provider::Provider;
+use refreshd_store::{NewApp, NewUser};
+
+#[derive(Parser)]
+#[command(
+    about = "Refresh distinct token families through refreshd's HTTP endpoint and report grants/s and latency"
+)]
+struct Args {
+    /// The database the server under test uses (fixtures are written to it directly).
+    #[arg(long)]
+    database: String,
+    /// The server under test.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Token families to set up; each request rotates one, round robin per connection.
+    #[arg(long, default_value_t = 20_000)]
+    families: usize,
+    /// Seconds of warm-up, not counted.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+struct Fixture {
+    client_id: String,
+    secret: String,
+    refresh_tokens: Vec<String>,
+}
+
+async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
+    let provider = Provider {
+        store: refreshd_store::open(&args.database).await?,
+        clock: Arc::new(SystemClock),
+        lifetimes: Lifetimes::default(),
+        public_url: format!("http://{}", args.addr),
+    };
+    let now = refreshd_core::Clock::now(&SystemClock);
+    let secret = ClientSecret::generate();
+    let app = provider
+        .store
+        .create_app(
+            NewApp {
+                client_id: ClientId::generate(AppKind::GithubApp),
+                name: "loadgen".into(),
+                kind: AppKind::GithubApp,
+                redirect_uri: "http://localhost/cb".into(),
+                secret_digest: secret.digest(),
+                expiring_tokens: true,
+            },
+            now,
+        )
+        .await?;
+    let login = format!("loadgen-{}", now.secs());
+    let user = provider
+        .store
+        .create_user(
+            NewUser {
+                login,
+                name: None,
+                email: None,
+            },
+            now,
+        )
+        .await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..args.families {
+        let (provider, app) = (provider.clone(), app.clone());
+        tasks.spawn(async move {
+            refreshd_provider::issue_family(&provider, &app, user.id, "repo").await
+        });
+    }
+    let mut refresh_tokens = Vec::with_capacity(args.families);
+    while let Some(issued) = tasks.join_next().await {
+        refresh_tokens.push(
+            issued??
+                .refresh_token
+                .ok_or("the app does not issue refresh tokens")?,
+        );
+    }
+    Ok(Fixture {
+        client_id: app.client_id.to_string(),
+        secret: secret.expose().to_owned(),
+        refresh_tokens,
+    })
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u32>,
+    errors: u64,
+}
+
+async fn connection(
+    addr: String,
+    fixture: Arc<Fixture>,
+    mut tokens: Vec<String>,
+    warm_until: Instant,
+    end: Instant,
+) -> Result<Tally, Box<dyn std::error::Error + Send + Sync>> {
+    let stream = tokio::net::TcpStream::connect(&addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut tally = Tally::default();
+    let mut next = 0;
+    while Instant::now() < end {
+        let i = next % tokens.len();
+        next += 1;
+        let body = format!(
+            "client_id={}&client_secret={}&grant_type=refresh_token&refresh_token={}",
+            fixture.client_id, fixture.secret, tokens[i]
+        );
+        let request = hyper::Request::post("/login/oauth/access_token")
+            .header("host", &addr)
+            .header("accept", "application/json")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(body)))?;
+        let started = Instant::now();
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let elapsed = started.elapsed();
+        let answer: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        match answer["refresh_token"].as_str() {
+            Some(successor) => tokens[i] = successor.to_owned(),
+            None => tally.errors += 1,
+        }
+        if started >= warm_until {
+            tally
+                .latencies_us
+                .push(elapsed.as_micros().min(u128::from(u32::MAX)) as u32);
+        }
+    }
+    Ok(tally)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    f64::from(sorted[rank]) / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    assert!(
+        args.connections > 0 && args.families >= args.connections,
+        "need at least one family per connection"
+    );
+    let setup = Instant::now();
+    let fixture = Arc::new(set_up(&args).await?);
+    eprintln!(
+        "set up {} token families in {:.1?}",
+        args.families,
+        setup.elapsed()
+    );
+
+    let start = Instant::now();
+    let warm_until = start + Duration::from_secs(args.warmup);
+    let end = warm_until + Duration::from_secs(args.seconds);
+    let mut slices: Vec<Vec<String>> = vec![Vec::new(); args.connections];
+    for (i, token) in fixture.refresh_tokens.iter().enumerate() {
+        slices[i % args.connections].push(token.clone());
+    }
+    let mut workers = tokio::task::JoinSet::new();
+    for tokens in slices {
+        workers.spawn(connection(
+            args.addr.clone(),
+            fixture.clone(),
+            tokens,
+            warm_until,
+            end,
+        ));
+    }
+    let mut all = Tally::default();
+    while let Some(done) = workers.join_next().await {
+        let tally = done?.map_err(|e| e.to_string())?;
+        all.latencies_us.extend(tally.latencies_us);
+        all.errors += tally.errors;
+    }
+    all.latencies_us.sort_unstable();
+    let measured = all.latencies_us.len();
+    println!(
+        "{{\"connections\":{},\"seconds\":{},\"refreshes\":{measured},\"errors\":{},\"per_second\":{:.0},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2}}}",
+        args.connections,
+        args.seconds,
+        all.errors,
+        measured as f64 / args.seconds as f64,
+        percentile(&all.latencies_us, 50.0),
+        percentile(&all.latencies_us, 90.0),
+        percentile(&all.latencies_us, 99.0),
+        percentile(&all.latencies_us, 100.0),
+    );
+    if all.errors > 0 {
+        return Err(format!("{} refreshes failed", all.errors).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! The `refreshd` binary itself: admin commands on a real SQLite file, configuration sources,
+//! `serve` over real HTTP with SIGTERM, and logs that never carry a secret.
+
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_refreshd");
+
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn database(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("refreshd.db").display())
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env("REFRESHD_DATABASE_URL", self.database())
+            .env_remove("REFRESHD_LOG");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn app(&self, extra: &[&str]) -> (String, String) {
+        let mut args = vec![
+            "app",
+            "create",
+            "--name",
+            "CLI app",
+            "--redirect-uri",
+            "http://localhost/cb",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let app = self.json(&args);
+        (
+            app["client_id"].as_str().unwrap().to_owned(),
+            app["client_secret"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+#[test]
+fn admin_commands_manage_apps_users_and_tokens() {
+    let cli = Cli::new();
+    assert_eq!(cli.json(&["migrate", "--json"])["migrated"], true);
+    let (client_id, secret) = cli.app(&[]);
+    assert!(client_id.starts_with("Iv23li") && secret.len() == 40);
+    let (oauth_id, _) = cli.app(&["--kind", "oauth-app", "--expiring-tokens", "off"]);
+    assert!(oauth_id.starts_with("Ov23li"));
+
+    let list = cli.json(&["app", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(
+        !list.to_string().contains(&secret),
+        "a secret is shown only once"
+    );
+    assert_eq!(list[1]["expiring_tokens"], false);
+
+    let updated = cli.json(&[
+        "app",
+        "update",
+        &oauth_id,
+        "--expiring-tokens",
+        "on",
+        "--json",
+    ]);
+    assert_eq!(updated["expiring_tokens"], true);
+    let reset = cli.json(&["app", "reset-secret", &client_id, "--json"]);
+    assert_ne!(reset["client_secret"], secret.as_str());
+
+    let user = cli.json(&[
+        "user", "create", "--login", "octocat", "--name", "Mona", "--json",
+    ]);
+    assert_eq!(user["login"], "octocat");
+    let dup = cli.run(&["user", "create", "--login", "octocat"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("user already exists"));
+    let bad = cli.run(&["user", "create", "--login", "no spaces"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a valid login"));
+
+    let token = cli.run(&[
+        "token",
+        "issue",
+        "--client-id",
+        &client_id,
+        "--login",
+        "octocat",
+        "--scope",
+        "repo gist",
+    ]);
+    let text = String::from_utf8(token.stdout).unwrap();
+    assert!(text.starts_with(r#"{"access_token":"ghu_"#), "{text}");
+    let token: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(token["scope"], "repo,gist");
+    assert_eq!(token["expires_in"], 28800);
+
+    let plain = cli.json(&[
+        "token",
+        "issue",
+        "--client-id",
+        &oauth_id,
+        "--login",
+        "octocat",
+        "--json",
+    ]);
+    assert!(
+        plain["access_token"].as_str().unwrap().starts_with("ghu_"),
+        "expiring again after the update"
+    );
+
+    let code = cli.json(&[
+        "code",
+        "issue",
+        "--client-id",
+        &client_id,
+        "--login",
+        "octocat",
+        "--json",
+    ]);
+    assert_eq!(code["code"].as_str().unwrap().len(), 20);
+
+    let missing = cli.run(&[
+        "token",
+        "issue",
+        "--client-id",
+        "Iv23liNope",
+        "--login",
+        "octocat",
+    ]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no app with client_id Iv23liNope"));
+}
+
+#[test]
+fn configuration_comes_from_a_toml_file_env_and_flags() {
+    let cli = Cli::new();
+    let other = cli.dir.path().join("from-toml.db");
+    let toml = cli.dir.path().join("refreshd.toml");
+    std::fs::write(
+        &toml,
+        format!("database_url = \"sqlite://{}\"\n", other.display()),
+    )
+    .unwrap();
+    // The file beats the default; the environment beats the file; a flag beats both.
+    let output = Command::new(BIN)
+        .args(["--config", toml.to_str().unwrap(), "migrate"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(other.exists());
+    cli.json(&["--config", toml.to_str().unwrap(), "migrate", "--json"]);
+    assert!(
+        cli.dir.path().join("refreshd.db").exists(),
+        "REFRESHD_DATABASE_URL beats the file"
+    );
+    let flagged = cli.dir.path().join("flag.db");
+    cli.json(&[
+        "--database",
+        &format!("sqlite://{}", flagged.display()),
+        "migrate",
+        "--json",
+    ]);
+    assert!(flagged.exists());
+
+    std::fs::write(&toml, "lifetimes = { grace_window_secs = \"soon\" }\n").unwrap();
+    let bad = Command::new(BIN)
+        .args(["--config", toml.to_str().unwrap(), "migrate"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid configuration"));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn serve_answers_over_http_stops_on_sigterm_and_logs_no_secrets() {
+    let cli = Cli::new();
+    let (client_id, secret) = cli.app(&[]);
+    cli.json(&["user", "create", "--login", "octocat", "--json"]);
+    let pair = cli.json(&[
+        "token",
+        "issue",
+        "--client-id",
+        &client_id,
+        "--login",
+        "octocat",
+        "--json",
+    ]);
+    let code = cli.json(&[
+        "code",
+        "issue",
+        "--client-id",
+        &client_id,
+        "--login",
+        "octocat",
+        "--json",
+    ]);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = cli
+        .command(&["serve", "--listen", &listen])
+        .env("REFRESHD_LOG", "trace")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{listen}");
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "refreshd did not start");
+
+    let refresh = pair["refresh_token"].as_str().unwrap();
+    let query = format!(
+        "client_id={client_id}&client_secret={secret}&grant_type=refresh_token&refresh_token={refresh}"
+    );
+    let answer: Value = http
+        .post(format!("{base}/login/oauth/access_token?{query}"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_access = answer["access_token"].as_str().unwrap().to_owned();
+    let exchanged = http
+        .post(format!("{base}/login/oauth/access_token"))
+        .form(&[
+            ("client_id", client_id.as_str()),
+            ("client_secret", &secret),
+            ("code", code["code"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(exchanged.starts_with("access_token=ghu_"), "{exchanged}");
+    let user = http
+        .get(format!("{base}/user"))
+        .bearer_auth(&new_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), 200);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::task::spawn_blocking(move || server.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success(), "graceful shutdown exits 0");
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        logs.contains("refreshd is serving") && logs.contains("shutting down"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("/login/oauth/access_token"),
+        "trace logging was on: {logs}"
+    );
+    for secret_value in [
+        secret.as_str(),
+        refresh,
+        &new_access,
+        pair["access_token"].as_str().unwrap(),
+        code["code"].as_str().unwrap(),
+    ] {
+        assert!(!logs.contains(secret_value), "a secret reached the logs");
+    }
+}
