@@ -21,6 +21,25 @@ pub struct TokenAnswer {
     pub token_type: String,
 }
 
+impl TokenAnswer {
+    /// The answer for an expiring pair.
+    pub(crate) fn expiring(
+        access: String,
+        refresh: String,
+        scopes: String,
+        lifetimes: &Lifetimes,
+    ) -> Self {
+        Self {
+            access_token: access,
+            expires_in: Some(lifetimes.access_token_secs),
+            refresh_token: Some(refresh),
+            refresh_token_expires_in: Some(lifetimes.refresh_token_secs),
+            scope: scopes,
+            token_type: "bearer".to_owned(),
+        }
+    }
+}
+
 /// A freshly generated pair: what storage keeps (digests) and what the client gets.
 pub(crate) struct Minted {
     pub pair: NewPair,

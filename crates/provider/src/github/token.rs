@@ -201,9 +201,14 @@ async fn refresh(
         .and_then(|raw| RefreshToken::parse(raw).ok())
         .ok_or(TokenError::BadRefreshToken)?;
     let now = provider.clock.now();
-    let mut minted = mint(app, true, "", &provider.lifetimes, now);
-    let plain = serde_json::to_vec(&minted.answer).expect("a token answer serializes");
-    let sealed = seal::seal(presented.expose(), &plain);
+    let minted = mint(app, true, "", &provider.lifetimes, now);
+    let access = minted.answer.access_token;
+    let refresh = minted
+        .answer
+        .refresh_token
+        .expect("an expiring pair has a refresh token");
+    // Only the two tokens are sealed; the rest of the answer is rebuilt on a replay.
+    let sealed = seal::seal(presented.expose(), format!("{access} {refresh}").as_bytes());
     let rotation = provider
         .store
         .rotate_refresh(
@@ -215,23 +220,25 @@ async fn refresh(
             provider.lifetimes.grace_window_secs,
         )
         .await?;
-    match rotation {
-        Rotation::Rotated { grant } => {
-            minted.answer.scope = grant.scopes;
-            Ok(minted.answer)
-        }
+    let (access, refresh, grant) = match rotation {
+        Rotation::Rotated { grant } => (access, refresh, grant),
         Rotation::Replay { sealed, grant } => {
             let plain =
                 seal::unseal(presented.expose(), &sealed).ok_or(TokenError::BadRefreshToken)?;
-            let mut answer: TokenAnswer =
-                serde_json::from_slice(&plain).map_err(|_| TokenError::BadRefreshToken)?;
-            answer.scope = grant.scopes;
-            Ok(answer)
+            let plain = String::from_utf8(plain).map_err(|_| TokenError::BadRefreshToken)?;
+            let (access, refresh) = plain.split_once(' ').ok_or(TokenError::BadRefreshToken)?;
+            (access.to_owned(), refresh.to_owned(), grant)
         }
         Rotation::FamilyRevoked => {
             tracing::warn!(client_id = %app.client_id, "refresh token reused; its whole token family is revoked");
-            Err(TokenError::BadRefreshToken)
+            return Err(TokenError::BadRefreshToken);
         }
-        Rotation::Rejected => Err(TokenError::BadRefreshToken),
-    }
+        Rotation::Rejected => return Err(TokenError::BadRefreshToken),
+    };
+    Ok(TokenAnswer::expiring(
+        access,
+        refresh,
+        grant.scopes,
+        &provider.lifetimes,
+    ))
 }

@@ -32,27 +32,35 @@ CREATE TABLE codes (
     redeemed              INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
--- One row per access token and the refresh token issued with it. A family is the chain of
--- pairs linked by rotation; its first pair has family_id NULL and names the family by its id.
+-- A token family: one grant of an app to a user, and the chain of pairs its refreshes make.
+-- Revoking a family (reuse detected, grant deleted) is one write here.
+CREATE TABLE families (
+    id          INTEGER PRIMARY KEY,
+    app_id      INTEGER NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    scopes      TEXT NOT NULL,
+    revoked_at  INTEGER,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX families_grant ON families (app_id, user_id);
+
+-- One row per access token and the refresh token issued with it.
+-- state: 0 live, 1 rotated (its refresh token was used), 2 revoked.
+-- A rotation changes the old row by a few small columns and appends its successor: with the
+-- two digest indexes, three random pages per rotation. No other index is kept on this table.
 CREATE TABLE token_pairs (
     id                 INTEGER PRIMARY KEY,
-    family_id          INTEGER,
-    app_id             INTEGER NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
-    user_id            INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    scopes             TEXT NOT NULL,
+    family_id          INTEGER NOT NULL REFERENCES families (id) ON DELETE CASCADE,
     access_digest      BLOB NOT NULL UNIQUE,
     access_last_eight  TEXT NOT NULL,
     access_expires_at  INTEGER,
     refresh_digest     BLOB UNIQUE,
     refresh_expires_at INTEGER,
-    state              TEXT NOT NULL DEFAULT 'live' CHECK (state IN ('live', 'rotated', 'revoked')),
-    -- After a rotation: the refresh token that replaced this one, and the successor's answer
-    -- encrypted under this pair's refresh token (for the grace replay).
-    successor_refresh  BLOB,
-    successor_sealed   BLOB,
-    rotated_at         INTEGER,
+    state              INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),
+    rotated_at         INTEGER NOT NULL DEFAULT 0,
+    successor_id       INTEGER,
+    -- This pair's answer, encrypted under its predecessor's refresh token, for the grace replay.
+    replay_sealed      BLOB,
     created_at         INTEGER NOT NULL,
     updated_at         INTEGER NOT NULL
 );
-CREATE INDEX token_pairs_family ON token_pairs (family_id);
-CREATE INDEX token_pairs_grant ON token_pairs (app_id, user_id);

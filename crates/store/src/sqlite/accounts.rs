@@ -1,0 +1,111 @@
+//! Apps and users in SQLite.
+
+use async_trait::async_trait;
+use refreshd_core::{ClientId, Timestamp, TokenDigest};
+use rusqlite::params;
+
+use super::rows::{APP_COLUMNS, app_of, find_app_in, find_user_in};
+use super::{SqliteStore, conflict_or_unavailable, unavailable};
+use crate::{App, Apps, NewApp, NewUser, StoreError, User, Users};
+
+#[async_trait]
+impl Apps for SqliteStore {
+    async fn create_app(&self, app: NewApp, now: Timestamp) -> Result<App, StoreError> {
+        self.writer
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO apps (client_id, name, kind, redirect_uri, secret_digest,
+                         expiring_tokens, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                    params![
+                        app.client_id.as_str(),
+                        app.name,
+                        app.kind.as_str(),
+                        app.redirect_uri,
+                        app.secret_digest.as_bytes(),
+                        app.expiring_tokens,
+                        now.secs()
+                    ],
+                )
+                .map_err(|e| conflict_or_unavailable(e, "app"))?;
+                find_app_in(conn, app.client_id.as_str())?
+                    .ok_or_else(|| StoreError::Corrupt("app vanished after insert".into()))
+            })
+            .await
+    }
+
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        self.readers.read(|conn| {
+            let mut s = conn
+                .prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps a ORDER BY a.id"))
+                .map_err(unavailable)?;
+            let apps = s.query_map([], app_of).map_err(unavailable)?;
+            apps.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+    }
+
+    async fn find_app(&self, client_id: &ClientId) -> Result<Option<App>, StoreError> {
+        self.readers
+            .read(|conn| find_app_in(conn, client_id.as_str()))
+    }
+
+    async fn set_expiring_tokens(
+        &self,
+        client_id: &ClientId,
+        expiring: bool,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError> {
+        let client_id = client_id.as_str().to_owned();
+        self.writer
+            .write(move |conn| {
+                conn.execute(
+                    "UPDATE apps SET expiring_tokens = ?2, updated_at = ?3 WHERE client_id = ?1",
+                    params![client_id, expiring, now.secs()],
+                )
+                .map_err(unavailable)?;
+                find_app_in(conn, &client_id)
+            })
+            .await
+    }
+
+    async fn set_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret: TokenDigest,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError> {
+        let client_id = client_id.as_str().to_owned();
+        self.writer
+            .write(move |conn| {
+                conn.execute(
+                    "UPDATE apps SET secret_digest = ?2, updated_at = ?3 WHERE client_id = ?1",
+                    params![client_id, secret.as_bytes(), now.secs()],
+                )
+                .map_err(unavailable)?;
+                find_app_in(conn, &client_id)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Users for SqliteStore {
+    async fn create_user(&self, user: NewUser, now: Timestamp) -> Result<User, StoreError> {
+        self.writer
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO users (login, name, email, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                    params![user.login, user.name, user.email, now.secs()],
+                )
+                .map_err(|e| conflict_or_unavailable(e, "user"))?;
+                find_user_in(conn, &user.login)?
+                    .ok_or_else(|| StoreError::Corrupt("user vanished after insert".into()))
+            })
+            .await
+    }
+
+    async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError> {
+        self.readers.read(|conn| find_user_in(conn, login))
+    }
+}

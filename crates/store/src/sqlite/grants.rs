@@ -1,0 +1,346 @@
+//! Codes, token families and their rotation in SQLite. Every write here runs on the single
+//! writer inside a group-committed transaction, so each statement sees a stable database.
+
+use async_trait::async_trait;
+use refreshd_core::rotation::{ReuseVerdict, RotatedPair, judge_reuse};
+use refreshd_core::{Timestamp, TokenDigest};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::rows::find_authorization_in;
+use super::{SqliteStore, conflict_or_unavailable, unavailable};
+use crate::{
+    Authorization, Grant, Grants, NewAccess, NewCode, NewPair, RedeemedCode, Rotation, StoreError,
+};
+
+/// Appends a pair to `family_id`. `replay_sealed` is the pair's answer sealed under the
+/// predecessor's refresh token.
+fn insert_pair(
+    conn: &Connection,
+    family_id: i64,
+    pair: &NewPair,
+    replay_sealed: Option<Vec<u8>>,
+    now: Timestamp,
+) -> Result<i64, StoreError> {
+    let (refresh_digest, refresh_expires_at) = match &pair.refresh {
+        Some((digest, expires_at)) => (Some(digest.as_bytes().to_vec()), Some(expires_at.secs())),
+        None => (None, None),
+    };
+    conn.prepare_cached(
+        "INSERT INTO token_pairs (family_id, access_digest, access_last_eight, access_expires_at,
+             refresh_digest, refresh_expires_at, replay_sealed, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            family_id,
+            pair.access.digest.as_bytes(),
+            pair.access.last_eight,
+            pair.access.expires_at.map(Timestamp::secs),
+            refresh_digest,
+            refresh_expires_at,
+            replay_sealed,
+            now.secs(),
+        ])
+    })
+    .map_err(unavailable)?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn grant_of_family(conn: &Connection, family_id: i64) -> Result<Grant, StoreError> {
+    conn.prepare_cached("SELECT app_id, user_id, scopes FROM families WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([family_id], |r| {
+                Ok(Grant {
+                    app_id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    scopes: r.get(2)?,
+                })
+            })
+        })
+        .map_err(unavailable)
+}
+
+fn revoke_family(conn: &Connection, family_id: i64, now: Timestamp) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+        .and_then(|mut s| s.execute(params![family_id, now.secs()]))
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Why a refresh token's conditional update matched nothing, and what follows from it.
+fn judge_failed_rotation(
+    conn: &Connection,
+    presented: &TokenDigest,
+    app_id: i64,
+    now: Timestamp,
+    grace_window_secs: i64,
+) -> Result<Rotation, StoreError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT p.successor_id, p.family_id, p.state, p.rotated_at, f.app_id,
+                    f.revoked_at IS NOT NULL
+             FROM token_pairs p JOIN families f ON f.id = p.family_id
+             WHERE p.refresh_digest = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([presented.as_bytes()], |r| {
+                Ok((
+                    r.get::<_, Option<i64>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, bool>(5)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(unavailable)?;
+    let Some((successor_id, family_id, state, rotated_at, owner, family_revoked)) = found else {
+        return Ok(Rotation::Rejected);
+    };
+    // Only a token that was rotated is reuse; expired, revoked or foreign ones are just refused.
+    if owner != app_id || family_revoked || state != 1 {
+        return Ok(Rotation::Rejected);
+    }
+    let successor = conn
+        .prepare_cached("SELECT state, replay_sealed FROM token_pairs WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([successor_id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
+            })
+            .optional()
+        })
+        .map_err(unavailable)?;
+    let (successor_state, sealed) = successor.unwrap_or((2, None));
+    let pair = RotatedPair {
+        rotated_at: Timestamp(rotated_at),
+        successor_is_live: successor_state == 0,
+        successor_sealed: sealed.is_some(),
+    };
+    match (judge_reuse(pair, now, grace_window_secs), sealed) {
+        (ReuseVerdict::Replay, Some(sealed)) => Ok(Rotation::Replay {
+            sealed,
+            grant: grant_of_family(conn, family_id)?,
+        }),
+        _ => {
+            revoke_family(conn, family_id, now)?;
+            Ok(Rotation::FamilyRevoked)
+        }
+    }
+}
+
+/// The condition that a `token_pairs` row belongs to a live family of the app bound to `?2`.
+const OF_LIVE_FAMILY: &str = "EXISTS (SELECT 1 FROM families f WHERE f.id = token_pairs.family_id AND f.app_id = ?2 AND f.revoked_at IS NULL)";
+
+#[async_trait]
+impl Grants for SqliteStore {
+    async fn store_code(&self, code: NewCode) -> Result<(), StoreError> {
+        self.writer
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO codes (digest, app_id, user_id, scopes, redirect_uri,
+                         code_challenge, code_challenge_method, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        code.digest.as_bytes(),
+                        code.grant.app_id,
+                        code.grant.user_id,
+                        code.grant.scopes,
+                        code.redirect_uri,
+                        code.code_challenge,
+                        code.code_challenge_method,
+                        code.expires_at.secs()
+                    ],
+                )
+                .map_err(|e| conflict_or_unavailable(e, "code"))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn redeem_code(
+        &self,
+        code: TokenDigest,
+        app_id: i64,
+        now: Timestamp,
+    ) -> Result<Option<RedeemedCode>, StoreError> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE codes SET redeemed = 1
+                     WHERE digest = ?1 AND app_id = ?2 AND redeemed = 0 AND expires_at > ?3
+                     RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![code.as_bytes(), app_id, now.secs()], |r| {
+                        Ok(RedeemedCode {
+                            grant: Grant { app_id, user_id: r.get(0)?, scopes: r.get(1)? },
+                            redirect_uri: r.get(2)?,
+                            code_challenge: r.get(3)?,
+                            code_challenge_method: r.get(4)?,
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn issue_pair(
+        &self,
+        grant: Grant,
+        pair: NewPair,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO families (app_id, user_id, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut s| s.execute(params![grant.app_id, grant.user_id, grant.scopes, now.secs()]))
+                .map_err(unavailable)?;
+                insert_pair(conn, conn.last_insert_rowid(), &pair, None, now)
+            })
+            .await
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: TokenDigest,
+        app_id: i64,
+        successor: NewPair,
+        sealed: Vec<u8>,
+        now: Timestamp,
+        grace_window_secs: i64,
+    ) -> Result<Rotation, StoreError> {
+        self.writer
+            .write(move |conn| {
+                // The conditional update is the rotation: of concurrent ones, one matches.
+                let sql = format!(
+                    "UPDATE token_pairs SET state = 1, rotated_at = ?3, updated_at = ?3
+                     WHERE refresh_digest = ?1 AND state = 0 AND refresh_expires_at > ?3
+                       AND {OF_LIVE_FAMILY}
+                     RETURNING id, family_id"
+                );
+                let won = conn
+                    .prepare_cached(&sql)
+                    .and_then(|mut s| {
+                        s.query_row(params![presented.as_bytes(), app_id, now.secs()], |r| {
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                        })
+                        .optional()
+                    })
+                    .map_err(unavailable)?;
+                let Some((old_id, family_id)) = won else {
+                    return judge_failed_rotation(conn, &presented, app_id, now, grace_window_secs);
+                };
+                let successor_id = insert_pair(conn, family_id, &successor, Some(sealed), now)?;
+                // The old row's page is already dirty: linking costs no extra page write.
+                conn.prepare_cached("UPDATE token_pairs SET successor_id = ?2 WHERE id = ?1")
+                    .and_then(|mut s| s.execute([old_id, successor_id]))
+                    .map_err(unavailable)?;
+                Ok(Rotation::Rotated {
+                    grant: grant_of_family(conn, family_id)?,
+                })
+            })
+            .await
+    }
+
+    async fn find_authorization(
+        &self,
+        access: TokenDigest,
+        now: Timestamp,
+    ) -> Result<Option<Authorization>, StoreError> {
+        self.readers
+            .read(|conn| find_authorization_in(conn, &access, now))
+    }
+
+    async fn reset_access(
+        &self,
+        app_id: i64,
+        old: TokenDigest,
+        new: NewAccess,
+        now: Timestamp,
+    ) -> Result<Option<Authorization>, StoreError> {
+        self.writer
+            .write(move |conn| {
+                let sql = format!(
+                    "UPDATE token_pairs
+                     SET access_digest = ?3, access_last_eight = ?4, access_expires_at = ?5, updated_at = ?6
+                     WHERE access_digest = ?1 AND state = 0
+                       AND (access_expires_at IS NULL OR access_expires_at > ?6) AND {OF_LIVE_FAMILY}"
+                );
+                let changed = conn
+                    .prepare_cached(&sql)
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            old.as_bytes(),
+                            app_id,
+                            new.digest.as_bytes(),
+                            new.last_eight,
+                            new.expires_at.map(Timestamp::secs),
+                            now.secs()
+                        ])
+                    })
+                    .map_err(unavailable)?;
+                if changed == 0 {
+                    return Ok(None);
+                }
+                find_authorization_in(conn, &new.digest, now)
+            })
+            .await
+    }
+
+    async fn revoke_access(
+        &self,
+        app_id: i64,
+        access: TokenDigest,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |conn| {
+                let sql = format!(
+                    "UPDATE token_pairs SET state = 2, replay_sealed = NULL, updated_at = ?3
+                     WHERE access_digest = ?1 AND state = 0
+                       AND (access_expires_at IS NULL OR access_expires_at > ?3) AND {OF_LIVE_FAMILY}"
+                );
+                conn.prepare_cached(&sql)
+                    .and_then(|mut s| s.execute(params![access.as_bytes(), app_id, now.secs()]))
+                    .map(|n| n > 0)
+                    .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn revoke_grant(
+        &self,
+        app_id: i64,
+        access: TokenDigest,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |conn| {
+                let Some(auth) = find_authorization_in(conn, &access, now)? else {
+                    return Ok(false);
+                };
+                if auth.app.id != app_id {
+                    return Ok(false);
+                }
+                conn.execute(
+                    "UPDATE families SET revoked_at = ?3
+                     WHERE app_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+                    params![app_id, auth.user.id, now.secs()],
+                )
+                .map_err(unavailable)?;
+                conn.execute(
+                    "DELETE FROM codes WHERE app_id = ?1 AND user_id = ?2",
+                    params![app_id, auth.user.id],
+                )
+                .map_err(unavailable)?;
+                Ok(true)
+            })
+            .await
+    }
+}
