@@ -40,7 +40,8 @@ impl SqliteStore {
                 let conn = connect(&path)?;
                 migrate(&conn)?;
                 // Checkpoints run on their own thread so commits never wait for one.
-                conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+                // Commits do not sync; the writer's syncer does, before any answer.
+                conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA synchronous = NORMAL;")
                     .map_err(unavailable)?;
                 Ok(conn)
             }
@@ -48,7 +49,7 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))??;
         Ok(Self {
-            writer: Writer::start(conn),
+            writer: Writer::start(conn, std::path::PathBuf::from(format!("{path}-wal"))),
             _checkpointer: Checkpointer::start(connect(&path)?),
             readers: Readers::new(path),
         })

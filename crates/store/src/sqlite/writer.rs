@@ -1,9 +1,14 @@
-//! The single writer: one connection, one thread, and group commit.
+//! The single writer: one connection, one thread, and group commit with a pipelined sync.
 //!
 //! Every write runs in a savepoint inside a transaction shared with whatever other writes
-//! arrived meanwhile; the transaction commits (one fsync) and only then does each caller get
-//! its answer. Durable acknowledgements at the cost of one sync per batch, not per request.
+//! arrived meanwhile. The transaction commits into the WAL without syncing (the writer
+//! connection runs `synchronous = NORMAL`), and the batch passes to the syncer thread, which
+//! fsyncs the WAL file and only then answers each caller. So every acknowledged write is on
+//! disk, one sync covers every batch committed since the last one, and the writer executes
+//! the next batch while the disk syncs the previous.
 
+use std::fs::File;
+use std::path::PathBuf;
 use std::sync::mpsc;
 
 use rusqlite::Connection;
@@ -21,13 +26,25 @@ pub(super) struct Writer {
     jobs: mpsc::Sender<Work>,
 }
 
+/// A committed (or failed) batch waiting for its sync.
+struct Committed {
+    outcome: Result<(), StoreError>,
+    finishes: Vec<Finish>,
+}
+
 impl Writer {
-    pub(super) fn start(conn: Connection) -> Self {
+    /// `conn` must run `synchronous = NORMAL`; `wal` is the path of its WAL file.
+    pub(super) fn start(conn: Connection, wal: PathBuf) -> Self {
         let (jobs, queue) = mpsc::channel::<Work>();
+        let (committed, to_sync) = mpsc::channel::<Committed>();
         std::thread::Builder::new()
             .name("refreshd-sqlite-writer".into())
-            .spawn(move || run(conn, queue))
+            .spawn(move || run(conn, queue, committed))
             .expect("spawning the SQLite writer thread");
+        std::thread::Builder::new()
+            .name("refreshd-sqlite-sync".into())
+            .spawn(move || sync(wal, to_sync))
+            .expect("spawning the SQLite sync thread");
         Self { jobs }
     }
 
@@ -71,7 +88,7 @@ fn in_savepoint<T>(
     outcome
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Work>) {
+fn run(conn: Connection, queue: mpsc::Receiver<Work>, synced: mpsc::Sender<Committed>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -93,8 +110,42 @@ fn run(conn: Connection, queue: mpsc::Receiver<Work>) {
                 super::unavailable(e)
             })
         });
-        for finish in finishes {
-            finish(committed.clone());
+        if synced
+            .send(Committed {
+                outcome: committed,
+                finishes,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Answers committed batches once the WAL holding them is synced to disk.
+fn sync(wal: PathBuf, committed: mpsc::Receiver<Committed>) {
+    let mut file: Option<File> = None;
+    while let Ok(first) = committed.recv() {
+        let mut batches = vec![first];
+        batches.extend(committed.try_iter());
+        // The WAL file exists once the first batch has committed; open it then, once.
+        if file.is_none() {
+            file = File::open(&wal).ok();
+        }
+        let synced = match &file {
+            Some(f) => f
+                .sync_data()
+                .map_err(|e| StoreError::Unavailable(format!("syncing the WAL: {e}"))),
+            None => Err(StoreError::Unavailable(format!(
+                "cannot open {} to sync it",
+                wal.display()
+            ))),
+        };
+        for batch in batches {
+            let outcome = batch.outcome.and(synced.clone());
+            for finish in batch.finishes {
+                finish(outcome.clone());
+            }
         }
     }
 }
