@@ -60,8 +60,33 @@ impl Config {
         figment
             .merge(Env::prefixed("REFRESHD_").split("__").ignore(&["config"]))
             .merge(Serialized::defaults(flags))
-            .extract()
-            .map_err(Box::new)
+            .extract::<Self>()
+            .map_err(Box::new)?
+            .validated()
+    }
+
+    /// Lifetimes must be positive (the grace window may be 0, which disables replays).
+    fn validated(self) -> Result<Self, Box<figment::Error>> {
+        let l = &self.lifetimes;
+        let positive = [
+            ("lifetimes.access_token_secs", l.access_token_secs),
+            ("lifetimes.refresh_token_secs", l.refresh_token_secs),
+            ("lifetimes.code_secs", l.code_secs),
+        ];
+        for (key, value) in positive {
+            if value <= 0 {
+                return Err(Box::new(figment::Error::from(format!(
+                    "{key} must be positive, not {value}"
+                ))));
+            }
+        }
+        if l.grace_window_secs < 0 {
+            return Err(Box::new(figment::Error::from(format!(
+                "lifetimes.grace_window_secs must be 0 or more, not {}",
+                l.grace_window_secs
+            ))));
+        }
+        Ok(self)
     }
 
     /// The public URL without a trailing slash.

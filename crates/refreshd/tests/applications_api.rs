@@ -271,6 +271,32 @@ async fn bad_bodies_get_githubs_error_shapes() {
 }
 
 #[tokio::test]
+async fn wrong_methods_and_unreadable_paths_are_githubs_404() {
+    let t = spawn().await;
+    for (method, path) in [
+        (reqwest::Method::GET, token_path(&t)),
+        (reqwest::Method::GET, "/login/oauth/access_token".to_owned()),
+        (
+            reqwest::Method::POST,
+            "/applications/%FF%FE/token".to_owned(),
+        ),
+    ] {
+        let response = t
+            .http
+            .request(method, t.at(&path))
+            .basic_auth("x", Some("y"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["message"],
+            "Not Found"
+        );
+    }
+}
+
+#[tokio::test]
 async fn get_user_accepts_bearer_and_token_schemes_only_for_live_tokens() {
     let t = spawn().await;
     let pair = t.issue(&t.app).await;

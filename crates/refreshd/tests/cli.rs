@@ -194,6 +194,17 @@ fn configuration_comes_from_a_toml_file_env_and_flags() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid configuration"));
+
+    let negative = cli
+        .command(&["migrate"])
+        .env("REFRESHD_LIFETIMES__ACCESS_TOKEN_SECS", "-5")
+        .output()
+        .unwrap();
+    assert_eq!(negative.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&negative.stderr)
+            .contains("lifetimes.access_token_secs must be positive")
+    );
 }
 
 fn free_port() -> u16 {

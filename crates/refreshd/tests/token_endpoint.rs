@@ -94,6 +94,15 @@ async fn pkce_s256_and_plain_are_checked() {
         .token(&[("code", &code), ("code_verifier", RFC7636_VERIFIER)])
         .await;
     assert!(body["access_token"].is_string(), "{body}");
+    let code = t.code(None).await;
+    let (_, body) = t
+        .token(&[("code", &code), ("code_verifier", RFC7636_VERIFIER)])
+        .await;
+    assert_eq!(
+        error_of(&body),
+        "bad_verification_code",
+        "a verifier for a code without a challenge is a downgrade"
+    );
     let code = t.code(Some((RFC7636_VERIFIER, "plain"))).await;
     let (_, body) = t
         .token(&[("code", &code), ("code_verifier", RFC7636_VERIFIER)])

@@ -4,7 +4,8 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use refreshd_core::AccessToken;
@@ -15,6 +16,20 @@ use super::objects;
 use super::params::ParamsError;
 use super::rest_error::RestError;
 use crate::Provider;
+
+/// The `{client_id}` of the path; one that is not even UTF-8 names no app.
+pub struct ClientIdPath(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIdPath {
+    type Rejection = RestError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, RestError> {
+        let Path(client_id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| RestError::NotFound)?;
+        Ok(Self(client_id))
+    }
+}
 
 /// The app whose credentials came with the request; it must be the app the path names.
 async fn authenticated_app(
@@ -66,7 +81,7 @@ fn presented_token(body: Result<Bytes, BytesRejection>) -> Result<AccessToken, R
 /// `POST /applications/{client_id}/token`: 200 with the authorization, or 404.
 pub async fn check(
     State(provider): State<Provider>,
-    Path(client_id): Path<String>,
+    ClientIdPath(client_id): ClientIdPath,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
@@ -84,7 +99,7 @@ pub async fn check(
 /// `PATCH /applications/{client_id}/token`: a new token replaces the presented one at once.
 pub async fn reset(
     State(provider): State<Provider>,
-    Path(client_id): Path<String>,
+    ClientIdPath(client_id): ClientIdPath,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
@@ -116,7 +131,7 @@ pub async fn reset(
 /// `DELETE /applications/{client_id}/token`: 204, or 404 for a token that is not live.
 pub async fn delete_token(
     State(provider): State<Provider>,
-    Path(client_id): Path<String>,
+    ClientIdPath(client_id): ClientIdPath,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, RestError> {
@@ -135,7 +150,7 @@ pub async fn delete_token(
 /// `DELETE /applications/{client_id}/grant`: revokes every token of the token's user for the app.
 pub async fn delete_grant(
     State(provider): State<Provider>,
-    Path(client_id): Path<String>,
+    ClientIdPath(client_id): ClientIdPath,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, RestError> {

@@ -32,12 +32,14 @@ pub fn router(provider: Provider) -> Router {
             "/applications/{client_id}/grant",
             delete(applications::delete_grant),
         )
-        .route("/user", axum::routing::get(user::me));
+        .route("/user", axum::routing::get(user::me))
+        .method_not_allowed_fallback(rest_error::not_found);
     Router::new()
         .route("/login/oauth/access_token", post(token::access_token))
         .merge(rest.clone())
         .nest("/api/v3", rest)
         .fallback(rest_error::not_found)
+        .method_not_allowed_fallback(rest_error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(provider)
 }

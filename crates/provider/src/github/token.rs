@@ -170,15 +170,19 @@ async fn exchange_code(
             return Err(TokenError::RedirectUriMismatch);
         }
     }
-    if let Some(challenge) = &redeemed.code_challenge {
-        let verifier = params.get("code_verifier").unwrap_or_default();
-        if !pkce::verify(
+    let verified = match (&redeemed.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => pkce::verify(
             redeemed.code_challenge_method.as_deref(),
             challenge,
             verifier,
-        ) {
-            return Err(TokenError::BadVerificationCode);
-        }
+        ),
+        (None, None) => true,
+        // A missing verifier, or one for a code issued without a challenge (a PKCE downgrade,
+        // RFC 9700 §4.8.2), is refused.
+        _ => false,
+    };
+    if !verified {
+        return Err(TokenError::BadVerificationCode);
     }
     Ok(issue_family(
         provider,

@@ -217,9 +217,10 @@ impl Grants for SqliteStore {
     ) -> Result<Rotation, StoreError> {
         self.writer
             .write(move |conn| {
-                // The conditional update is the rotation: of concurrent ones, one matches.
+                // The conditional update is the rotation: of concurrent ones, one matches. The
+                // old pair's own sealed answer can never be replayed again, so it goes now.
                 let sql = format!(
-                    "UPDATE token_pairs SET state = 1, rotated_at = ?3, updated_at = ?3
+                    "UPDATE token_pairs SET state = 1, rotated_at = ?3, updated_at = ?3, replay_sealed = NULL
                      WHERE refresh_digest = ?1 AND state = 0 AND refresh_expires_at > ?3
                        AND {OF_LIVE_FAMILY}
                      RETURNING id, family_id"
@@ -268,7 +269,8 @@ impl Grants for SqliteStore {
             .write(move |conn| {
                 let sql = format!(
                     "UPDATE token_pairs
-                     SET access_digest = ?3, access_last_eight = ?4, access_expires_at = ?5, updated_at = ?6
+                     SET access_digest = ?3, access_last_eight = ?4, access_expires_at = ?5, updated_at = ?6,
+                         replay_sealed = NULL
                      WHERE access_digest = ?1 AND state = 0
                        AND (access_expires_at IS NULL OR access_expires_at > ?6) AND {OF_LIVE_FAMILY}"
                 );

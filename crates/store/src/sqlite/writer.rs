@@ -8,8 +8,9 @@
 //! the next batch while the disk syncs the previous.
 
 use std::fs::File;
-use std::path::PathBuf;
-use std::sync::mpsc;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, mpsc};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -22,8 +23,14 @@ const MAX_BATCH: usize = 512;
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type Work = Box<dyn FnOnce(Result<&Connection, StoreError>) -> Finish + Send>;
 
+/// Set once, when a WAL sync fails. After that nothing can be promised durable (a failed
+/// fsync may have dropped pages the kernel now calls clean), so every write fails until
+/// refreshd is restarted and SQLite recovers from what is really on disk.
+type Halt = Arc<OnceLock<StoreError>>;
+
 pub(super) struct Writer {
     jobs: mpsc::Sender<Work>,
+    halted: Halt,
 }
 
 /// A committed (or failed) batch waiting for its sync.
@@ -37,15 +44,18 @@ impl Writer {
     pub(super) fn start(conn: Connection, wal: PathBuf) -> Self {
         let (jobs, queue) = mpsc::channel::<Work>();
         let (committed, to_sync) = mpsc::channel::<Committed>();
+        let halted = Halt::default();
+        let writer_halted = halted.clone();
         std::thread::Builder::new()
             .name("refreshd-sqlite-writer".into())
-            .spawn(move || run(conn, queue, committed))
+            .spawn(move || run(conn, queue, committed, writer_halted))
             .expect("spawning the SQLite writer thread");
+        let sync_halted = halted.clone();
         std::thread::Builder::new()
             .name("refreshd-sqlite-sync".into())
-            .spawn(move || sync(wal, to_sync))
+            .spawn(move || sync(wal, to_sync, sync_halted))
             .expect("spawning the SQLite sync thread");
-        Self { jobs }
+        Self { jobs, halted }
     }
 
     /// Runs `f` in the next batch and answers once that batch is durable.
@@ -54,6 +64,9 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        if let Some(e) = self.halted.get() {
+            return Err(e.clone());
+        }
         let (reply, answer) = oneshot::channel();
         let work: Work = Box::new(move |conn| {
             let outcome = conn.and_then(|conn| in_savepoint(conn, f));
@@ -70,6 +83,8 @@ impl Writer {
     }
 }
 
+/// Runs one job in a savepoint. A job that fails or panics leaves nothing behind; if even the
+/// savepoint cannot be undone, the whole transaction is rolled back, which the writer sees.
 fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -77,18 +92,29 @@ fn in_savepoint<T>(
     let run = |sql: &str| {
         conn.prepare_cached(sql)
             .and_then(|mut s| s.execute([]))
+            .map(drop)
             .map_err(super::unavailable)
     };
     run("SAVEPOINT job")?;
-    let outcome = f(conn);
-    if outcome.is_err() {
-        run("ROLLBACK TO job")?;
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(StoreError::Corrupt("a storage write panicked".into())));
+    let undone = if outcome.is_err() {
+        run("ROLLBACK TO job")
+    } else {
+        Ok(())
+    };
+    if undone.and_then(|()| run("RELEASE job")).is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
     }
-    run("RELEASE job")?;
     outcome
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Work>, synced: mpsc::Sender<Committed>) {
+fn run(
+    conn: Connection,
+    queue: mpsc::Receiver<Work>,
+    synced: mpsc::Sender<Committed>,
+    halted: Halt,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -97,14 +123,28 @@ fn run(conn: Connection, queue: mpsc::Receiver<Work>, synced: mpsc::Sender<Commi
                 Err(_) => break,
             }
         }
-        let begun = conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(super::unavailable);
-        let finishes: Vec<Finish> = batch
-            .into_iter()
-            .map(|work| work(begun.as_ref().map(|()| &conn).map_err(Clone::clone)))
-            .collect();
+        let begun = match halted.get() {
+            Some(e) => Err(e.clone()),
+            None => conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(super::unavailable),
+        };
+        let broken = || StoreError::Unavailable("the batch's transaction was rolled back".into());
+        let mut finishes = Vec::with_capacity(batch.len());
+        for work in batch {
+            // Once the transaction is gone (an error rolled it back), no job may run in
+            // autocommit mode: the rest fail, and so does the batch.
+            let conn = match &begun {
+                Ok(()) if conn.is_autocommit() => Err(broken()),
+                Ok(()) => Ok(&conn),
+                Err(e) => Err(e.clone()),
+            };
+            finishes.push(work(conn));
+        }
         let committed = begun.and_then(|()| {
+            if conn.is_autocommit() {
+                return Err(broken());
+            }
             conn.execute_batch("COMMIT").map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
                 super::unavailable(e)
@@ -122,24 +162,45 @@ fn run(conn: Connection, queue: mpsc::Receiver<Work>, synced: mpsc::Sender<Commi
     }
 }
 
+/// Opens the WAL for syncing, and makes its directory entry durable once.
+fn open_wal(wal: &Path) -> Result<File, StoreError> {
+    let file = File::open(wal)
+        .map_err(|e| StoreError::Unavailable(format!("opening {}: {e}", wal.display())))?;
+    if let Some(dir) = wal.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| StoreError::Unavailable(format!("syncing {}: {e}", dir.display())))?;
+    }
+    Ok(file)
+}
+
 /// Answers committed batches once the WAL holding them is synced to disk.
-fn sync(wal: PathBuf, committed: mpsc::Receiver<Committed>) {
+fn sync(wal: PathBuf, committed: mpsc::Receiver<Committed>, halted: Halt) {
     let mut file: Option<File> = None;
     while let Ok(first) = committed.recv() {
         let mut batches = vec![first];
         batches.extend(committed.try_iter());
-        // The WAL file exists once the first batch has committed; open it then, once.
-        if file.is_none() {
-            file = File::open(&wal).ok();
-        }
-        let synced = match &file {
-            Some(f) => f
-                .sync_data()
-                .map_err(|e| StoreError::Unavailable(format!("syncing the WAL: {e}"))),
-            None => Err(StoreError::Unavailable(format!(
-                "cannot open {} to sync it",
-                wal.display()
-            ))),
+        let synced = match halted.get() {
+            Some(e) => Err(e.clone()),
+            None => {
+                // The WAL exists once the first batch has committed; open it then, once.
+                let opened = match file.take() {
+                    Some(f) => Ok(f),
+                    None => open_wal(&wal),
+                };
+                let synced = opened.and_then(|f| {
+                    let outcome = f
+                        .sync_data()
+                        .map_err(|e| StoreError::Unavailable(format!("syncing the WAL: {e}")));
+                    file = Some(f);
+                    outcome
+                });
+                if let Err(e) = &synced {
+                    tracing::error!(error = %e, "the SQLite WAL could not be synced; refusing all writes until restart");
+                    let _ = halted.set(e.clone());
+                }
+                synced
+            }
         };
         for batch in batches {
             let outcome = batch.outcome.and(synced.clone());
@@ -147,5 +208,87 @@ fn sync(wal: PathBuf, committed: mpsc::Receiver<Committed>) {
                 finish(outcome.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> (Writer, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE t (v INTEGER);",
+        )
+        .unwrap();
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        (Writer::start(conn, wal), dir)
+    }
+
+    fn count(conn: &Connection) -> Result<i64, StoreError> {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .map_err(super::super::unavailable)
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_panicking_job_leaves_nothing_and_the_writer_goes_on() {
+        let (w, _dir) = writer();
+        let failed = w
+            .write(|conn| {
+                conn.execute("INSERT INTO t VALUES (1)", []).unwrap();
+                Err::<(), _>(StoreError::Conflict("test"))
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Conflict("test"))));
+        let panicked = w
+            .write(|conn| {
+                conn.execute("INSERT INTO t VALUES (2)", []).unwrap();
+                panic!("a bug in a write");
+            })
+            .await;
+        assert!(matches!(panicked, Err::<(), _>(StoreError::Corrupt(_))));
+        w.write(|conn| {
+            conn.execute("INSERT INTO t VALUES (3)", [])
+                .map_err(super::super::unavailable)
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            w.write(count).await.unwrap(),
+            1,
+            "only the good write is stored"
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_are_all_answered_after_their_commit() {
+        let (w, _dir) = writer();
+        let w = Arc::new(w);
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let w = w.clone();
+                tokio::spawn(async move {
+                    w.write(move |conn| {
+                        conn.execute("INSERT INTO t VALUES (?1)", [i])
+                            .map_err(super::super::unavailable)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), 1);
+        }
+        assert_eq!(w.write(count).await.unwrap(), 200);
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_sync_every_write_is_refused() {
+        let (w, _dir) = writer();
+        let _ = w.halted.set(StoreError::Unavailable("disk said no".into()));
+        let refused = w.write(count).await;
+        assert!(matches!(refused, Err(StoreError::Unavailable(m)) if m == "disk said no"));
     }
 }
