@@ -135,16 +135,7 @@ pub async fn delete_token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, RestError> {
-    let app = authenticated_app(&provider, &headers, &client_id).await?;
-    let token = presented_token(body)?;
-    match provider
-        .store
-        .revoke_access(app.id, token.digest(), provider.clock.now())
-        .await?
-    {
-        true => Ok(StatusCode::NO_CONTENT),
-        false => Err(RestError::NotFound),
-    }
+    revoke(&provider, &client_id, &headers, body, Revocation::Token).await
 }
 
 /// `DELETE /applications/{client_id}/grant`: revokes every token of the token's user for the app.
@@ -154,14 +145,41 @@ pub async fn delete_grant(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, RestError> {
-    let app = authenticated_app(&provider, &headers, &client_id).await?;
+    revoke(&provider, &client_id, &headers, body, Revocation::Grant).await
+}
+
+enum Revocation {
+    Token,
+    Grant,
+}
+
+async fn revoke(
+    provider: &Provider,
+    client_id: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    what: Revocation,
+) -> Result<StatusCode, RestError> {
+    let app = authenticated_app(provider, headers, client_id).await?;
     let token = presented_token(body)?;
-    match provider
-        .store
-        .revoke_grant(app.id, token.digest(), provider.clock.now())
-        .await?
-    {
-        true => Ok(StatusCode::NO_CONTENT),
-        false => Err(RestError::NotFound),
+    let now = provider.clock.now();
+    let revoked = match what {
+        Revocation::Token => {
+            provider
+                .store
+                .revoke_access(app.id, token.digest(), now)
+                .await?
+        }
+        Revocation::Grant => {
+            provider
+                .store
+                .revoke_grant(app.id, token.digest(), now)
+                .await?
+        }
+    };
+    if revoked {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(RestError::NotFound)
     }
 }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use refreshd_core::{ClientId, Timestamp, TokenDigest};
 use rusqlite::params;
+use rusqlite::types::Value;
 
 use super::rows::{APP_COLUMNS, app_of, find_app_in, find_user_in};
 use super::{SqliteStore, conflict_or_unavailable, unavailable};
@@ -55,16 +56,7 @@ impl Apps for SqliteStore {
         expiring: bool,
         now: Timestamp,
     ) -> Result<Option<App>, StoreError> {
-        let client_id = client_id.as_str().to_owned();
-        self.writer
-            .write(move |conn| {
-                conn.execute(
-                    "UPDATE apps SET expiring_tokens = ?2, updated_at = ?3 WHERE client_id = ?1",
-                    params![client_id, expiring, now.secs()],
-                )
-                .map_err(unavailable)?;
-                find_app_in(conn, &client_id)
-            })
+        self.update_app(client_id, "expiring_tokens", Value::from(expiring), now)
             .await
     }
 
@@ -74,14 +66,28 @@ impl Apps for SqliteStore {
         secret: TokenDigest,
         now: Timestamp,
     ) -> Result<Option<App>, StoreError> {
+        let digest = Value::Blob(secret.as_bytes().to_vec());
+        self.update_app(client_id, "secret_digest", digest, now)
+            .await
+    }
+}
+
+impl SqliteStore {
+    /// Sets one column of an app; `column` is always a literal of this file.
+    async fn update_app(
+        &self,
+        client_id: &ClientId,
+        column: &'static str,
+        value: Value,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError> {
         let client_id = client_id.as_str().to_owned();
         self.writer
             .write(move |conn| {
-                conn.execute(
-                    "UPDATE apps SET secret_digest = ?2, updated_at = ?3 WHERE client_id = ?1",
-                    params![client_id, secret.as_bytes(), now.secs()],
-                )
-                .map_err(unavailable)?;
+                let sql =
+                    format!("UPDATE apps SET {column} = ?2, updated_at = ?3 WHERE client_id = ?1");
+                conn.execute(&sql, params![client_id, value, now.secs()])
+                    .map_err(unavailable)?;
                 find_app_in(conn, &client_id)
             })
             .await
