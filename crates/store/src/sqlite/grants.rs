@@ -77,7 +77,7 @@ fn judge_failed_rotation(
 ) -> Result<Rotation, StoreError> {
     let found = conn
         .prepare_cached(
-            "SELECT p.successor_id, p.family_id, p.state, p.rotated_at, f.app_id,
+            "SELECT p.successor_refresh, p.family_id, p.state, p.rotated_at, f.app_id,
                     f.revoked_at IS NOT NULL
              FROM token_pairs p JOIN families f ON f.id = p.family_id
              WHERE p.refresh_digest = ?1",
@@ -85,7 +85,7 @@ fn judge_failed_rotation(
         .and_then(|mut s| {
             s.query_row([presented.as_bytes()], |r| {
                 Ok((
-                    r.get::<_, Option<i64>>(0)?,
+                    r.get::<_, Option<Vec<u8>>>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, i64>(3)?,
@@ -96,7 +96,8 @@ fn judge_failed_rotation(
             .optional()
         })
         .map_err(unavailable)?;
-    let Some((successor_id, family_id, state, rotated_at, owner, family_revoked)) = found else {
+    let Some((successor_refresh, family_id, state, rotated_at, owner, family_revoked)) = found
+    else {
         return Ok(Rotation::Rejected);
     };
     // Only a token that was rotated is reuse; expired, revoked or foreign ones are just refused.
@@ -104,9 +105,9 @@ fn judge_failed_rotation(
         return Ok(Rotation::Rejected);
     }
     let successor = conn
-        .prepare_cached("SELECT state, replay_sealed FROM token_pairs WHERE id = ?1")
+        .prepare_cached("SELECT state, replay_sealed FROM token_pairs WHERE refresh_digest = ?1")
         .and_then(|mut s| {
-            s.query_row([successor_id], |r| {
+            s.query_row([successor_refresh], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
             })
             .optional()
@@ -129,6 +130,18 @@ fn judge_failed_rotation(
         }
     }
 }
+
+/// The rotation itself: a conditional update, so of concurrent ones exactly one matches. It
+/// links the successor by its refresh digest, drops the old pair's own sealed answer (it can
+/// never be replayed again) and returns the family and its grant.
+const ROTATE: &str = "UPDATE token_pairs
+     SET state = 1, rotated_at = ?3, updated_at = ?3, replay_sealed = NULL, successor_refresh = ?4
+     WHERE refresh_digest = ?1 AND state = 0 AND refresh_expires_at > ?3
+       AND EXISTS (SELECT 1 FROM families f
+                   WHERE f.id = token_pairs.family_id AND f.app_id = ?2 AND f.revoked_at IS NULL)
+     RETURNING family_id,
+       (SELECT user_id FROM families f WHERE f.id = token_pairs.family_id),
+       (SELECT scopes FROM families f WHERE f.id = token_pairs.family_id)";
 
 /// The condition that a `token_pairs` row belongs to a live family of the app bound to `?2`.
 const OF_LIVE_FAMILY: &str = "EXISTS (SELECT 1 FROM families f WHERE f.id = token_pairs.family_id AND f.app_id = ?2 AND f.revoked_at IS NULL)";
@@ -217,34 +230,31 @@ impl Grants for SqliteStore {
     ) -> Result<Rotation, StoreError> {
         self.writer
             .write(move |conn| {
-                // The conditional update is the rotation: of concurrent ones, one matches. The
-                // old pair's own sealed answer can never be replayed again, so it goes now.
-                let sql = format!(
-                    "UPDATE token_pairs SET state = 1, rotated_at = ?3, updated_at = ?3, replay_sealed = NULL
-                     WHERE refresh_digest = ?1 AND state = 0 AND refresh_expires_at > ?3
-                       AND {OF_LIVE_FAMILY}
-                     RETURNING id, family_id"
-                );
+                let successor_refresh = successor
+                    .refresh
+                    .as_ref()
+                    .map(|(d, _)| d.as_bytes().to_vec());
                 let won = conn
-                    .prepare_cached(&sql)
+                    .prepare_cached(ROTATE)
                     .and_then(|mut s| {
-                        s.query_row(params![presented.as_bytes(), app_id, now.secs()], |r| {
-                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                        let args =
+                            params![presented.as_bytes(), app_id, now.secs(), successor_refresh];
+                        s.query_row(args, |r| {
+                            let grant = Grant {
+                                app_id,
+                                user_id: r.get(1)?,
+                                scopes: r.get(2)?,
+                            };
+                            Ok((r.get::<_, i64>(0)?, grant))
                         })
                         .optional()
                     })
                     .map_err(unavailable)?;
-                let Some((old_id, family_id)) = won else {
+                let Some((family_id, grant)) = won else {
                     return judge_failed_rotation(conn, &presented, app_id, now, grace_window_secs);
                 };
-                let successor_id = insert_pair(conn, family_id, &successor, Some(sealed), now)?;
-                // The old row's page is already dirty: linking costs no extra page write.
-                conn.prepare_cached("UPDATE token_pairs SET successor_id = ?2 WHERE id = ?1")
-                    .and_then(|mut s| s.execute([old_id, successor_id]))
-                    .map_err(unavailable)?;
-                Ok(Rotation::Rotated {
-                    grant: grant_of_family(conn, family_id)?,
-                })
+                insert_pair(conn, family_id, &successor, Some(sealed), now)?;
+                Ok(Rotation::Rotated { grant })
             })
             .await
     }

@@ -55,11 +55,13 @@ pub(super) fn user_of(row: &Row) -> rusqlite::Result<User> {
 }
 
 pub(super) fn find_app_in(conn: &Connection, client_id: &str) -> Result<Option<App>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {APP_COLUMNS} FROM apps a WHERE a.client_id = ?1"
-    ))
-    .and_then(|mut s| s.query_row([client_id], app_of).optional())
-    .map_err(unavailable)
+    // Built once: this lookup runs on every token request.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {APP_COLUMNS} FROM apps a WHERE a.client_id = ?1")
+    });
+    conn.prepare_cached(&SQL)
+        .and_then(|mut s| s.query_row([client_id], app_of).optional())
+        .map_err(unavailable)
 }
 
 pub(super) fn find_user_in(conn: &Connection, login: &str) -> Result<Option<User>, StoreError> {

@@ -46,8 +46,9 @@ CREATE INDEX families_grant ON families (app_id, user_id);
 
 -- One row per access token and the refresh token issued with it.
 -- state: 0 live, 1 rotated (its refresh token was used), 2 revoked.
--- A rotation changes the old row by a few small columns and appends its successor: with the
--- two digest indexes, three random pages per rotation. No other index is kept on this table.
+-- A rotation changes the old row in place (one conditional update) and appends its
+-- successor: with the two digest indexes, three random pages per rotation. No other index is
+-- kept on this table.
 CREATE TABLE token_pairs (
     id                 INTEGER PRIMARY KEY,
     family_id          INTEGER NOT NULL REFERENCES families (id) ON DELETE CASCADE,
@@ -58,7 +59,7 @@ CREATE TABLE token_pairs (
     refresh_expires_at INTEGER,
     state              INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),
     rotated_at         INTEGER NOT NULL DEFAULT 0,
-    successor_id       INTEGER,
+    successor_refresh  BLOB,           -- the refresh digest of the pair that replaced this one
     -- This pair's answer, encrypted under its predecessor's refresh token, for the grace replay.
     replay_sealed      BLOB,
     created_at         INTEGER NOT NULL,
