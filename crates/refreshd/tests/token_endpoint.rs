@@ -514,3 +514,36 @@ async fn health_and_unknown_routes() {
         "Not Found"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_request_is_not_logged_out() {
+    use tokio::io::AsyncWriteExt;
+    let t = spawn().await;
+    let refresh = t.issue(&t.app).await.refresh_token.unwrap();
+    let body = format!(
+        "client_id={}&client_secret={}&grant_type=refresh_token&refresh_token={refresh}",
+        t.app.client_id, t.secret
+    );
+    let request = format!(
+        "POST /login/oauth/access_token HTTP/1.1\r\nhost: refreshd\r\naccept: application/json\r\n\
+         content-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(t.server.addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    drop(stream); // gone before any answer could arrive
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let (status, retry) = t.refresh(&refresh).await;
+    assert_eq!(status, 200);
+    assert!(
+        retry["access_token"].is_string(),
+        "the retry is answered, not refused: {retry}"
+    );
+    assert_eq!(t.user_status(field(&retry, "access_token")).await, 200);
+    let (_, next) = t.refresh(field(&retry, "refresh_token")).await;
+    assert!(
+        next["access_token"].is_string(),
+        "and the family goes on: {next}"
+    );
+}

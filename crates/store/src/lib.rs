@@ -47,12 +47,16 @@ pub trait Users: Send + Sync {
 pub trait Grants: Send + Sync {
     async fn store_code(&self, code: NewCode) -> Result<(), StoreError>;
 
-    /// Marks a live code of `app_id` redeemed and returns it; `None` when it is unknown, expired,
-    /// already redeemed or another app's. Of concurrent redemptions exactly one succeeds.
-    async fn redeem_code(
+    /// Redeems a live code of `app_id` and, in the same transaction, starts a token family
+    /// with `pair` for the code's grant; `None` (and nothing stored) when the code is unknown,
+    /// expired, already redeemed or another app's. Of concurrent redemptions exactly one
+    /// succeeds. The caller checks redirect URI and PKCE against the returned code and revokes
+    /// `pair` if they fail: the code is single use either way.
+    async fn exchange_code(
         &self,
         code: TokenDigest,
         app_id: i64,
+        pair: NewPair,
         now: Timestamp,
     ) -> Result<Option<RedeemedCode>, StoreError>;
 

@@ -146,7 +146,7 @@ async fn a_login_is_taken_once() {
 }
 
 #[tokio::test]
-async fn codes_redeem_once_for_their_own_app_before_expiry() {
+async fn codes_redeem_once_for_their_own_app_before_expiry_and_start_a_family() {
     let f = fixture().await;
     let code = |n: u32| NewCode {
         digest: TokenDigest::of(&format!("code-{n}")),
@@ -156,39 +156,43 @@ async fn codes_redeem_once_for_their_own_app_before_expiry() {
         code_challenge_method: Some("S256".into()),
         expires_at: NOW.plus_secs(600),
     };
+    let exchange = |n: u32, app_id: i64, pair_n: u32, now: Timestamp| {
+        f.store.exchange_code(
+            TokenDigest::of(&format!("code-{n}")),
+            app_id,
+            pair(pair_n),
+            now,
+        )
+    };
     f.store.store_code(code(1)).await.unwrap();
-    let d = TokenDigest::of("code-1");
     assert!(
-        f.store
-            .redeem_code(d, f.grant.app_id + 1, NOW)
+        exchange(1, f.grant.app_id + 1, 1, NOW)
             .await
             .unwrap()
             .is_none()
     );
-    let redeemed = f
-        .store
-        .redeem_code(d, f.grant.app_id, NOW)
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(!live(&f, 1).await, "a refused exchange stores no pair");
+    let redeemed = exchange(1, f.grant.app_id, 2, NOW).await.unwrap().unwrap();
     assert_eq!(redeemed.grant, f.grant);
     assert_eq!(redeemed.code_challenge.as_deref(), Some("challenge"));
+    assert!(live(&f, 2).await, "the pair is stored with the redemption");
+    assert!(matches!(
+        rotate(&f, 2, 3, NOW).await,
+        Rotation::Rotated { .. }
+    ));
     assert!(
-        f.store
-            .redeem_code(d, f.grant.app_id, NOW)
-            .await
-            .unwrap()
-            .is_none()
+        exchange(1, f.grant.app_id, 4, NOW).await.unwrap().is_none(),
+        "single use"
     );
+    assert!(!live(&f, 4).await);
 
     f.store.store_code(code(2)).await.unwrap();
-    let late = NOW.plus_secs(600);
     assert!(
-        f.store
-            .redeem_code(TokenDigest::of("code-2"), f.grant.app_id, late)
+        exchange(2, f.grant.app_id, 5, NOW.plus_secs(600))
             .await
             .unwrap()
-            .is_none()
+            .is_none(),
+        "expired"
     );
 }
 

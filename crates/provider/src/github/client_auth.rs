@@ -37,13 +37,25 @@ pub fn basic(headers: &HeaderMap) -> Basic {
         .decode(encoded.trim())
         .ok()
         .and_then(|b| String::from_utf8(b).ok());
-    match decoded.as_deref().and_then(|d| d.split_once(':')) {
-        Some((id, secret)) => Basic::Present(Credentials {
-            client_id: id.to_owned(),
-            secret: ClientSecret::from_presented(secret),
+    let Some((id, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+        return Basic::Malformed;
+    };
+    match (form_decode(id), form_decode(secret)) {
+        (Some(client_id), Some(secret)) => Basic::Present(Credentials {
+            client_id,
+            secret: ClientSecret::from_presented(&secret),
         }),
-        None => Basic::Malformed,
+        _ => Basic::Malformed,
     }
+}
+
+/// RFC 6749 §2.3.1: client id and secret are form-urlencoded before Basic encoding.
+fn form_decode(raw: &str) -> Option<String> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// The app these credentials belong to, or `None` when the id is unknown or the secret wrong.
@@ -81,6 +93,16 @@ mod tests {
             assert_eq!(c.client_id, "id");
             assert_eq!(c.secret.expose(), "sec:ret");
         }
+    }
+
+    #[test]
+    fn undoes_the_form_encoding_rfc_6749_asks_for() {
+        let value = format!("Basic {}", STANDARD.encode("my+id%3A1:s%25cret"));
+        let Basic::Present(c) = basic(&with_auth(&value)) else {
+            panic!("not read")
+        };
+        assert_eq!(c.client_id, "my id:1");
+        assert_eq!(c.secret.expose(), "s%cret");
     }
 
     #[test]

@@ -6,14 +6,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use refreshd_core::{RefreshToken, TokenDigest, pkce, seal};
-use refreshd_store::{App, Rotation, StoreError};
+use refreshd_store::{App, RedeemedCode, Rotation, StoreError};
 use serde::Serialize;
 
 use super::client_auth::{self, Basic, Credentials};
 use super::format::Format;
 use super::params::{Params, ParamsError};
 use crate::Provider;
-use crate::issue::{IssueError, TokenAnswer, issue_family, mint};
+use crate::issue::{IssueError, TokenAnswer, mint};
 
 const TROUBLESHOOTING: &str = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors";
 
@@ -155,12 +155,27 @@ async fn exchange_code(
     code: &str,
 ) -> Result<TokenAnswer, TokenError> {
     let now = provider.clock.now();
-    // Redeeming first makes the code single use even when a check below fails.
+    let minted = mint(app, app.expiring_tokens, "", &provider.lifetimes, now);
+    let access = minted.pair.access.digest;
+    // Redeeming the code and storing the pair is one commit; the code is used up even when a
+    // check below fails, and then the pair, never handed out, is revoked.
     let redeemed = provider
         .store
-        .redeem_code(TokenDigest::of(code), app.id, now)
+        .exchange_code(TokenDigest::of(code), app.id, minted.pair, now)
         .await?
         .ok_or(TokenError::BadVerificationCode)?;
+    if let Err(e) = check_code(app, &redeemed, params) {
+        provider.store.revoke_access(app.id, access, now).await?;
+        return Err(e);
+    }
+    let mut answer = minted.answer;
+    answer.scope = redeemed.grant.scopes;
+    Ok(answer)
+}
+
+/// The redirect URI, when given, must be the one the code was issued for (else the app's
+/// registered one); the PKCE verifier must answer the code's challenge.
+fn check_code(app: &App, redeemed: &RedeemedCode, params: &Params) -> Result<(), TokenError> {
     if let Some(given) = params.get("redirect_uri") {
         let registered = redeemed
             .redirect_uri
@@ -181,16 +196,11 @@ async fn exchange_code(
         // RFC 9700 §4.8.2), is refused.
         _ => false,
     };
-    if !verified {
-        return Err(TokenError::BadVerificationCode);
+    if verified {
+        Ok(())
+    } else {
+        Err(TokenError::BadVerificationCode)
     }
-    Ok(issue_family(
-        provider,
-        app,
-        redeemed.grant.user_id,
-        &redeemed.grant.scopes,
-    )
-    .await?)
 }
 
 /// Rotates a refresh token. The successor's answer is sealed under the presented token so a

@@ -46,6 +46,28 @@ fn insert_pair(
     Ok(conn.last_insert_rowid())
 }
 
+/// Creates a family for `grant` with `pair` as its first pair; returns the pair's id.
+fn start_family(
+    conn: &Connection,
+    grant: &Grant,
+    pair: &NewPair,
+    now: Timestamp,
+) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO families (app_id, user_id, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            grant.app_id,
+            grant.user_id,
+            grant.scopes,
+            now.secs()
+        ])
+    })
+    .map_err(unavailable)?;
+    insert_pair(conn, conn.last_insert_rowid(), pair, None, now)
+}
+
 fn grant_of_family(conn: &Connection, family_id: i64) -> Result<Grant, StoreError> {
     conn.prepare_cached("SELECT app_id, user_id, scopes FROM families WHERE id = ?1")
         .and_then(|mut s| {
@@ -172,31 +194,37 @@ impl Grants for SqliteStore {
             .await
     }
 
-    async fn redeem_code(
+    async fn exchange_code(
         &self,
         code: TokenDigest,
         app_id: i64,
+        pair: NewPair,
         now: Timestamp,
     ) -> Result<Option<RedeemedCode>, StoreError> {
         self.writer
             .write(move |conn| {
-                conn.prepare_cached(
-                    "UPDATE codes SET redeemed = 1
-                     WHERE digest = ?1 AND app_id = ?2 AND redeemed = 0 AND expires_at > ?3
-                     RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![code.as_bytes(), app_id, now.secs()], |r| {
-                        Ok(RedeemedCode {
-                            grant: Grant { app_id, user_id: r.get(0)?, scopes: r.get(1)? },
-                            redirect_uri: r.get(2)?,
-                            code_challenge: r.get(3)?,
-                            code_challenge_method: r.get(4)?,
+                let redeemed = conn
+                    .prepare_cached(
+                        "UPDATE codes SET redeemed = 1
+                         WHERE digest = ?1 AND app_id = ?2 AND redeemed = 0 AND expires_at > ?3
+                         RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![code.as_bytes(), app_id, now.secs()], |r| {
+                            Ok(RedeemedCode {
+                                grant: Grant { app_id, user_id: r.get(0)?, scopes: r.get(1)? },
+                                redirect_uri: r.get(2)?,
+                                code_challenge: r.get(3)?,
+                                code_challenge_method: r.get(4)?,
+                            })
                         })
+                        .optional()
                     })
-                    .optional()
-                })
-                .map_err(unavailable)
+                    .map_err(unavailable)?;
+                if let Some(redeemed) = &redeemed {
+                    start_family(conn, &redeemed.grant, &pair, now)?;
+                }
+                Ok(redeemed)
             })
             .await
     }
@@ -208,14 +236,7 @@ impl Grants for SqliteStore {
         now: Timestamp,
     ) -> Result<i64, StoreError> {
         self.writer
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO families (app_id, user_id, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .and_then(|mut s| s.execute(params![grant.app_id, grant.user_id, grant.scopes, now.secs()]))
-                .map_err(unavailable)?;
-                insert_pair(conn, conn.last_insert_rowid(), &pair, None, now)
-            })
+            .write(move |conn| start_family(conn, &grant, &pair, now))
             .await
     }
 
