@@ -30,6 +30,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    sweeper: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -41,6 +42,7 @@ impl RunningServer {
     /// Stops accepting, lets in-flight requests finish, and waits.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(());
+        self.sweeper.abort();
         self.task.await.unwrap_or(Ok(()))
     }
 }
@@ -63,6 +65,7 @@ pub async fn launch(
         lifetimes: config.lifetimes,
         public_url,
     };
+    let sweeper = tokio::spawn(sweep_periodically(provider.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router(provider))
@@ -71,7 +74,32 @@ pub async fn launch(
             })
             .await
     });
-    Ok(RunningServer { addr, stop, task })
+    Ok(RunningServer {
+        addr,
+        stop,
+        task,
+        sweeper,
+    })
+}
+
+/// How often dead codes and expired replay answers are cleared.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn sweep_periodically(provider: Provider) {
+    let mut ticks = tokio::time::interval(SWEEP_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let now = provider.clock.now();
+        match provider
+            .store
+            .sweep(now, provider.lifetimes.grace_window_secs)
+            .await
+        {
+            Ok(swept) => tracing::debug!(codes = swept.codes, replays = swept.replays, "swept"),
+            Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
+        }
+    }
 }
 
 /// `refreshd serve`: runs until SIGTERM or SIGINT, then drains in-flight requests.

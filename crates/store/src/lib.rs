@@ -11,7 +11,7 @@ use refreshd_core::{ClientId, Timestamp, TokenDigest};
 pub use error::StoreError;
 pub use model::{
     App, Authorization, Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, RedeemedCode,
-    Rotation, User,
+    Rotation, Swept, User,
 };
 
 /// OAuth applications (clients).
@@ -112,6 +112,11 @@ pub trait Grants: Send + Sync {
         access: TokenDigest,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    /// Housekeeping, safe to run at any time: deletes codes that can no longer be redeemed
+    /// and forgets sealed replay answers older than the grace window. Does a bounded amount
+    /// of work per call; call it periodically.
+    async fn sweep(&self, now: Timestamp, grace_window_secs: i64) -> Result<Swept, StoreError>;
 }
 
 /// Everything refreshd keeps; one adapter implements all of it.

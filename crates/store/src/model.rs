@@ -108,3 +108,10 @@ pub struct Authorization {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
+
+/// What one sweep removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub codes: usize,
+    pub replays: usize,
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use refreshd_core::{AppKind, ClientId, ClientSecret, Timestamp, TokenDigest};
 use refreshd_store::{
-    Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, Rotation, Store, StoreError,
+    Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, Rotation, Store, StoreError, Swept,
 };
 
 const NOW: Timestamp = Timestamp(1_800_000_000);
@@ -414,4 +414,54 @@ async fn acknowledged_writes_survive_a_reopen() {
 async fn unsupported_urls_are_refused_clearly() {
     let err = refreshd_store::open("mysql://x").await.err().unwrap();
     assert!(err.to_string().contains("mysql"), "{err}");
+}
+
+#[tokio::test]
+async fn sweeping_forgets_replays_after_the_window_and_dead_codes() {
+    let f = fixture().await;
+    f.store
+        .issue_pair(f.grant.clone(), pair(1), NOW)
+        .await
+        .unwrap();
+    rotate(&f, 1, 2, NOW).await;
+    let code = NewCode {
+        digest: TokenDigest::of("code"),
+        grant: f.grant.clone(),
+        redirect_uri: None,
+        code_challenge: None,
+        code_challenge_method: None,
+        expires_at: NOW.plus_secs(600),
+    };
+    f.store.store_code(code).await.unwrap();
+
+    let early = f.store.sweep(NOW.plus_secs(GRACE), GRACE).await.unwrap();
+    assert_eq!(
+        early,
+        Swept {
+            codes: 0,
+            replays: 0
+        },
+        "inside the window nothing goes"
+    );
+    let late = f.store.sweep(NOW.plus_secs(600), GRACE).await.unwrap();
+    assert_eq!(
+        late,
+        Swept {
+            codes: 1,
+            replays: 1
+        }
+    );
+    assert_eq!(
+        f.store.sweep(NOW.plus_secs(601), GRACE).await.unwrap(),
+        Swept::default()
+    );
+    assert!(live(&f, 2).await, "sweeping touches no live token");
+    // With its sealed answer gone, even a replay inside a (longer) window is reuse.
+    let presented = TokenDigest::of("refresh-1");
+    let late_replay = f
+        .store
+        .rotate_refresh(presented, f.grant.app_id, pair(3), vec![], NOW, 10_000)
+        .await
+        .unwrap();
+    assert!(matches!(late_replay, Rotation::FamilyRevoked));
 }

@@ -10,6 +10,7 @@ use super::rows::find_authorization_in;
 use super::{SqliteStore, conflict_or_unavailable, unavailable};
 use crate::{
     Authorization, Grant, Grants, NewAccess, NewCode, NewPair, RedeemedCode, Rotation, StoreError,
+    Swept,
 };
 
 /// Appends a pair to `family_id`. `replay_sealed` is the pair's answer sealed under the
@@ -152,6 +153,9 @@ fn judge_failed_rotation(
         }
     }
 }
+
+/// How many token pairs one sweep looks at, at most.
+const SWEEP_STRETCH: i64 = 20_000;
 
 /// The rotation itself: a conditional update, so of concurrent ones exactly one matches. It
 /// links the successor by its refresh digest, drops the old pair's own sealed answer (it can
@@ -375,5 +379,44 @@ impl Grants for SqliteStore {
                 Ok(true)
             })
             .await
+    }
+
+    async fn sweep(&self, now: Timestamp, grace_window_secs: i64) -> Result<Swept, StoreError> {
+        let from = self.swept_up_to.load(std::sync::atomic::Ordering::Relaxed);
+        let (swept, until) = self
+            .writer
+            .write(move |conn| {
+                let codes = conn
+                    .prepare_cached("DELETE FROM codes WHERE redeemed = 1 OR expires_at <= ?1")
+                    .and_then(|mut s| s.execute([now.secs()]))
+                    .map_err(unavailable)?;
+                // Pairs are appended in time order, so the sweep walks ids upwards from where
+                // it stopped, a bounded stretch per call, never scanning the whole table.
+                let cutoff = now.secs() - grace_window_secs;
+                let until: Option<i64> = conn
+                    .prepare_cached(
+                        "SELECT max(id) FROM token_pairs WHERE id > ?1 AND id <= ?1 + ?2 AND created_at < ?3",
+                    )
+                    .and_then(|mut s| s.query_row(params![from, SWEEP_STRETCH, cutoff], |r| r.get(0)))
+                    .map_err(unavailable)?;
+                let Some(until) = until else {
+                    return Ok((Swept { codes, replays: 0 }, None));
+                };
+                let replays = conn
+                    .prepare_cached(
+                        "UPDATE token_pairs SET replay_sealed = NULL
+                         WHERE id > ?1 AND id <= ?2 AND replay_sealed IS NOT NULL",
+                    )
+                    .and_then(|mut s| s.execute([from, until]))
+                    .map_err(unavailable)?;
+                Ok((Swept { codes, replays }, Some(until)))
+            })
+            .await?;
+        // Moved only once the sweep is durable.
+        if let Some(until) = until {
+            self.swept_up_to
+                .store(until, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(swept)
     }
 }

@@ -28,6 +28,8 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
     _checkpointer: Checkpointer,
+    /// Token pairs up to this id hold no replay answer older than the grace window.
+    swept_up_to: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl SqliteStore {
@@ -52,6 +54,7 @@ impl SqliteStore {
             writer: Writer::start(conn, std::path::PathBuf::from(format!("{path}-wal"))),
             _checkpointer: Checkpointer::start(connect(&path)?),
             readers: Readers::new(path),
+            swept_up_to: Default::default(),
         })
     }
 }
