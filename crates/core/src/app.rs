@@ -1,14 +1,32 @@
-//! OAuth applications: their kind, client id and client secret.
+//! OAuth applications: their kind (and so their dialect), client id and client secret.
 
 use crate::digest::TokenDigest;
 use crate::random;
 use crate::token::TokenKind;
 
-/// GitHub has two kinds of OAuth clients; they differ in the prefix of non-expiring tokens.
+/// Which provider's wire format an app speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Github,
+    Google,
+}
+
+impl Dialect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::Google => "google",
+        }
+    }
+}
+
+/// GitHub has two kinds of OAuth clients, which differ in the prefix of non-expiring tokens;
+/// Google has one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AppKind {
     GithubApp,
     OAuthApp,
+    GoogleClient,
 }
 
 impl AppKind {
@@ -16,6 +34,7 @@ impl AppKind {
         match self {
             Self::GithubApp => "github-app",
             Self::OAuthApp => "oauth-app",
+            Self::GoogleClient => "google-client",
         }
     }
 
@@ -23,33 +42,52 @@ impl AppKind {
         match raw {
             "github-app" => Some(Self::GithubApp),
             "oauth-app" => Some(Self::OAuthApp),
+            "google-client" => Some(Self::GoogleClient),
             _ => None,
         }
     }
 
-    /// Expiring tokens are always `ghu_`; a non-expiring one is `gho_` for an OAuth App.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Self::GithubApp | Self::OAuthApp => Dialect::Github,
+            Self::GoogleClient => Dialect::Google,
+        }
+    }
+
+    /// Expiring GitHub tokens are always `ghu_`; a non-expiring one is `gho_` for an OAuth App.
+    /// Google's are `ya29.`.
     pub fn access_token_kind(self, expiring: bool) -> TokenKind {
         match (self, expiring) {
+            (Self::GoogleClient, _) => TokenKind::GoogleAccess,
             (Self::OAuthApp, false) => TokenKind::OAuth,
             _ => TokenKind::UserToServer,
         }
     }
 
-    fn client_id_prefix(self) -> &'static str {
+    pub fn refresh_token_kind(self) -> TokenKind {
         match self {
-            Self::GithubApp => "Iv23li",
-            Self::OAuthApp => "Ov23li",
+            Self::GoogleClient => TokenKind::GoogleRefresh,
+            _ => TokenKind::Refresh,
         }
     }
 }
 
-/// A public client identifier, 20 characters as GitHub's are (`Iv23li…` / `Ov23li…`).
+/// A public client identifier: 20 characters as GitHub's are (`Iv23li…` / `Ov23li…`), or
+/// Google's `NNNNNNNNNNNN-….apps.googleusercontent.com`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientId(String);
 
 impl ClientId {
     pub fn generate(kind: AppKind) -> Self {
-        Self(format!("{}{}", kind.client_id_prefix(), random::base62(14)))
+        Self(match kind {
+            AppKind::GithubApp => format!("Iv23li{}", random::base62(14)),
+            AppKind::OAuthApp => format!("Ov23li{}", random::base62(14)),
+            AppKind::GoogleClient => format!(
+                "{}-{}.apps.googleusercontent.com",
+                random::string_from(b"0123456789", 12),
+                random::string_from(b"0123456789abcdefghijklmnopqrstuvwxyz", 32)
+            ),
+        })
     }
 
     /// Client ids are looked up, not trusted: any short printable string may be presented.
@@ -74,9 +112,12 @@ impl std::fmt::Display for ClientId {
 pub struct ClientSecret(String);
 
 impl ClientSecret {
-    /// 40 lowercase hex characters, as GitHub's client secrets.
-    pub fn generate() -> Self {
-        Self(random::hex(40))
+    /// 40 lowercase hex characters as GitHub's, or `GOCSPX-` and 28 more as Google's.
+    pub fn generate(kind: AppKind) -> Self {
+        match kind.dialect() {
+            Dialect::Github => Self(random::hex(40)),
+            Dialect::Google => Self(format!("GOCSPX-{}", random::base62(28))),
+        }
     }
 
     pub fn from_presented(raw: &str) -> Self {
@@ -107,10 +148,27 @@ mod tests {
         let id = ClientId::generate(AppKind::GithubApp);
         assert_eq!(id.as_str().len(), 20);
         assert!(id.as_str().starts_with("Iv23li"));
-        let secret = ClientSecret::generate();
+        let secret = ClientSecret::generate(AppKind::OAuthApp);
         assert_eq!(secret.expose().len(), 40);
         assert!(secret.expose().bytes().all(|b| b.is_ascii_hexdigit()));
         assert_eq!(format!("{secret:?}"), "ClientSecret(redacted)");
+    }
+
+    #[test]
+    fn google_clients_look_like_googles() {
+        let id = ClientId::generate(AppKind::GoogleClient);
+        assert!(id.as_str().ends_with(".apps.googleusercontent.com"), "{id}");
+        assert!(ClientId::parse(id.as_str()).is_some());
+        assert!(
+            ClientSecret::generate(AppKind::GoogleClient)
+                .expose()
+                .starts_with("GOCSPX-")
+        );
+        assert_eq!(AppKind::GoogleClient.dialect(), Dialect::Google);
+        assert_eq!(
+            AppKind::GoogleClient.access_token_kind(true),
+            TokenKind::GoogleAccess
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod scope;
 pub mod seal;
 pub mod token;
 
-pub use app::{AppKind, ClientId, ClientSecret};
+pub use app::{AppKind, ClientId, ClientSecret, Dialect};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use digest::TokenDigest;
 pub use lifetimes::Lifetimes;

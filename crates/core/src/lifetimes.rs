@@ -13,6 +13,8 @@ pub struct Lifetimes {
     /// How long after a rotation the immediately previous refresh token may be presented again
     /// to receive the same successor pair. 0 disables the grace replay.
     pub grace_window_secs: i64,
+    /// Google-dialect access tokens (Google's own: 3599 seconds).
+    pub google_access_token_secs: i64,
 }
 
 impl Default for Lifetimes {
@@ -22,6 +24,7 @@ impl Default for Lifetimes {
             refresh_token_secs: 15_811_200,
             code_secs: 600,
             grace_window_secs: 10,
+            google_access_token_secs: 3599,
         }
     }
 }

@@ -14,6 +14,10 @@ pub enum TokenKind {
     OAuth,
     /// `ghr_`: a refresh token.
     Refresh,
+    /// `ya29.`: a Google-dialect access token.
+    GoogleAccess,
+    /// `1//`: a Google-dialect refresh token (it does not rotate).
+    GoogleRefresh,
 }
 
 impl TokenKind {
@@ -22,7 +26,13 @@ impl TokenKind {
             Self::UserToServer => "ghu_",
             Self::OAuth => "gho_",
             Self::Refresh => "ghr_",
+            Self::GoogleAccess => "ya29.",
+            Self::GoogleRefresh => "1//",
         }
+    }
+
+    fn is_refresh(self) -> bool {
+        matches!(self, Self::Refresh | Self::GoogleRefresh)
     }
 
     /// Length of the random part: access tokens are 40 characters, refresh tokens 80.
@@ -30,6 +40,9 @@ impl TokenKind {
         match self {
             Self::UserToServer | Self::OAuth => 30,
             Self::Refresh => 70,
+            // Google's tokens are longer and opaque; refreshd's carry the same checksum.
+            Self::GoogleAccess => 150,
+            Self::GoogleRefresh => 96,
         }
     }
 
@@ -38,9 +51,15 @@ impl TokenKind {
     }
 
     fn of_prefix(token: &str) -> Option<Self> {
-        [Self::UserToServer, Self::OAuth, Self::Refresh]
-            .into_iter()
-            .find(|kind| token.starts_with(kind.prefix()))
+        [
+            Self::UserToServer,
+            Self::OAuth,
+            Self::Refresh,
+            Self::GoogleAccess,
+            Self::GoogleRefresh,
+        ]
+        .into_iter()
+        .find(|kind| token.starts_with(kind.prefix()))
     }
 }
 
@@ -133,16 +152,23 @@ macro_rules! secret_token {
 
 secret_token!(
     AccessToken,
-    "An access token (`ghu_` or `gho_`), checked at parse time."
+    "An access token (`ghu_`, `gho_` or `ya29.`), checked at parse time."
 );
 secret_token!(
     RefreshToken,
-    "A refresh token (`ghr_`), checked at parse time."
+    "A refresh token (`ghr_` or `1//`), checked at parse time."
 );
+
+const ACCESS_KINDS: &[TokenKind] = &[
+    TokenKind::UserToServer,
+    TokenKind::OAuth,
+    TokenKind::GoogleAccess,
+];
+const REFRESH_KINDS: &[TokenKind] = &[TokenKind::Refresh, TokenKind::GoogleRefresh];
 
 impl AccessToken {
     pub fn generate(kind: TokenKind) -> Self {
-        debug_assert_ne!(kind, TokenKind::Refresh);
+        debug_assert!(!kind.is_refresh());
         Self {
             value: generate(kind),
             kind,
@@ -150,7 +176,7 @@ impl AccessToken {
     }
 
     pub fn parse(raw: &str) -> Result<Self, TokenFormatError> {
-        let kind = check(raw, &[TokenKind::UserToServer, TokenKind::OAuth])?;
+        let kind = check(raw, ACCESS_KINDS)?;
         Ok(Self {
             value: raw.to_owned(),
             kind,
@@ -159,15 +185,16 @@ impl AccessToken {
 }
 
 impl RefreshToken {
-    pub fn generate() -> Self {
+    pub fn generate(kind: TokenKind) -> Self {
+        debug_assert!(kind.is_refresh());
         Self {
-            value: generate(TokenKind::Refresh),
-            kind: TokenKind::Refresh,
+            value: generate(kind),
+            kind,
         }
     }
 
     pub fn parse(raw: &str) -> Result<Self, TokenFormatError> {
-        let kind = check(raw, &[TokenKind::Refresh])?;
+        let kind = check(raw, REFRESH_KINDS)?;
         Ok(Self {
             value: raw.to_owned(),
             kind,
@@ -207,9 +234,15 @@ mod tests {
             assert!(t.expose().starts_with(kind.prefix()));
             assert_eq!(AccessToken::parse(t.expose()).unwrap(), t);
         }
-        let r = RefreshToken::generate();
+        let r = RefreshToken::generate(TokenKind::Refresh);
         assert_eq!(r.expose().len(), 80);
         assert_eq!(RefreshToken::parse(r.expose()).unwrap(), r);
+        let g = AccessToken::generate(TokenKind::GoogleAccess);
+        assert!(g.expose().starts_with("ya29.") && g.expose().len() == 161);
+        assert_eq!(AccessToken::parse(g.expose()).unwrap(), g);
+        let gr = RefreshToken::generate(TokenKind::GoogleRefresh);
+        assert!(gr.expose().starts_with("1//") && gr.expose().len() == 105);
+        assert_eq!(RefreshToken::parse(gr.expose()).unwrap(), gr);
     }
 
     #[test]
@@ -233,7 +266,7 @@ mod tests {
         );
         assert_eq!(RefreshToken::parse(good), Err(TokenFormatError::Prefix));
         assert_eq!(
-            AccessToken::parse(RefreshToken::generate().expose()),
+            AccessToken::parse(RefreshToken::generate(TokenKind::Refresh).expose()),
             Err(TokenFormatError::Prefix)
         );
         assert_eq!(AccessToken::parse("ghu_é"), Err(TokenFormatError::Length));
@@ -242,7 +275,7 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_token() {
-        let t = RefreshToken::generate();
+        let t = RefreshToken::generate(TokenKind::GoogleRefresh);
         assert!(!format!("{t:?}").contains(&t.expose()[4..]));
     }
 }

@@ -53,7 +53,7 @@ async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
         public_url: format!("http://{}", args.addr),
     };
     let now = refreshd_core::Clock::now(&SystemClock);
-    let secret = ClientSecret::generate();
+    let secret = ClientSecret::generate(AppKind::GithubApp);
     let app = provider
         .store
         .create_app(

@@ -1,13 +1,13 @@
-//! Minting token pairs and authorization codes: what a grant hands out, in GitHub's shape.
+//! Minting token pairs and authorization codes: what a grant hands out, in each dialect's shape.
 
-use refreshd_core::{AccessToken, Lifetimes, RefreshToken, Timestamp, random};
+use refreshd_core::{AccessToken, Dialect, Lifetimes, RefreshToken, Scopes, Timestamp, random};
 use refreshd_store::{App, Grant, NewAccess, NewCode, NewPair, StoreError, User};
 use serde::{Deserialize, Serialize};
 
 use crate::Provider;
 
-/// The body of a successful token response. Fields are in alphabetical order, as GitHub
-/// sends them. It carries tokens in clear, so it has no `Debug`.
+/// The body of a successful token response, in both dialects. Fields are in alphabetical
+/// order, as GitHub sends them. It carries tokens in clear, so it has no `Debug`.
 #[derive(Serialize, Deserialize)]
 pub struct TokenAnswer {
     pub access_token: String,
@@ -46,34 +46,68 @@ pub(crate) struct Minted {
     pub answer: TokenAnswer,
 }
 
-/// Expiring pairs get a `ghu_` token and a `ghr_` refresh token; others a bare access token
-/// whose prefix follows the app's kind.
+/// Why tokens are being minted, which decides what a grant hands out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Occasion {
+    /// A code exchange or `refreshd token issue`: a new family.
+    NewFamily,
+    /// A refresh grant.
+    Refresh,
+}
+
+/// GitHub: expiring grants get a `ghu_` token and a rotating `ghr_` refresh token; others a
+/// bare access token whose prefix follows the app's kind. Google: a `ya29.` token that
+/// expires, and, for a new family only, a `1//` refresh token that neither expires nor rotates.
 pub(crate) fn mint(
     app: &App,
-    expiring: bool,
+    occasion: Occasion,
     scopes: &str,
     lifetimes: &Lifetimes,
     now: Timestamp,
 ) -> Minted {
+    let (expiring, refresh_lifetime, access_lifetime, token_type, scope) = match app.kind.dialect()
+    {
+        Dialect::Github => {
+            let expiring = occasion == Occasion::Refresh || app.expiring_tokens;
+            let refresh_lifetime = expiring.then_some(Some(lifetimes.refresh_token_secs));
+            let access_lifetime = expiring.then_some(lifetimes.access_token_secs);
+            (
+                expiring,
+                refresh_lifetime,
+                access_lifetime,
+                "bearer",
+                scopes.to_owned(),
+            )
+        }
+        Dialect::Google => {
+            let refresh_lifetime = (occasion == Occasion::NewFamily).then_some(None);
+            let access_lifetime = Some(lifetimes.google_access_token_secs);
+            let scope = Scopes::parse(scopes).to_spaced();
+            (true, refresh_lifetime, access_lifetime, "Bearer", scope)
+        }
+    };
     let access = AccessToken::generate(app.kind.access_token_kind(expiring));
-    let refresh = expiring.then(RefreshToken::generate);
+    let refresh = refresh_lifetime.map(|_| RefreshToken::generate(app.kind.refresh_token_kind()));
     let pair = NewPair {
         access: NewAccess {
             digest: access.digest(),
             last_eight: access.last_eight().to_owned(),
-            expires_at: expiring.then(|| now.plus_secs(lifetimes.access_token_secs)),
+            expires_at: access_lifetime.map(|secs| now.plus_secs(secs)),
         },
-        refresh: refresh
-            .as_ref()
-            .map(|r| (r.digest(), now.plus_secs(lifetimes.refresh_token_secs))),
+        refresh: refresh.as_ref().map(|r| {
+            (
+                r.digest(),
+                refresh_lifetime.flatten().map(|secs| now.plus_secs(secs)),
+            )
+        }),
     };
     let answer = TokenAnswer {
         access_token: access.expose().to_owned(),
-        expires_in: expiring.then_some(lifetimes.access_token_secs),
+        expires_in: access_lifetime,
         refresh_token: refresh.as_ref().map(|r| r.expose().to_owned()),
-        refresh_token_expires_in: expiring.then_some(lifetimes.refresh_token_secs),
-        scope: scopes.to_owned(),
-        token_type: "bearer".to_owned(),
+        refresh_token_expires_in: refresh_lifetime.flatten(),
+        scope,
+        token_type: token_type.to_owned(),
     };
     Minted { pair, answer }
 }
@@ -94,7 +128,7 @@ pub async fn issue_family(
     scopes: &str,
 ) -> Result<TokenAnswer, IssueError> {
     let now = provider.clock.now();
-    let minted = mint(app, app.expiring_tokens, scopes, &provider.lifetimes, now);
+    let minted = mint(app, Occasion::NewFamily, scopes, &provider.lifetimes, now);
     let grant = Grant {
         app_id: app.id,
         user_id,

@@ -8,7 +8,7 @@ use refreshd_store::{App, NewApp, NewUser, Store};
 use serde_json::{Value, json};
 
 use crate::Config;
-use crate::cli::{AppCommand, CodeCommand, Kind, TokenCommand, UserCommand};
+use crate::cli::{AppCommand, CodeCommand, DialectArg, Kind, TokenCommand, UserCommand};
 use crate::server::BoxError;
 
 async fn provider(config: &Config) -> Result<Provider, BoxError> {
@@ -33,6 +33,7 @@ fn app_json(app: &App) -> Value {
         "client_id": app.client_id.as_str(),
         "name": app.name,
         "kind": app.kind.as_str(),
+        "dialect": app.kind.dialect().as_str(),
         "redirect_uri": app.redirect_uri,
         "expiring_tokens": app.expiring_tokens,
     })
@@ -74,14 +75,19 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
             name,
             redirect_uri,
             kind,
+            dialect,
             expiring_tokens,
             output,
         } => {
-            let kind = match kind {
-                Kind::GithubApp => AppKind::GithubApp,
-                Kind::OauthApp => AppKind::OAuthApp,
+            let kind = match (dialect, kind) {
+                (DialectArg::Github, None | Some(Kind::GithubApp)) => AppKind::GithubApp,
+                (DialectArg::Github, Some(Kind::OauthApp)) => AppKind::OAuthApp,
+                (DialectArg::Google, None) => AppKind::GoogleClient,
+                (DialectArg::Google, Some(_)) => {
+                    return Err("--kind applies to GitHub-dialect apps only".into());
+                }
             };
-            let secret = ClientSecret::generate();
+            let secret = ClientSecret::generate(kind);
             let new = NewApp {
                 client_id: ClientId::generate(kind),
                 name,
@@ -122,8 +128,8 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
             print(output.json, &app_json(&app), || app_text(&app));
         }
         AppCommand::ResetSecret { client_id, output } => {
-            let id = find_app(&p.store, &client_id).await?.client_id;
-            let secret = ClientSecret::generate();
+            let app = find_app(&p.store, &client_id).await?;
+            let (id, secret) = (app.client_id, ClientSecret::generate(app.kind));
             p.store
                 .set_client_secret(&id, secret.digest(), now)
                 .await?

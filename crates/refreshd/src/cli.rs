@@ -62,6 +62,13 @@ pub enum Kind {
     OauthApp,
 }
 
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum DialectArg {
+    #[default]
+    Github,
+    Google,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum OnOff {
     On,
@@ -83,7 +90,12 @@ pub enum AppCommand {
         #[arg(long)]
         redirect_uri: String,
         #[arg(long, value_enum, default_value = "github-app")]
-        kind: Kind,
+        /// GitHub's kind of app (GitHub dialect only) [default: github-app].
+        #[arg(long, value_enum)]
+        kind: Option<Kind>,
+        /// Which provider's wire format the app speaks.
+        #[arg(long, value_enum, default_value = "github")]
+        dialect: DialectArg,
         /// Expire user authorization tokens (seed 003); on by default.
         #[arg(long, value_enum, default_value = "on")]
         expiring_tokens: OnOff,

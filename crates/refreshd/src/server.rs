@@ -17,7 +17,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Every route refreshd serves.
 pub fn router(provider: Provider) -> Router {
-    refreshd_provider::github::router(provider)
+    refreshd_provider::github::router(provider.clone())
+        .merge(refreshd_provider::google::router(provider))
         .route("/healthz", get(|| async { "ok" }))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             // The path only: query strings may carry client secrets or codes.

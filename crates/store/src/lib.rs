@@ -113,6 +113,24 @@ pub trait Grants: Send + Sync {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    /// Google's refresh grant (refresh tokens do not rotate): adds `access` to the family of a
+    /// live, unexpired refresh token of `app_id`. `None` when there is no such token.
+    async fn extend_family(
+        &self,
+        refresh: TokenDigest,
+        app_id: i64,
+        access: NewAccess,
+        now: Timestamp,
+    ) -> Result<Option<Grant>, StoreError>;
+
+    /// Revokes the whole family a live access or refresh token belongs to (Google's revoke).
+    /// `false` when the token is unknown or already dead.
+    async fn revoke_family_of(
+        &self,
+        token: TokenDigest,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
     /// Housekeeping, safe to run at any time: deletes codes that can no longer be redeemed
     /// and forgets sealed replay answers older than the grace window. Does a bounded amount
     /// of work per call; call it periodically.

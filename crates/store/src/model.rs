@@ -76,11 +76,12 @@ pub struct NewAccess {
     pub expires_at: Option<Timestamp>,
 }
 
-/// An access token and, for expiring grants, the refresh token issued with it.
+/// An access token and, for expiring grants, the refresh token issued with it and when that
+/// expires (`None`: never, as Google's).
 #[derive(Clone, Debug)]
 pub struct NewPair {
     pub access: NewAccess,
-    pub refresh: Option<(TokenDigest, Timestamp)>,
+    pub refresh: Option<(TokenDigest, Option<Timestamp>)>,
 }
 
 #[derive(Clone, Debug)]

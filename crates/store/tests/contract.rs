@@ -50,7 +50,7 @@ fn new_app(name: &str) -> NewApp {
         name: name.into(),
         kind: AppKind::GithubApp,
         redirect_uri: "http://localhost/cb".into(),
-        secret_digest: ClientSecret::generate().digest(),
+        secret_digest: ClientSecret::generate(AppKind::GithubApp).digest(),
         expiring_tokens: true,
     }
 }
@@ -65,7 +65,7 @@ fn pair(n: u32) -> NewPair {
         },
         refresh: Some((
             TokenDigest::of(&format!("refresh-{n}")),
-            NOW.plus_secs(15_811_200),
+            Some(NOW.plus_secs(15_811_200)),
         )),
     }
 }
@@ -108,7 +108,7 @@ async fn apps_are_created_found_and_updated() {
         .unwrap()
         .unwrap();
     assert!(!off.expiring_tokens);
-    let secret = ClientSecret::generate();
+    let secret = ClientSecret::generate(AppKind::GithubApp);
     let reset = f
         .store
         .set_client_secret(&app.client_id, secret.digest(), NOW)

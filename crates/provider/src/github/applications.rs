@@ -8,14 +8,14 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use refreshd_core::AccessToken;
+use refreshd_core::{AccessToken, Dialect};
 use refreshd_store::{App, NewAccess};
 
-use super::client_auth::{self, Basic};
 use super::objects;
-use super::params::ParamsError;
 use super::rest_error::RestError;
 use crate::Provider;
+use crate::client_auth::{self, Basic};
+use crate::params::ParamsError;
 
 /// The `{client_id}` of the path; one that is not even UTF-8 names no app.
 pub struct ClientIdPath(String);
@@ -42,9 +42,9 @@ async fn authenticated_app(
         Basic::Absent => return Err(RestError::RequiresAuthentication),
         Basic::Malformed => return Err(RestError::BadCredentials),
     };
-    let app = client_auth::authenticate(provider, &credentials)
+    let app = client_auth::authenticate(provider, &credentials, Dialect::Github)
         .await?
-        .ok_or(RestError::BadCredentials)?;
+        .map_err(|_| RestError::BadCredentials)?;
     if app.client_id.as_str() != client_id {
         return Err(RestError::NotFound);
     }

@@ -1,10 +1,8 @@
 //! GitHub's dialect: the OAuth token endpoint and the REST routes GitHub's clients call.
 
 mod applications;
-mod client_auth;
 mod format;
 mod objects;
-mod params;
 mod rest_error;
 mod token;
 mod user;
@@ -15,8 +13,7 @@ use axum::routing::{delete, post};
 
 use crate::Provider;
 
-/// Bodies larger than this are refused before they are read in full.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub use crate::MAX_BODY_BYTES;
 
 /// GitHub's routes: OAuth under `/login/oauth`, REST both at `/` and under `/api/v3` (as on
 /// GitHub Enterprise Server).

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use refreshd_store::StoreError;
 use serde_json::json;
 
-use super::params::ParamsError;
+use crate::params::ParamsError;
 
 const DOCS: &str = "https://docs.github.com/rest";
 

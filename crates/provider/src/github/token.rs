@@ -5,15 +5,16 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use refreshd_core::{RefreshToken, TokenDigest, pkce, seal};
-use refreshd_store::{App, RedeemedCode, Rotation, StoreError};
+use refreshd_core::{Dialect, RefreshToken, TokenDigest, seal};
+use refreshd_store::{App, Rotation, StoreError};
 use serde::Serialize;
 
-use super::client_auth::{self, Basic, Credentials};
 use super::format::Format;
-use super::params::{Params, ParamsError};
 use crate::Provider;
-use crate::issue::{IssueError, TokenAnswer, mint};
+use crate::client_auth::{self, Basic, Credentials};
+use crate::code::{self, CodeMismatch};
+use crate::issue::{IssueError, Occasion, TokenAnswer, mint};
+use crate::params::{Params, ParamsError};
 
 const TROUBLESHOOTING: &str = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors";
 
@@ -135,9 +136,9 @@ async fn grant(
             ),
         },
     };
-    let app = client_auth::authenticate(provider, &credentials)
+    let app = client_auth::authenticate(provider, &credentials, Dialect::Github)
         .await?
-        .ok_or(TokenError::IncorrectClientCredentials)?;
+        .map_err(|_| TokenError::IncorrectClientCredentials)?;
     match (params.get("grant_type"), params.get("code")) {
         (Some("refresh_token"), _) => refresh(provider, &app, &params).await,
         (Some("authorization_code") | None, Some(code)) => {
@@ -155,7 +156,7 @@ async fn exchange_code(
     code: &str,
 ) -> Result<TokenAnswer, TokenError> {
     let now = provider.clock.now();
-    let minted = mint(app, app.expiring_tokens, "", &provider.lifetimes, now);
+    let minted = mint(app, Occasion::NewFamily, "", &provider.lifetimes, now);
     let access = minted.pair.access.digest;
     // Redeeming the code and storing the pair is one commit; the code is used up even when a
     // check below fails, and then the pair, never handed out, is revoked.
@@ -164,43 +165,22 @@ async fn exchange_code(
         .exchange_code(TokenDigest::of(code), app.id, minted.pair, now)
         .await?
         .ok_or(TokenError::BadVerificationCode)?;
-    if let Err(e) = check_code(app, &redeemed, params) {
+    let checked = code::check(
+        app,
+        &redeemed,
+        params.get("redirect_uri"),
+        params.get("code_verifier"),
+    );
+    if let Err(mismatch) = checked {
         provider.store.revoke_access(app.id, access, now).await?;
-        return Err(e);
+        return Err(match mismatch {
+            CodeMismatch::RedirectUri => TokenError::RedirectUriMismatch,
+            CodeMismatch::Verifier => TokenError::BadVerificationCode,
+        });
     }
     let mut answer = minted.answer;
     answer.scope = redeemed.grant.scopes;
     Ok(answer)
-}
-
-/// The redirect URI, when given, must be the one the code was issued for (else the app's
-/// registered one); the PKCE verifier must answer the code's challenge.
-fn check_code(app: &App, redeemed: &RedeemedCode, params: &Params) -> Result<(), TokenError> {
-    if let Some(given) = params.get("redirect_uri") {
-        let registered = redeemed
-            .redirect_uri
-            .as_deref()
-            .unwrap_or(&app.redirect_uri);
-        if given != registered {
-            return Err(TokenError::RedirectUriMismatch);
-        }
-    }
-    let verified = match (&redeemed.code_challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) => pkce::verify(
-            redeemed.code_challenge_method.as_deref(),
-            challenge,
-            verifier,
-        ),
-        (None, None) => true,
-        // A missing verifier, or one for a code issued without a challenge (a PKCE downgrade,
-        // RFC 9700 §4.8.2), is refused.
-        _ => false,
-    };
-    if verified {
-        Ok(())
-    } else {
-        Err(TokenError::BadVerificationCode)
-    }
 }
 
 /// Rotates a refresh token. The successor's answer is sealed under the presented token so a
@@ -215,7 +195,7 @@ async fn refresh(
         .and_then(|raw| RefreshToken::parse(raw).ok())
         .ok_or(TokenError::BadRefreshToken)?;
     let now = provider.clock.now();
-    let minted = mint(app, true, "", &provider.lifetimes, now);
+    let minted = mint(app, Occasion::Refresh, "", &provider.lifetimes, now);
     let access = minted.answer.access_token;
     let refresh = minted
         .answer

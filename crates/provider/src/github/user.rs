@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use refreshd_core::AccessToken;
+use refreshd_core::{AccessToken, Dialect};
 
 use super::objects;
 use super::rest_error::RestError;
@@ -36,6 +36,7 @@ pub async fn me(
         .store
         .find_authorization(token.digest(), provider.clock.now())
         .await?
+        .filter(|auth| auth.app.kind.dialect() == Dialect::Github)
         .ok_or(RestError::BadCredentials)?;
     let mut response = Json(objects::full_user(&provider, &auth.user)).into_response();
     let scopes = auth.scopes.replace(',', ", ");

@@ -79,7 +79,7 @@ pub async fn create_app(
     kind: AppKind,
     expiring_tokens: bool,
 ) -> (App, String) {
-    let secret = ClientSecret::generate();
+    let secret = ClientSecret::generate(kind);
     let new = NewApp {
         client_id: ClientId::generate(kind),
         name: "Test app".into(),
@@ -102,6 +102,21 @@ impl TestApp {
         refreshd_provider::issue_family(&self.provider, app, self.user.id, "repo")
             .await
             .unwrap()
+    }
+
+    /// A code for `app`, bound to `redirect_uri` when given.
+    pub async fn code_for(&self, app: &App, redirect_uri: Option<&str>) -> String {
+        let redirect_uri = redirect_uri.map(str::to_owned);
+        refreshd_provider::issue_code(
+            &self.provider,
+            app,
+            &self.user,
+            "openid email",
+            redirect_uri,
+            None,
+        )
+        .await
+        .unwrap()
     }
 
     pub async fn code(&self, challenge: Option<(&str, &str)>) -> String {

@@ -23,7 +23,10 @@ fn insert_pair(
     now: Timestamp,
 ) -> Result<i64, StoreError> {
     let (refresh_digest, refresh_expires_at) = match &pair.refresh {
-        Some((digest, expires_at)) => (Some(digest.as_bytes().to_vec()), Some(expires_at.secs())),
+        Some((digest, expires_at)) => (
+            Some(digest.as_bytes().to_vec()),
+            expires_at.map(Timestamp::secs),
+        ),
         None => (None, None),
     };
     conn.prepare_cached(
@@ -162,7 +165,7 @@ const SWEEP_STRETCH: i64 = 20_000;
 /// never be replayed again) and returns the family and its grant.
 const ROTATE: &str = "UPDATE token_pairs
      SET state = 1, rotated_at = ?3, updated_at = ?3, replay_sealed = NULL, successor_refresh = ?4
-     WHERE refresh_digest = ?1 AND state = 0 AND refresh_expires_at > ?3
+     WHERE refresh_digest = ?1 AND state = 0 AND (refresh_expires_at IS NULL OR refresh_expires_at > ?3)
        AND EXISTS (SELECT 1 FROM families f
                    WHERE f.id = token_pairs.family_id AND f.app_id = ?2 AND f.revoked_at IS NULL)
      RETURNING family_id,
@@ -376,6 +379,79 @@ impl Grants for SqliteStore {
                     params![app_id, auth.user.id],
                 )
                 .map_err(unavailable)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn extend_family(
+        &self,
+        refresh: TokenDigest,
+        app_id: i64,
+        access: NewAccess,
+        now: Timestamp,
+    ) -> Result<Option<Grant>, StoreError> {
+        self.writer
+            .write(move |conn| {
+                let found = conn
+                    .prepare_cached(
+                        "SELECT p.family_id, f.user_id, f.scopes
+                         FROM token_pairs p JOIN families f ON f.id = p.family_id
+                         WHERE p.refresh_digest = ?1 AND p.state = 0
+                           AND (p.refresh_expires_at IS NULL OR p.refresh_expires_at > ?3)
+                           AND f.app_id = ?2 AND f.revoked_at IS NULL",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![refresh.as_bytes(), app_id, now.secs()], |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                Grant {
+                                    app_id,
+                                    user_id: r.get(1)?,
+                                    scopes: r.get(2)?,
+                                },
+                            ))
+                        })
+                        .optional()
+                    })
+                    .map_err(unavailable)?;
+                let Some((family_id, grant)) = found else {
+                    return Ok(None);
+                };
+                insert_pair(
+                    conn,
+                    family_id,
+                    &NewPair {
+                        access,
+                        refresh: None,
+                    },
+                    None,
+                    now,
+                )?;
+                Ok(Some(grant))
+            })
+            .await
+    }
+
+    async fn revoke_family_of(
+        &self,
+        token: TokenDigest,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |conn| {
+                let family: Option<i64> = conn
+                    .prepare_cached(
+                        "SELECT p.family_id FROM token_pairs p JOIN families f ON f.id = p.family_id
+                         WHERE (p.access_digest = ?1 OR p.refresh_digest = ?1)
+                           AND p.state = 0 AND f.revoked_at IS NULL",
+                    )
+                    .and_then(|mut s| s.query_row([token.as_bytes()], |r| r.get(0)).optional())
+                    .map_err(unavailable)?;
+                let Some(family_id) = family else {
+                    return Ok(false);
+                };
+                revoke_family(conn, family_id, now)?;
                 Ok(true)
             })
             .await

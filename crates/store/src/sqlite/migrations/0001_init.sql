@@ -12,7 +12,7 @@ CREATE TABLE apps (
     id              INTEGER PRIMARY KEY,
     client_id       TEXT NOT NULL UNIQUE,
     name            TEXT NOT NULL,
-    kind            TEXT NOT NULL CHECK (kind IN ('github-app', 'oauth-app')),
+    kind            TEXT NOT NULL CHECK (kind IN ('github-app', 'oauth-app', 'google-client')),
     redirect_uri    TEXT NOT NULL,
     secret_digest   BLOB NOT NULL,
     expiring_tokens INTEGER NOT NULL,

@@ -3,7 +3,7 @@
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use refreshd_core::{ClientId, ClientSecret};
+use refreshd_core::{ClientId, ClientSecret, Dialect};
 use refreshd_store::{App, StoreError};
 
 use crate::Provider;
@@ -58,18 +58,36 @@ fn form_decode(raw: &str) -> Option<String> {
         .map(|s| s.into_owned())
 }
 
-/// The app these credentials belong to, or `None` when the id is unknown or the secret wrong.
+/// Why credentials did not authenticate an app, for dialects that tell the cases apart.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No app of this dialect has that client id.
+    UnknownClient,
+    WrongSecret,
+}
+
+/// The app of `dialect` these credentials belong to.
 pub async fn authenticate(
     provider: &Provider,
     credentials: &Credentials,
-) -> Result<Option<App>, StoreError> {
+    dialect: Dialect,
+) -> Result<Result<App, Refusal>, StoreError> {
     let Some(client_id) = ClientId::parse(&credentials.client_id) else {
-        return Ok(None);
+        return Ok(Err(Refusal::UnknownClient));
     };
     let presented = credentials.secret.digest();
-    let app = provider.store.find_app(&client_id).await?;
+    let Some(app) = provider.store.find_app(&client_id).await? else {
+        return Ok(Err(Refusal::UnknownClient));
+    };
+    if app.kind.dialect() != dialect {
+        return Ok(Err(Refusal::UnknownClient));
+    }
     // TokenDigest compares in constant time.
-    Ok(app.filter(|app| app.secret_digest == presented))
+    Ok(if app.secret_digest == presented {
+        Ok(app)
+    } else {
+        Err(Refusal::WrongSecret)
+    })
 }
 
 #[cfg(test)]

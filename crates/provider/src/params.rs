@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 /// Why a request's parameters could not be read; rendered by each endpoint in its own shape.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ParamsError {
-    #[error("the request body is larger than {} bytes", super::MAX_BODY_BYTES)]
+    #[error("the request body is larger than {} bytes", crate::MAX_BODY_BYTES)]
     TooLarge,
     #[error("the request body could not be read")]
     Unreadable,

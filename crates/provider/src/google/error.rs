@@ -1,0 +1,83 @@
+//! Google's OAuth errors: `{"error", "error_description"}` with Google's statuses and texts.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use refreshd_store::StoreError;
+use serde_json::json;
+
+use crate::params::ParamsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GoogleError {
+    #[error("Missing required parameter: {0}")]
+    MissingParameter(&'static str),
+    #[error("Invalid grant_type: {0}")]
+    UnsupportedGrantType(String),
+    #[error("The OAuth client was not found.")]
+    ClientNotFound,
+    #[error("Unauthorized")]
+    WrongSecret,
+    #[error("Token has been expired or revoked.")]
+    ExpiredOrRevoked,
+    #[error("Malformed auth code.")]
+    BadCode,
+    #[error("Invalid code verifier.")]
+    BadVerifier,
+    #[error("Bad Request")]
+    RedirectUriMismatch,
+    #[error("Token expired or revoked")]
+    RevokeUnknownToken,
+    #[error("Invalid Value")]
+    TokenInfoUnknownToken,
+    #[error("Invalid Credentials")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Params(#[from] ParamsError),
+    #[error("Service unavailable, try again")]
+    Unavailable(#[from] StoreError),
+}
+
+impl GoogleError {
+    fn code_and_status(&self) -> (&'static str, StatusCode) {
+        match self {
+            Self::MissingParameter(_) => ("invalid_request", StatusCode::BAD_REQUEST),
+            Self::UnsupportedGrantType(_) => ("unsupported_grant_type", StatusCode::BAD_REQUEST),
+            Self::ClientNotFound | Self::WrongSecret => {
+                ("invalid_client", StatusCode::UNAUTHORIZED)
+            }
+            Self::ExpiredOrRevoked | Self::BadCode | Self::BadVerifier => {
+                ("invalid_grant", StatusCode::BAD_REQUEST)
+            }
+            Self::RedirectUriMismatch => ("redirect_uri_mismatch", StatusCode::BAD_REQUEST),
+            Self::RevokeUnknownToken | Self::TokenInfoUnknownToken => {
+                ("invalid_token", StatusCode::BAD_REQUEST)
+            }
+            Self::InvalidCredentials => ("invalid_request", StatusCode::UNAUTHORIZED),
+            Self::Params(e) => ("invalid_request", e.status()),
+            Self::Unavailable(_) => ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+        }
+    }
+}
+
+impl IntoResponse for GoogleError {
+    fn into_response(self) -> Response {
+        if let Self::Unavailable(e) = &self {
+            tracing::error!(error = %e, "Google-dialect request could not use storage");
+        }
+        let (code, status) = self.code_and_status();
+        let body = json!({ "error": code, "error_description": self.to_string() });
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if matches!(self, Self::InvalidCredentials) {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(
+                    "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"",
+                ),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,23 @@
+//! Google's dialect, so refreshd can stand in for Google's OAuth server offline: the token
+//! endpoint (refresh tokens that do not rotate), revoke, tokeninfo and userinfo.
+
+mod error;
+mod token;
+mod tokens;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::{MAX_BODY_BYTES, Provider};
+
+/// Google's routes, at the paths of `oauth2.googleapis.com` and `www.googleapis.com`.
+pub fn router(provider: Provider) -> Router {
+    Router::new()
+        .route("/token", post(token::token))
+        .route("/revoke", post(tokens::revoke))
+        .route("/tokeninfo", get(tokens::tokeninfo).post(tokens::tokeninfo))
+        .route("/oauth2/v3/userinfo", get(tokens::userinfo))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(provider)
+}

@@ -1,0 +1,129 @@
+//! `POST /token` in Google's dialect: the authorization_code and refresh_token grants.
+//! Refresh tokens do not rotate: a refresh adds an access token to the family.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use refreshd_core::{ClientSecret, Dialect, RefreshToken, TokenDigest, TokenKind};
+use refreshd_store::App;
+
+use super::error::GoogleError;
+use crate::Provider;
+use crate::client_auth::{self, Basic, Credentials, Refusal};
+use crate::code::{self, CodeMismatch};
+use crate::issue::{Occasion, TokenAnswer, mint};
+use crate::params::{Params, ParamsError};
+
+pub async fn token(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, GoogleError> {
+    let body = body.map_err(|r| ParamsError::from_rejection(&r))?;
+    let params = Params::parse(query.as_deref(), &headers, &body)?;
+    let grant_type = params
+        .get("grant_type")
+        .ok_or(GoogleError::MissingParameter("grant_type"))?;
+    if !matches!(grant_type, "authorization_code" | "refresh_token") {
+        return Err(GoogleError::UnsupportedGrantType(grant_type.to_owned()));
+    }
+    let app = client(&provider, &headers, &params).await?;
+    let answer = match grant_type {
+        "authorization_code" => exchange_code(&provider, &app, &params).await?,
+        _ => refresh(&provider, &app, &params).await?,
+    };
+    let mut response = Json(answer).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// Client credentials from HTTP Basic or the form, as Google accepts both.
+async fn client(
+    provider: &Provider,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<App, GoogleError> {
+    let credentials = match client_auth::basic(headers) {
+        Basic::Present(credentials) => credentials,
+        Basic::Malformed => return Err(GoogleError::ClientNotFound),
+        Basic::Absent => Credentials {
+            client_id: params
+                .get("client_id")
+                .ok_or(GoogleError::MissingParameter("client_id"))?
+                .to_owned(),
+            secret: ClientSecret::from_presented(params.get("client_secret").unwrap_or_default()),
+        },
+    };
+    client_auth::authenticate(provider, &credentials, Dialect::Google)
+        .await?
+        .map_err(|refusal| match refusal {
+            Refusal::UnknownClient => GoogleError::ClientNotFound,
+            Refusal::WrongSecret => GoogleError::WrongSecret,
+        })
+}
+
+async fn exchange_code(
+    provider: &Provider,
+    app: &App,
+    params: &Params,
+) -> Result<TokenAnswer, GoogleError> {
+    let code = params
+        .get("code")
+        .ok_or(GoogleError::MissingParameter("code"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or(GoogleError::MissingParameter("redirect_uri"))?;
+    let now = provider.clock.now();
+    let minted = mint(app, Occasion::NewFamily, "", &provider.lifetimes, now);
+    let access = minted.pair.access.digest;
+    let redeemed = provider
+        .store
+        .exchange_code(TokenDigest::of(code), app.id, minted.pair, now)
+        .await?
+        .ok_or(GoogleError::BadCode)?;
+    if let Err(mismatch) = code::check(
+        app,
+        &redeemed,
+        Some(redirect_uri),
+        params.get("code_verifier"),
+    ) {
+        provider.store.revoke_access(app.id, access, now).await?;
+        return Err(match mismatch {
+            CodeMismatch::RedirectUri => GoogleError::RedirectUriMismatch,
+            CodeMismatch::Verifier => GoogleError::BadVerifier,
+        });
+    }
+    let mut answer = minted.answer;
+    answer.scope = refreshd_core::Scopes::parse(&redeemed.grant.scopes).to_spaced();
+    Ok(answer)
+}
+
+async fn refresh(
+    provider: &Provider,
+    app: &App,
+    params: &Params,
+) -> Result<TokenAnswer, GoogleError> {
+    let raw = params
+        .get("refresh_token")
+        .ok_or(GoogleError::MissingParameter("refresh_token"))?;
+    let presented = RefreshToken::parse(raw)
+        .ok()
+        .filter(|t| t.kind() == TokenKind::GoogleRefresh)
+        .ok_or(GoogleError::ExpiredOrRevoked)?;
+    let now = provider.clock.now();
+    let minted = mint(app, Occasion::Refresh, "", &provider.lifetimes, now);
+    let grant = provider
+        .store
+        .extend_family(presented.digest(), app.id, minted.pair.access, now)
+        .await?
+        .ok_or(GoogleError::ExpiredOrRevoked)?;
+    let mut answer = minted.answer;
+    answer.scope = refreshd_core::Scopes::parse(&grant.scopes).to_spaced();
+    Ok(answer)
+}

@@ -1,0 +1,128 @@
+//! Google's token introspection and revocation: `POST /revoke`, `GET /tokeninfo`,
+//! `GET /oauth2/v3/userinfo`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
+use refreshd_core::{AccessToken, Dialect, RefreshToken, Scopes, TokenDigest, TokenKind};
+use refreshd_store::Authorization;
+use serde_json::{Value, json};
+
+use super::error::GoogleError;
+use crate::Provider;
+use crate::params::{Params, ParamsError};
+
+/// A live Google-dialect access token's authorization.
+async fn authorization(
+    provider: &Provider,
+    raw: &str,
+) -> Result<Option<Authorization>, GoogleError> {
+    let Some(token) = AccessToken::parse(raw)
+        .ok()
+        .filter(|t| t.kind() == TokenKind::GoogleAccess)
+    else {
+        return Ok(None);
+    };
+    let auth = provider
+        .store
+        .find_authorization(token.digest(), provider.clock.now())
+        .await?;
+    Ok(auth.filter(|a| a.app.kind.dialect() == Dialect::Google))
+}
+
+/// `POST /revoke?token=…` (or in the form): revokes the grant the access or refresh token
+/// belongs to, as Google does.
+pub async fn revoke(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, GoogleError> {
+    let body = body.map_err(|r| ParamsError::from_rejection(&r))?;
+    let params = Params::parse(query.as_deref(), &headers, &body)?;
+    let raw = params
+        .get("token")
+        .ok_or(GoogleError::MissingParameter("token"))?;
+    let well_formed = AccessToken::parse(raw).is_ok_and(|t| t.kind() == TokenKind::GoogleAccess)
+        || RefreshToken::parse(raw).is_ok_and(|t| t.kind() == TokenKind::GoogleRefresh);
+    if !well_formed {
+        return Err(GoogleError::RevokeUnknownToken);
+    }
+    match provider
+        .store
+        .revoke_family_of(TokenDigest::of(raw), provider.clock.now())
+        .await?
+    {
+        true => Ok(Json(json!({}))),
+        false => Err(GoogleError::RevokeUnknownToken),
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+}
+
+/// `GET|POST /tokeninfo?access_token=…` (or the token as Bearer, as google-auth-library sends
+/// it): Google's introspection; numbers are strings, as Google's.
+pub async fn tokeninfo(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, GoogleError> {
+    let body = body.map_err(|r| ParamsError::from_rejection(&r))?;
+    let params = Params::parse(query.as_deref(), &headers, &body)?;
+    let raw = params
+        .get("access_token")
+        .or_else(|| bearer(&headers))
+        .ok_or(GoogleError::MissingParameter("access_token"))?;
+    let auth = authorization(&provider, raw)
+        .await?
+        .ok_or(GoogleError::TokenInfoUnknownToken)?;
+    let now = provider.clock.now().secs();
+    let exp = auth.access_expires_at.map(|t| t.secs()).unwrap_or(now);
+    let mut info = json!({
+        "azp": auth.app.client_id.as_str(),
+        "aud": auth.app.client_id.as_str(),
+        "sub": auth.user.id.to_string(),
+        "scope": Scopes::parse(&auth.scopes).to_spaced(),
+        "exp": exp.to_string(),
+        "expires_in": (exp - now).max(0).to_string(),
+        "access_type": "offline",
+    });
+    if let Some(email) = &auth.user.email {
+        info["email"] = json!(email);
+        info["email_verified"] = json!("true");
+    }
+    Ok(Json(info))
+}
+
+/// `GET /oauth2/v3/userinfo` with `Authorization: Bearer ya29.…`.
+pub async fn userinfo(
+    State(provider): State<Provider>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GoogleError> {
+    let raw = bearer(&headers).ok_or(GoogleError::InvalidCredentials)?;
+    let auth = authorization(&provider, raw)
+        .await?
+        .ok_or(GoogleError::InvalidCredentials)?;
+    let user = &auth.user;
+    let mut info = json!({
+        "sub": user.id.to_string(),
+        "name": user.name.clone().unwrap_or_else(|| user.login.clone()),
+        "picture": format!("{}/avatars/{}", provider.public_url, user.login),
+    });
+    if let Some(email) = &user.email {
+        info["email"] = json!(email);
+        info["email_verified"] = json!(true);
+    }
+    Ok(Json(info))
+}
