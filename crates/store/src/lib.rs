@@ -10,8 +10,8 @@ use refreshd_core::{ClientId, Timestamp, TokenDigest};
 
 pub use error::StoreError;
 pub use model::{
-    App, Authorization, Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, RedeemedCode,
-    Rotation, Swept, User,
+    ApiKey, App, Authorization, Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, RedeemedCode,
+    Rotation, Session, Swept, User,
 };
 
 /// OAuth applications (clients).
@@ -131,16 +131,63 @@ pub trait Grants: Send + Sync {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
-    /// Housekeeping, safe to run at any time: deletes codes that can no longer be redeemed
-    /// and forgets sealed replay answers older than the grace window. Does a bounded amount
+    /// Housekeeping, safe to run at any time: deletes codes that can no longer be redeemed,
+    /// expired sessions and broker replays, and forgets sealed grace-replay answers older than
+    /// the grace window. Does a bounded amount
     /// of work per call; call it periodically.
     async fn sweep(&self, now: Timestamp, grace_window_secs: i64) -> Result<Swept, StoreError>;
 }
 
-/// Everything refreshd keeps; one adapter implements all of it.
-pub trait Store: Apps + Users + Grants {}
+/// Who may call the broker: API keys and login sessions, kept as digests.
+#[async_trait]
+pub trait Callers: Send + Sync {
+    async fn create_api_key(
+        &self,
+        name: &str,
+        digest: TokenDigest,
+        last_four: &str,
+        now: Timestamp,
+    ) -> Result<ApiKey, StoreError>;
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+    /// `false` when there is no live key with that id.
+    async fn revoke_api_key(&self, id: i64, now: Timestamp) -> Result<bool, StoreError>;
+    /// The live key with this digest.
+    async fn find_api_key(&self, digest: TokenDigest) -> Result<Option<ApiKey>, StoreError>;
+    async fn create_session(
+        &self,
+        digest: TokenDigest,
+        session: Session,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The unexpired session with this digest.
+    async fn find_session(
+        &self,
+        digest: TokenDigest,
+        now: Timestamp,
+    ) -> Result<Option<Session>, StoreError>;
+}
 
-impl<T: Apps + Users + Grants> Store for T {}
+/// The broker's idempotent-replay vault: sealed answers by lookup digest, until they expire.
+#[async_trait]
+pub trait Replays: Send + Sync {
+    /// Keeps `sealed` under `lookup` until `expires_at`; an existing entry is replaced.
+    async fn put_replay(
+        &self,
+        lookup: TokenDigest,
+        sealed: Vec<u8>,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn get_replay(
+        &self,
+        lookup: TokenDigest,
+        now: Timestamp,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// Everything refreshd keeps; one adapter implements all of it.
+pub trait Store: Apps + Users + Grants + Callers + Replays {}
+
+impl<T: Apps + Users + Grants + Callers + Replays> Store for T {}
 
 /// Opens the adapter a database URL names, creating and migrating the database if needed.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {

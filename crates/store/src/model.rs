@@ -116,3 +116,21 @@ pub struct Swept {
     pub codes: usize,
     pub replays: usize,
 }
+
+/// A key a backend calls the broker with. Only its digest and last four characters are kept.
+#[derive(Clone, Debug)]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    pub last_four: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A broker session from a login endpoint: who signed in, through which upstream.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub provider: String,
+    pub subject: String,
+    pub expires_at: Timestamp,
+}

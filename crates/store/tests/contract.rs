@@ -465,3 +465,93 @@ async fn sweeping_forgets_replays_after_the_window_and_dead_codes() {
         .unwrap();
     assert!(matches!(late_replay, Rotation::FamilyRevoked));
 }
+
+#[tokio::test]
+async fn api_keys_are_found_by_digest_until_revoked() {
+    let f = fixture().await;
+    let key = f
+        .store
+        .create_api_key("backend", TokenDigest::of("rfd_key"), "_key", NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .find_api_key(TokenDigest::of("rfd_key"))
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "backend"
+    );
+    assert!(
+        f.store
+            .find_api_key(TokenDigest::of("rfd_other"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(f.store.list_api_keys().await.unwrap().len(), 1);
+    assert!(f.store.revoke_api_key(key.id, NOW).await.unwrap());
+    assert!(!f.store.revoke_api_key(key.id, NOW).await.unwrap());
+    assert!(
+        f.store
+            .find_api_key(TokenDigest::of("rfd_key"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn sessions_and_replays_expire() {
+    let f = fixture().await;
+    let session = refreshd_store::Session {
+        provider: "GITHUB".into(),
+        subject: "42".into(),
+        expires_at: NOW.plus_secs(60),
+    };
+    f.store
+        .create_session(TokenDigest::of("s"), session, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .find_session(TokenDigest::of("s"), NOW)
+            .await
+            .unwrap()
+            .unwrap()
+            .subject,
+        "42"
+    );
+    assert!(
+        f.store
+            .find_session(TokenDigest::of("s"), NOW.plus_secs(60))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    f.store
+        .put_replay(TokenDigest::of("r"), b"one".to_vec(), NOW.plus_secs(60))
+        .await
+        .unwrap();
+    f.store
+        .put_replay(TokenDigest::of("r"), b"two".to_vec(), NOW.plus_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .get_replay(TokenDigest::of("r"), NOW)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"two"[..])
+    );
+    assert!(
+        f.store
+            .get_replay(TokenDigest::of("r"), NOW.plus_secs(60))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -466,6 +466,12 @@ impl Grants for SqliteStore {
                     .prepare_cached("DELETE FROM codes WHERE redeemed = 1 OR expires_at <= ?1")
                     .and_then(|mut s| s.execute([now.secs()]))
                     .map_err(unavailable)?;
+                for sql in [
+                    "DELETE FROM sessions WHERE expires_at <= ?1",
+                    "DELETE FROM replays WHERE expires_at <= ?1",
+                ] {
+                    conn.prepare_cached(sql).and_then(|mut s| s.execute([now.secs()])).map_err(unavailable)?;
+                }
                 // Pairs are appended in time order, so the sweep walks ids upwards from where
                 // it stopped, a bounded stretch per call, never scanning the whole table.
                 let cutoff = now.secs() - grace_window_secs;

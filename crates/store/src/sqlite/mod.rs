@@ -2,6 +2,7 @@
 //! pool of readers.
 
 mod accounts;
+mod broker;
 mod checkpointer;
 mod grants;
 mod readers;
@@ -15,7 +16,10 @@ use checkpointer::Checkpointer;
 use readers::Readers;
 use writer::Writer;
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_broker.sql"),
+];
 
 /// The file path in a `sqlite://PATH` or `sqlite:PATH` URL.
 pub fn path_of(url: &str) -> Option<&str> {
