@@ -2,13 +2,15 @@
 
 use std::sync::Arc;
 
-use refreshd_core::{AppKind, ClientId, ClientSecret, Scopes, SystemClock};
+use refreshd_core::{AppKind, ClientId, ClientSecret, Scopes, SystemClock, TokenDigest};
 use refreshd_provider::Provider;
 use refreshd_store::{App, NewApp, NewUser, Store};
 use serde_json::{Value, json};
 
 use crate::Config;
-use crate::cli::{AppCommand, CodeCommand, DialectArg, Kind, TokenCommand, UserCommand};
+use crate::cli::{
+    AppCommand, CodeCommand, DialectArg, KeyCommand, Kind, TokenCommand, UserCommand,
+};
 use crate::server::BoxError;
 
 async fn provider(config: &Config) -> Result<Provider, BoxError> {
@@ -221,5 +223,59 @@ pub async fn code(config: &Config, command: CodeCommand) -> Result<(), BoxError>
         refreshd_provider::issue_code(&p, &app, &user, &scopes, redirect_uri, challenge).await?;
     let value = json!({ "code": code, "expires_in": p.lifetimes.code_secs });
     print(output.json, &value, || code.clone());
+    Ok(())
+}
+
+pub async fn key(config: &Config, command: KeyCommand) -> Result<(), BoxError> {
+    let p = provider(config).await?;
+    let now = p.clock.now();
+    match command {
+        KeyCommand::Create { name, output } => {
+            let key = refreshd_broker::new_api_key();
+            let last_four = &key[key.len() - 4..];
+            let created = p
+                .store
+                .create_api_key(&name, TokenDigest::of(&key), last_four, now)
+                .await?;
+            let value = json!({ "id": created.id, "name": created.name, "key": key });
+            print(output.json, &value, || {
+                format!(
+                    "key: {key}\n(id {}; the key is shown only now; store it safely)",
+                    created.id
+                )
+            });
+        }
+        KeyCommand::List(output) => {
+            let keys = p.store.list_api_keys().await?;
+            let value: Vec<Value> = keys
+                .iter()
+                .map(|k| {
+                    json!({ "id": k.id, "name": k.name, "last_four": k.last_four,
+                            "revoked": k.revoked_at.is_some() })
+                })
+                .collect();
+            print(output.json, &Value::Array(value), || {
+                keys.iter()
+                    .map(|k| {
+                        let state = if k.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "live"
+                        };
+                        format!("{}  {}  …{}  {state}", k.id, k.name, k.last_four)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        KeyCommand::Revoke { id, output } => {
+            if !p.store.revoke_api_key(id, now).await? {
+                return Err(format!("no live API key with id {id}").into());
+            }
+            print(output.json, &json!({ "id": id, "revoked": true }), || {
+                format!("revoked key {id}")
+            });
+        }
+    }
     Ok(())
 }

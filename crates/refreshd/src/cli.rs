@@ -37,6 +37,28 @@ pub enum Command {
     /// Mint authorization codes directly, for testing the code grant without a browser.
     #[command(subcommand)]
     Code(CodeCommand),
+    /// Manage the API keys backends call the broker with.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key; prints it (under `key` with --json) only this once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// List API keys (never the keys themselves).
+    List(JsonFlag),
+    /// Revoke an API key by its id.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -89,7 +111,6 @@ pub enum AppCommand {
         name: String,
         #[arg(long)]
         redirect_uri: String,
-        #[arg(long, value_enum, default_value = "github-app")]
         /// GitHub's kind of app (GitHub dialect only) [default: github-app].
         #[arg(long, value_enum)]
         kind: Option<Kind>,

@@ -2,7 +2,11 @@
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use std::path::PathBuf;
+
+use refreshd_broker::{BrokerSettings, GithubUpstream, GoogleUpstream};
 use refreshd_core::Lifetimes;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{Cli, Command};
@@ -17,6 +21,20 @@ pub struct Config {
     /// A `tracing` filter, e.g. `info` or `refreshd=debug`.
     pub log: String,
     pub lifetimes: Lifetimes,
+    /// The broker's upstreams (`REFRESHD_GITHUB_CLIENT_ID`, `REFRESHD_GOOGLE_TOKEN_URL`, …).
+    pub github: GithubUpstream,
+    pub google: GoogleUpstream,
+    pub upstream_timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    /// How long the broker replays a refresh's answer to the same caller and old token.
+    pub replay_window_secs: i64,
+    /// Lifetime of broker sessions from the login endpoints.
+    pub session_secs: i64,
+    /// 64 hex characters; else read from (or generated into) `master_key_file`.
+    #[serde(skip_serializing)]
+    pub master_key: Option<SecretString>,
+    /// Default: `refreshd.key` beside the SQLite database.
+    pub master_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -27,6 +45,14 @@ impl Default for Config {
             public_url: None,
             log: "info".into(),
             lifetimes: Lifetimes::default(),
+            github: GithubUpstream::default(),
+            google: GoogleUpstream::default(),
+            upstream_timeout_secs: 10,
+            connect_timeout_secs: 3,
+            replay_window_secs: 60,
+            session_secs: 7 * 24 * 3600,
+            master_key: None,
+            master_key_file: None,
         }
     }
 }
@@ -40,6 +66,17 @@ struct Flags {
     listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<String>,
+}
+
+/// `REFRESHD_*` names to configuration keys: `__` nests (`LIFETIMES__CODE_SECS`), and the
+/// upstreams' settings nest under their name (`GITHUB_CLIENT_ID` is `github.client_id`).
+fn env_key(key: &str) -> String {
+    let key = key.to_ascii_lowercase().replace("__", ".");
+    let nested = ["github_", "google_"].iter().find_map(|prefix| {
+        key.strip_prefix(prefix)
+            .map(|rest| format!("{}.{rest}", &prefix[..6]))
+    });
+    nested.unwrap_or(key)
 }
 
 impl Config {
@@ -58,7 +95,11 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment
-            .merge(Env::prefixed("REFRESHD_").split("__").ignore(&["config"]))
+            .merge(
+                Env::prefixed("REFRESHD_")
+                    .ignore(&["config"])
+                    .map(|key| env_key(key.as_str()).into()),
+            )
             .merge(Serialized::defaults(flags))
             .extract::<Self>()
             .map_err(Box::new)?
@@ -87,6 +128,30 @@ impl Config {
             ))));
         }
         Ok(self)
+    }
+
+    pub fn broker_settings(&self) -> BrokerSettings {
+        BrokerSettings {
+            github: self.github.clone(),
+            google: self.google.clone(),
+            upstream_timeout_secs: self.upstream_timeout_secs,
+            connect_timeout_secs: self.connect_timeout_secs,
+            replay_window_secs: self.replay_window_secs,
+            session_secs: self.session_secs,
+        }
+    }
+
+    /// Where the master key is kept when not configured inline.
+    pub fn master_key_path(&self) -> PathBuf {
+        if let Some(path) = &self.master_key_file {
+            return path.clone();
+        }
+        let beside_database = refreshd_store::sqlite::path_of(&self.database_url).and_then(|db| {
+            std::path::Path::new(db)
+                .parent()
+                .map(|dir| dir.join("refreshd.key"))
+        });
+        beside_database.unwrap_or_else(|| PathBuf::from("refreshd.key"))
     }
 
     /// The public URL without a trailing slash.

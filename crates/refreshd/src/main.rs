@@ -22,6 +22,7 @@ async fn main() -> std::process::ExitCode {
         Command::User(command) => admin::user(&config, command).await,
         Command::Token(command) => admin::token(&config, command).await,
         Command::Code(command) => admin::code(&config, command).await,
+        Command::Key(command) => admin::key(&config, command).await,
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

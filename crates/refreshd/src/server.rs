@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use refreshd_broker::{Broker, MasterKey};
 use refreshd_core::{Clock, SystemClock};
 use refreshd_provider::Provider;
 use tokio::net::TcpListener;
@@ -15,10 +16,11 @@ use crate::Config;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Every route refreshd serves.
-pub fn router(provider: Provider) -> Router {
+/// Every route refreshd serves: both provider dialects and the broker.
+pub fn router(provider: Provider, broker: Broker) -> Router {
     refreshd_provider::github::router(provider.clone())
         .merge(refreshd_provider::google::router(provider))
+        .merge(refreshd_broker::router(broker))
         .route("/healthz", get(|| async { "ok" }))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             // The path only: query strings may carry client secrets or codes.
@@ -66,10 +68,17 @@ pub async fn launch(
         lifetimes: config.lifetimes,
         public_url,
     };
+    let master_key = MasterKey::load(config.master_key.as_ref(), &config.master_key_path())?;
+    let broker = Broker::new(
+        provider.store.clone(),
+        provider.clock.clone(),
+        config.broker_settings(),
+        master_key,
+    )?;
     let sweeper = tokio::spawn(sweep_periodically(provider.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router(provider))
+        axum::serve(listener, router(provider, broker))
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
             })

@@ -5,7 +5,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use refreshd_core::{Dialect, RefreshToken, TokenDigest, seal};
+use refreshd_core::seal::{self, Purpose};
+use refreshd_core::{Dialect, RefreshToken, TokenDigest};
 use refreshd_store::{App, Rotation, StoreError};
 use serde::Serialize;
 
@@ -202,7 +203,11 @@ async fn refresh(
         .refresh_token
         .expect("an expiring pair has a refresh token");
     // Only the two tokens are sealed; the rest of the answer is rebuilt on a replay.
-    let sealed = seal::seal(presented.expose(), format!("{access} {refresh}").as_bytes());
+    let sealed = seal::seal(
+        Purpose::GraceReplay,
+        presented.expose(),
+        format!("{access} {refresh}").as_bytes(),
+    );
     let rotation = provider
         .store
         .rotate_refresh(
@@ -217,8 +222,8 @@ async fn refresh(
     let (access, refresh, grant) = match rotation {
         Rotation::Rotated { grant } => (access, refresh, grant),
         Rotation::Replay { sealed, grant } => {
-            let plain =
-                seal::unseal(presented.expose(), &sealed).ok_or(TokenError::BadRefreshToken)?;
+            let plain = seal::unseal(Purpose::GraceReplay, presented.expose(), &sealed)
+                .ok_or(TokenError::BadRefreshToken)?;
             let plain = String::from_utf8(plain).map_err(|_| TokenError::BadRefreshToken)?;
             let (access, refresh) = plain.split_once(' ').ok_or(TokenError::BadRefreshToken)?;
             (access.to_owned(), refresh.to_owned(), grant)

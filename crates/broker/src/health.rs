@@ -1,0 +1,56 @@
+//! `GET /health`: the service and its dependencies — the database, and each upstream.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use refreshd_core::TokenDigest;
+use serde_json::{Value, json};
+
+use crate::state::Broker;
+use crate::upstream::Upstream;
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// 200 when the database answers (upstream trouble makes it `degraded`, not down); 503 when
+/// the database does not.
+pub async fn health(State(broker): State<Broker>) -> (StatusCode, Json<Value>) {
+    let database = match broker.0.store.find_api_key(TokenDigest::of("")).await {
+        Ok(_) => "ok",
+        Err(e) => {
+            tracing::warn!(error = %e, "health: database unavailable");
+            "unavailable"
+        }
+    };
+    let mut upstreams = serde_json::Map::new();
+    for upstream in [Upstream::Github, Upstream::Google] {
+        upstreams.insert(
+            upstream.name().into(),
+            json!(probe(&broker, upstream).await),
+        );
+    }
+    let degraded = upstreams.values().any(|v| v == "unreachable");
+    let (status, state) = match (database, degraded) {
+        ("ok", false) => (StatusCode::OK, "ok"),
+        ("ok", true) => (StatusCode::OK, "degraded"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    let body = json!({ "success": status == StatusCode::OK, "status": state, "database": database, "upstreams": upstreams });
+    (status, Json(body))
+}
+
+/// `not_configured`, `reachable` (it answered HTTP at all) or `unreachable`.
+async fn probe(broker: &Broker, upstream: Upstream) -> &'static str {
+    let Ok(client) = broker.upstream(upstream) else {
+        return "not_configured";
+    };
+    let url = match upstream {
+        Upstream::Github => &broker.0.settings.github.token_url,
+        Upstream::Google => &broker.0.settings.google.token_url,
+    };
+    match client.http.head(url).timeout(PROBE_TIMEOUT).send().await {
+        Ok(_) => "reachable",
+        Err(_) => "unreachable",
+    }
+}

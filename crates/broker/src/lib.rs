@@ -1,0 +1,49 @@
+//! refreshd's broker: the API backends call to refresh (and first obtain) their users' GitHub
+//! and Google tokens. refreshd holds the OAuth client secrets, and makes sure concurrent
+//! refreshes, retries and lost responses never burn a rotating refresh token.
+
+mod auth;
+mod config;
+mod error;
+mod flight;
+mod health;
+mod login;
+mod master_key;
+mod refresh;
+mod state;
+mod upstream;
+mod vault;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use config::{BrokerSettings, GithubUpstream, GoogleUpstream};
+pub use error::BrokerError;
+pub use master_key::{MasterKey, MasterKeyError};
+pub use state::Broker;
+
+/// A new API key: `rfd_` and 40 base62 characters from the OS CSPRNG.
+pub fn new_api_key() -> String {
+    format!(
+        "{}{}",
+        auth::API_KEY_PREFIX,
+        refreshd_core::random::base62(40)
+    )
+}
+
+/// Bodies larger than this are refused before they are read in full.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The broker's routes (Flashback's `/auth/...` API).
+pub fn router(broker: Broker) -> Router {
+    Router::new()
+        .route("/auth/github", post(login::github))
+        .route("/auth/github/refresh", post(refresh::github))
+        .route("/auth/google", post(login::google))
+        .route("/auth/google/exchange", post(login::google_exchange))
+        .route("/auth/google/refresh", post(refresh::google))
+        .route("/health", get(health::health))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(broker)
+}

@@ -1,0 +1,181 @@
+//! The login endpoints: `POST /auth/github` {code}, `POST /auth/google/exchange` {code},
+//! `POST /auth/google` {token}. Logins answer Flashback's `authState` with a refreshd session
+//! token (stored only as a digest, expiring) the caller may use as its Bearer afterwards.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use refreshd_core::TokenDigest;
+use refreshd_store::Session;
+use serde_json::{Value, json};
+
+use crate::auth::{Caller, SESSION_PREFIX};
+use crate::error::BrokerError;
+use crate::refresh::{json_body, string_field};
+use crate::state::Broker;
+use crate::upstream::{Refreshed, Upstream};
+
+/// Who signed in, as the upstream describes them.
+struct Profile {
+    subject: String,
+    email: Value,
+    name: Value,
+    image_url: Value,
+}
+
+/// Starts a session and answers Flashback's login shape.
+async fn signed_in(
+    broker: &Broker,
+    provider: &'static str,
+    profile: Profile,
+    tokens: Refreshed,
+) -> Result<Json<Value>, BrokerError> {
+    let session = format!("{SESSION_PREFIX}{}", refreshd_core::random::base62(40));
+    let now = broker.0.clock.now();
+    let record = Session {
+        provider: provider.to_owned(),
+        subject: profile.subject,
+        expires_at: now.plus_secs(broker.0.settings.session_secs),
+    };
+    broker
+        .0
+        .store
+        .create_session(TokenDigest::of(&session), record, now)
+        .await?;
+    Ok(Json(json!({
+        "success": true,
+        "message": "Authentication successful",
+        "authState": {
+            "user": { "email": profile.email, "name": profile.name, "imageUrl": profile.image_url },
+            "token": session,
+            "accessToken": tokens.token,
+            "refreshToken": tokens.refresh_token,
+            "expiresAt": tokens.expires_at,
+            "provider": provider,
+        },
+    })))
+}
+
+/// Exchanges an authorization code at an upstream's token endpoint.
+async fn exchange(
+    broker: &Broker,
+    upstream: Upstream,
+    code: &str,
+    redirect_uri: Option<&str>,
+) -> Result<Refreshed, BrokerError> {
+    let client = broker.upstream(upstream)?;
+    let settings = &broker.0.settings;
+    let (url, mut form) = match upstream {
+        Upstream::Github => (&settings.github.token_url, vec![("code", code)]),
+        Upstream::Google => (
+            &settings.google.token_url,
+            vec![("grant_type", "authorization_code"), ("code", code)],
+        ),
+    };
+    if let Some(redirect_uri) = redirect_uri {
+        form.push(("redirect_uri", redirect_uri));
+    }
+    let (status, body) = client.post_form(url, &form).await?;
+    client.read_token_answer(status, &body, broker.0.clock.now().secs())
+}
+
+/// The upstream's user for an access token; a refused token is `invalid_grant`.
+async fn fetch_user(
+    broker: &Broker,
+    upstream: Upstream,
+    url: &str,
+    token: &str,
+) -> Result<Value, BrokerError> {
+    let (status, body) = broker.upstream(upstream)?.get_json(url, token).await?;
+    match status.as_u16() {
+        200 => Ok(body),
+        401 | 403 => Err(BrokerError::InvalidGrant {
+            upstream_error: "invalid_token".into(),
+            message: format!("{} refused the access token", upstream.name()),
+        }),
+        other => Err(BrokerError::Upstream(format!(
+            "{} answered HTTP {other} for the user",
+            upstream.name()
+        ))),
+    }
+}
+
+pub async fn github(
+    State(broker): State<Broker>,
+    _caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, BrokerError> {
+    let body = json_body(&headers, body)?;
+    let code = string_field(&body, "code")?;
+    let tokens = exchange(&broker, Upstream::Github, code, None).await?;
+    let url = format!(
+        "{}/user",
+        broker.0.settings.github.api_url.trim_end_matches('/')
+    );
+    let user = fetch_user(&broker, Upstream::Github, &url, &tokens.token).await?;
+    let profile = Profile {
+        subject: user["id"].to_string(),
+        email: user["email"].clone(),
+        name: if user["name"].is_null() {
+            user["login"].clone()
+        } else {
+            user["name"].clone()
+        },
+        image_url: user["avatar_url"].clone(),
+    };
+    signed_in(&broker, "GITHUB", profile, tokens).await
+}
+
+pub async fn google_exchange(
+    State(broker): State<Broker>,
+    _caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, BrokerError> {
+    let body = json_body(&headers, body)?;
+    let code = string_field(&body, "code")?;
+    let configured = broker.0.settings.google.redirect_uri.as_deref();
+    let redirect_uri = body
+        .get("redirect_uri")
+        .and_then(Value::as_str)
+        .or(configured)
+        .ok_or_else(|| {
+            BrokerError::InvalidRequest(
+                "\"redirect_uri\" is required (or configure google.redirect_uri)".into(),
+            )
+        })?;
+    let tokens = exchange(&broker, Upstream::Google, code, Some(redirect_uri)).await?;
+    Ok(Json(json!({
+        "success": true,
+        "token": tokens.token,
+        "refreshToken": tokens.refresh_token,
+        "expiresAt": tokens.expires_at,
+    })))
+}
+
+pub async fn google(
+    State(broker): State<Broker>,
+    _caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, BrokerError> {
+    let body = json_body(&headers, body)?;
+    let token = string_field(&body, "token")?;
+    let url = broker.0.settings.google.userinfo_url.clone();
+    let user = fetch_user(&broker, Upstream::Google, &url, token).await?;
+    let profile = Profile {
+        subject: user["sub"].as_str().unwrap_or_default().to_owned(),
+        email: user["email"].clone(),
+        name: user["name"].clone(),
+        image_url: user["picture"].clone(),
+    };
+    let tokens = Refreshed {
+        token: token.to_owned(),
+        refresh_token: None,
+        expires_at: None,
+    };
+    signed_in(&broker, "GOOGLE", profile, tokens).await
+}

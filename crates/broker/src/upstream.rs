@@ -1,0 +1,203 @@
+//! Calling an upstream's token endpoint, and reading its answer in its own dialect.
+//!
+//! Only what is safe is retried: a connection that could not be made, so nothing was sent.
+//! A refresh whose outcome is unknown (timeout, reset after sending) is never re-sent.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::BrokerError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Upstream {
+    Github,
+    Google,
+}
+
+impl Upstream {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Github => "github",
+            Self::Google => "google",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Github => "GitHub",
+            Self::Google => "Google",
+        }
+    }
+}
+
+/// A refresh's outcome, as the broker answers it. Carries tokens, so no `Debug`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Refreshed {
+    pub token: String,
+    pub refresh_token: Option<String>,
+    /// Unix time in milliseconds.
+    pub expires_at: Option<i64>,
+}
+
+/// One configured upstream: where it is and refreshd's credentials with it.
+pub struct UpstreamClient {
+    pub upstream: Upstream,
+    pub http: reqwest::Client,
+    pub client_id: String,
+    client_secret: SecretString,
+}
+
+/// Connection attempts before giving up; only failures to connect are retried.
+const CONNECT_ATTEMPTS: u32 = 3;
+
+impl UpstreamClient {
+    /// `None` unless both the client id and secret are configured.
+    pub fn configure(
+        upstream: Upstream,
+        http: &reqwest::Client,
+        client_id: Option<&str>,
+        client_secret: Option<SecretString>,
+    ) -> Option<Self> {
+        Some(Self {
+            upstream,
+            http: http.clone(),
+            client_id: client_id?.to_owned(),
+            client_secret: client_secret?,
+        })
+    }
+
+    /// POSTs a form (with refreshd's client credentials) and returns the status and JSON body.
+    pub async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(StatusCode, Value), BrokerError> {
+        let mut fields = vec![
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.expose_secret()),
+        ];
+        fields.extend_from_slice(form);
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let sent = self
+                .http
+                .post(url)
+                .header("accept", "application/json")
+                .form(&fields)
+                .send()
+                .await;
+            match sent {
+                Ok(response) => break response,
+                Err(e) if e.is_connect() && attempt < CONNECT_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(self.transport_error(&e)),
+            }
+        };
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let json = serde_json::from_slice(&bytes).map_err(|_| {
+            BrokerError::Upstream(format!(
+                "{} answered HTTP {status} with a body that is not JSON",
+                self.upstream.title()
+            ))
+        })?;
+        Ok((status, json))
+    }
+
+    /// GETs a JSON document with a Bearer token.
+    pub async fn get_json(
+        &self,
+        url: &str,
+        bearer: &str,
+    ) -> Result<(StatusCode, Value), BrokerError> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(bearer)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let json = serde_json::from_slice(&bytes).map_err(|_| {
+            BrokerError::Upstream(format!(
+                "{} answered HTTP {status} with a body that is not JSON",
+                self.upstream.title()
+            ))
+        })?;
+        Ok((status, json))
+    }
+
+    fn transport_error(&self, e: &reqwest::Error) -> BrokerError {
+        if e.is_timeout() {
+            BrokerError::UpstreamTimeout(self.upstream.name())
+        } else if e.is_connect() {
+            BrokerError::Upstream(format!("cannot reach {}", self.upstream.title()))
+        } else {
+            BrokerError::Upstream(format!(
+                "the connection to {} failed",
+                self.upstream.title()
+            ))
+        }
+    }
+
+    /// Reads a token endpoint's answer: GitHub reports errors with HTTP 200 and an `error`
+    /// field, Google with 4xx statuses; both are mapped to the broker's envelope.
+    pub fn read_token_answer(
+        &self,
+        status: StatusCode,
+        body: &Value,
+        now_secs: i64,
+    ) -> Result<Refreshed, BrokerError> {
+        let title = self.upstream.title();
+        if let Some(code) = body["error"].as_str() {
+            let message = body["error_description"]
+                .as_str()
+                .unwrap_or(code)
+                .to_owned();
+            return Err(match code {
+                "bad_refresh_token"
+                | "bad_verification_code"
+                | "invalid_grant"
+                | "redirect_uri_mismatch" => BrokerError::InvalidGrant {
+                    upstream_error: code.to_owned(),
+                    message,
+                },
+                _ => BrokerError::Upstream(format!(
+                    "{title} refused the request: {code} ({message})"
+                )),
+            });
+        }
+        if !status.is_success() {
+            return Err(BrokerError::Upstream(format!(
+                "{title} answered HTTP {status}"
+            )));
+        }
+        let token = body["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                BrokerError::Upstream(format!("{title} answered without an access_token"))
+            })?;
+        Ok(Refreshed {
+            token: token.to_owned(),
+            refresh_token: body["refresh_token"].as_str().map(str::to_owned),
+            expires_at: body["expires_in"]
+                .as_i64()
+                .map(|secs| (now_secs + secs) * 1000),
+        })
+    }
+}

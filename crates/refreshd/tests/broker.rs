@@ -1,0 +1,635 @@
+//! The broker end to end: a refreshd provider and refreshd brokers as separate processes on
+//! loopback, each broker's upstream URLs pointing at the provider (or at a broken upstream).
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_refreshd");
+
+/// A `refreshd serve` process with its own database; stopped (SIGTERM) when dropped.
+struct Server {
+    dir: tempfile::TempDir,
+    url: String,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl Server {
+    async fn start(env: &[(&str, &str)]) -> Self {
+        let mut server = Self {
+            dir: tempfile::tempdir().unwrap(),
+            url: String::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        server.url = format!("http://127.0.0.1:{port}");
+        let child = server
+            .command(&["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        server.child = Some(child);
+        for _ in 0..200 {
+            if reqwest::get(format!("{}/healthz", server.url))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("refreshd did not start");
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        let database = format!("sqlite://{}", self.dir.path().join("refreshd.db").display());
+        command
+            .args(args)
+            .env("REFRESHD_DATABASE_URL", database)
+            .env("REFRESHD_LOG", "warn");
+        command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command
+    }
+
+    fn cli(&self, args: &[&str]) -> Value {
+        let output = self.command(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A provider with a GitHub app and a Google app, and a user. Its grace window is 0, so any
+/// second use of a rotated refresh token revokes the family: a broker that called upstream
+/// twice for one token would be caught.
+struct Provider {
+    server: Server,
+    github: (String, String),
+    google: (String, String),
+}
+
+impl Provider {
+    async fn start() -> Self {
+        let server = Server::start(&[("REFRESHD_LIFETIMES__GRACE_WINDOW_SECS", "0")]).await;
+        let app = |dialect: &str| {
+            let app = server.cli(&[
+                "app",
+                "create",
+                "--name",
+                "up",
+                "--redirect-uri",
+                "http://localhost/cb",
+                "--dialect",
+                dialect,
+                "--json",
+            ]);
+            (
+                app["client_id"].as_str().unwrap().to_owned(),
+                app["client_secret"].as_str().unwrap().to_owned(),
+            )
+        };
+        let (github, google) = (app("github"), app("google"));
+        server.cli(&[
+            "user",
+            "create",
+            "--login",
+            "octocat",
+            "--name",
+            "Mona",
+            "--email",
+            "mona@example.com",
+            "--json",
+        ]);
+        Self {
+            server,
+            github,
+            google,
+        }
+    }
+
+    /// A fresh token family at the provider, as the JSON its token endpoint answers.
+    fn issue(&self, client_id: &str) -> Value {
+        self.server.cli(&[
+            "token",
+            "issue",
+            "--client-id",
+            client_id,
+            "--login",
+            "octocat",
+            "--scope",
+            "repo",
+        ])
+    }
+
+    fn upstream_env(&self) -> Vec<(&'static str, String)> {
+        let url = &self.server.url;
+        vec![
+            ("REFRESHD_GITHUB_CLIENT_ID", self.github.0.clone()),
+            ("REFRESHD_GITHUB_CLIENT_SECRET", self.github.1.clone()),
+            (
+                "REFRESHD_GITHUB_TOKEN_URL",
+                format!("{url}/login/oauth/access_token"),
+            ),
+            ("REFRESHD_GITHUB_API_URL", format!("{url}/api/v3")),
+            ("REFRESHD_GOOGLE_CLIENT_ID", self.google.0.clone()),
+            ("REFRESHD_GOOGLE_CLIENT_SECRET", self.google.1.clone()),
+            ("REFRESHD_GOOGLE_TOKEN_URL", format!("{url}/token")),
+            (
+                "REFRESHD_GOOGLE_USERINFO_URL",
+                format!("{url}/oauth2/v3/userinfo"),
+            ),
+        ]
+    }
+
+    async fn github_user_status(&self, token: &str) -> u16 {
+        let response = reqwest::Client::new()
+            .get(format!("{}/user", self.server.url))
+            .bearer_auth(token)
+            .send()
+            .await;
+        response.unwrap().status().as_u16()
+    }
+}
+
+/// A broker process and an API key for it.
+struct Broker {
+    server: Server,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl Broker {
+    async fn start(env: &[(&str, String)]) -> Self {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let server = Server::start(&env).await;
+        let key = server.cli(&["key", "create", "--name", "backend", "--json"])["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Self {
+            server,
+            key,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.server.url))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test]
+async fn github_refresh_answers_flashbacks_shape_with_a_working_token() {
+    let provider = Provider::start().await;
+    let broker = Broker::start(&provider.upstream_env()).await;
+    let pair = provider.issue(&provider.github.0);
+    let (status, body) = broker
+        .post(
+            "/auth/github/refresh",
+            json!({"refresh_token": pair["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true);
+    assert_eq!(body["token"], body["accessToken"]);
+    let token = body["token"].as_str().unwrap();
+    assert!(token.starts_with("ghu_") && token != pair["access_token"]);
+    assert!(body["refreshToken"].as_str().unwrap().starts_with("ghr_"));
+    let expires = body["expiresAt"].as_i64().unwrap();
+    assert!(
+        (expires - (now_ms() + 28_800_000)).abs() < 10_000,
+        "expiresAt is Unix milliseconds"
+    );
+    assert_eq!(provider.github_user_status(token).await, 200);
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_refreshes_make_one_rotation_and_a_retry_makes_none() {
+    let provider = Provider::start().await;
+    let broker = std::sync::Arc::new(Broker::start(&provider.upstream_env()).await);
+    let pair = provider.issue(&provider.github.0);
+    let body = json!({"refresh_token": pair["refresh_token"]});
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (broker, body) = (broker.clone(), body.clone());
+            tokio::spawn(async move { broker.post("/auth/github/refresh", body).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        let (status, answer) = task.await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        answers.push(answer);
+    }
+    assert!(
+        answers.iter().all(|a| a == &answers[0]),
+        "100 identical answers"
+    );
+    let token = answers[0]["token"].as_str().unwrap();
+    // With the provider's grace window at 0, a second upstream rotation of the same token
+    // would have revoked the family: the token being alive proves exactly one.
+    assert_eq!(provider.github_user_status(token).await, 200);
+
+    let (status, again) = broker.post("/auth/github/refresh", body).await;
+    assert_eq!(status, 200);
+    assert_eq!(again, answers[0], "inside the window: the same answer");
+    assert_eq!(
+        provider.github_user_status(token).await,
+        200,
+        "and no upstream call"
+    );
+}
+
+#[tokio::test]
+async fn google_refresh_keeps_the_refresh_token() {
+    let provider = Provider::start().await;
+    let broker = Broker::start(&provider.upstream_env()).await;
+    let pair = provider.issue(&provider.google.0);
+    let refresh = pair["refresh_token"].as_str().unwrap();
+    let (status, body) = broker
+        .post("/auth/google/refresh", json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true);
+    assert!(body["token"].as_str().unwrap().starts_with("ya29."));
+    assert_eq!(
+        body["refreshToken"], refresh,
+        "Google's refresh token stays valid and is answered back"
+    );
+    assert!(body.get("accessToken").is_none(), "seed 001's shape");
+    let expires = body["expiresAt"].as_i64().unwrap();
+    assert!((expires - (now_ms() + 3_599_000)).abs() < 10_000);
+}
+
+#[tokio::test]
+async fn upstream_refusals_are_invalid_grant_with_the_upstreams_code() {
+    let provider = Provider::start().await;
+    let broker = Broker::start(&provider.upstream_env()).await;
+    let (status, body) = broker
+        .post("/auth/github/refresh", json!({"refresh_token": "ghr_nope"}))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert_eq!(body["upstreamError"], "bad_refresh_token");
+    assert_eq!(body["success"], false);
+    let (status, body) = broker
+        .post("/auth/google/refresh", json!({"refresh_token": "1//nope"}))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert_eq!(body["upstreamError"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn callers_need_a_live_api_key() {
+    let provider = Provider::start().await;
+    let broker = Broker::start(&provider.upstream_env()).await;
+    let url = format!("{}/auth/github/refresh", broker.server.url);
+    let body = json!({"refresh_token": "ghr_x"});
+    for auth in [
+        None,
+        Some("Bearer rfd_wrong"),
+        Some("Basic abc"),
+        Some("Bearer not-a-key"),
+    ] {
+        let mut request = broker.http.post(&url).json(&body);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{auth:?}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let err: Value = response.json().await.unwrap();
+        assert_eq!(
+            (err["success"].as_bool(), err["error"].as_str()),
+            (Some(false), Some("unauthorized"))
+        );
+    }
+    let keys = broker.server.cli(&["key", "list", "--json"]);
+    let id = keys[0]["id"].as_i64().unwrap().to_string();
+    broker.server.cli(&["key", "revoke", &id, "--json"]);
+    let (status, _) = broker.post("/auth/github/refresh", body).await;
+    assert_eq!(status, 401, "a revoked key stops working");
+}
+
+#[tokio::test]
+async fn malformed_requests_are_invalid_request() {
+    let provider = Provider::start().await;
+    let broker = Broker::start(&provider.upstream_env()).await;
+    let url = format!("{}/auth/github/refresh", broker.server.url);
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("application/json", b"{oops".to_vec(), 400),
+        ("application/json", b"[1]".to_vec(), 400),
+        ("application/json", br#"{"refresh_token": 5}"#.to_vec(), 400),
+        (
+            "application/json",
+            br#"{"refresh_token": ""}"#.to_vec(),
+            400,
+        ),
+        ("application/json", br#"{}"#.to_vec(), 400),
+        ("text/plain", br#"{"refresh_token": "ghr_x"}"#.to_vec(), 400),
+        ("application/json", vec![b' '; 70 * 1024], 413),
+    ];
+    for (content_type, body, expected) in cases {
+        let response = broker
+            .http
+            .post(&url)
+            .bearer_auth(&broker.key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{content_type}");
+        let err: Value = response.json().await.unwrap();
+        assert_eq!(err["error"], "invalid_request", "{err}");
+        assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
+
+/// A fake upstream on loopback: `Slow` accepts and never answers; `Garbage` answers 200 with
+/// a body that is not JSON.
+#[derive(Clone, Copy)]
+enum Fake {
+    Slow,
+    Garbage,
+}
+
+async fn fake_upstream(kind: Fake) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                match kind {
+                    Fake::Slow => tokio::time::sleep(Duration::from_secs(30)).await,
+                    Fake::Garbage => {
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot json!";
+                        let _ = socket.write_all(answer.as_bytes()).await;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn broken_upstreams_are_502_or_504_and_missing_ones_503() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let slow = fake_upstream(Fake::Slow).await;
+    let garbage = fake_upstream(Fake::Garbage).await;
+    let provider = Provider::start().await;
+    let mut env = vec![
+        ("REFRESHD_GITHUB_CLIENT_ID", "id".to_owned()),
+        ("REFRESHD_GITHUB_CLIENT_SECRET", "secret".to_owned()),
+        (
+            "REFRESHD_GITHUB_TOKEN_URL",
+            format!("{garbage}/login/oauth/access_token"),
+        ),
+        ("REFRESHD_GOOGLE_CLIENT_ID", "id".to_owned()),
+        ("REFRESHD_GOOGLE_CLIENT_SECRET", "secret".to_owned()),
+        ("REFRESHD_GOOGLE_TOKEN_URL", format!("{slow}/token")),
+        ("REFRESHD_UPSTREAM_TIMEOUT_SECS", "1".to_owned()),
+    ];
+    let broker = Broker::start(&env).await;
+    let body = json!({"refresh_token": "ghr_x"});
+    let (status, err) = broker.post("/auth/github/refresh", body.clone()).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (502, Some("upstream_error")),
+        "garbage: {err}"
+    );
+    let (status, err) = broker.post("/auth/google/refresh", body.clone()).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (504, Some("upstream_timeout")),
+        "slow: {err}"
+    );
+
+    env.truncate(3);
+    env[2].1 = format!("{closed}/login/oauth/access_token");
+    let down = Broker::start(&env).await;
+    let (status, err) = down.post("/auth/github/refresh", body.clone()).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (502, Some("upstream_error")),
+        "down: {err}"
+    );
+    let (status, err) = down.post("/auth/google/refresh", body.clone()).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (503, Some("provider_not_configured")),
+        "{err}"
+    );
+
+    let mut wrong = provider.upstream_env();
+    wrong[1].1 = "not-the-secret".into();
+    let misconfigured = Broker::start(&wrong).await;
+    let pair = provider.issue(&provider.github.0);
+    let (status, err) = misconfigured
+        .post(
+            "/auth/github/refresh",
+            json!({"refresh_token": pair["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (502, Some("upstream_error")),
+        "wrong client credentials: {err}"
+    );
+    assert!(
+        !err.to_string().contains("not-the-secret"),
+        "no secret in an answer"
+    );
+}
+
+#[tokio::test]
+async fn health_reports_the_database_and_each_upstream() {
+    let provider = Provider::start().await;
+    let mut env = provider.upstream_env();
+    env.truncate(4);
+    let broker = Broker::start(&env).await;
+    let health: Value = reqwest::get(format!("{}/health", broker.server.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["database"], "ok");
+    assert_eq!(health["upstreams"]["github"], "reachable");
+    assert_eq!(health["upstreams"]["google"], "not_configured");
+}
+
+#[tokio::test]
+async fn github_login_answers_auth_state_with_a_usable_session() {
+    let provider = Provider::start().await;
+    let broker = Broker::start(&provider.upstream_env()).await;
+    let code = provider.server.cli(&[
+        "code",
+        "issue",
+        "--client-id",
+        &provider.github.0,
+        "--login",
+        "octocat",
+        "--json",
+    ]);
+    let (status, body) = broker
+        .post("/auth/github", json!({"code": code["code"]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true);
+    assert_eq!(body["message"], "Authentication successful");
+    let state = &body["authState"];
+    assert_eq!(state["provider"], "GITHUB");
+    assert_eq!(state["user"]["email"], "mona@example.com");
+    assert_eq!(state["user"]["name"], "Mona");
+    assert!(
+        state["user"]["imageUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with("http")
+    );
+    assert_eq!(
+        provider
+            .github_user_status(state["accessToken"].as_str().unwrap())
+            .await,
+        200
+    );
+    let session = state["token"].as_str().unwrap();
+    assert!(session.starts_with("rfs_"));
+
+    // The session is a Bearer for the broker.
+    let response = broker
+        .http
+        .post(format!("{}/auth/github/refresh", broker.server.url))
+        .bearer_auth(session)
+        .json(&json!({"refresh_token": state["refreshToken"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let (status, err) = broker
+        .post("/auth/github", json!({"code": code["code"]}))
+        .await;
+    assert_eq!(
+        (status, err["upstreamError"].as_str()),
+        (400, Some("bad_verification_code")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn google_exchange_and_login() {
+    let provider = Provider::start().await;
+    let broker = Broker::start(&provider.upstream_env()).await;
+    let code = provider.server.cli(&[
+        "code",
+        "issue",
+        "--client-id",
+        &provider.google.0,
+        "--login",
+        "octocat",
+        "--scope",
+        "openid email",
+        "--redirect-uri",
+        "http://localhost/cb",
+        "--json",
+    ]);
+    let (status, err) = broker
+        .post("/auth/google/exchange", json!({"code": code["code"]}))
+        .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_request")),
+        "no redirect_uri: {err}"
+    );
+    let (status, body) = broker
+        .post(
+            "/auth/google/exchange",
+            json!({"code": code["code"], "redirect_uri": "http://localhost/cb"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["token"].as_str().unwrap().starts_with("ya29."));
+    assert!(body["refreshToken"].as_str().unwrap().starts_with("1//"));
+    assert!(body["expiresAt"].as_i64().unwrap() > now_ms());
+
+    let (status, login) = broker
+        .post("/auth/google", json!({"token": body["token"]}))
+        .await;
+    assert_eq!(status, 200, "{login}");
+    assert_eq!(login["authState"]["provider"], "GOOGLE");
+    assert_eq!(login["authState"]["user"]["email"], "mona@example.com");
+    assert!(
+        login["authState"]["token"]
+            .as_str()
+            .unwrap()
+            .starts_with("rfs_")
+    );
+
+    let (status, err) = broker
+        .post("/auth/google", json!({"token": "ya29.nope"}))
+        .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{err}"
+    );
+}
