@@ -2,6 +2,7 @@
 //! and Google tokens. refreshd holds the OAuth client secrets, and makes sure concurrent
 //! refreshes, retries and lost responses never burn a rotating refresh token.
 
+mod api_doc;
 mod auth;
 mod config;
 mod error;
@@ -18,6 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
+pub use api_doc::BrokerApi;
 pub use config::{BrokerSettings, GithubUpstream, GoogleUpstream};
 pub use error::BrokerError;
 pub use master_key::{MasterKey, MasterKeyError};

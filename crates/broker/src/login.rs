@@ -102,6 +102,15 @@ async fn fetch_user(
     }
 }
 
+/// Log in with a GitHub authorization code.
+#[utoipa::path(post, path = "/auth/github", tag = "Broker", security(("bearer" = [])),
+    request_body = crate::api_doc::CodeRequest,
+    responses((status = 200, description = "Signed in", body = crate::api_doc::LoggedIn),
+        (status = 400, description = "`invalid_request` or `invalid_grant`", body = crate::api_doc::ErrorEnvelope),
+        (status = 401, description = "`unauthorized`", body = crate::api_doc::ErrorEnvelope),
+        (status = 502, description = "`upstream_error`", body = crate::api_doc::ErrorEnvelope),
+        (status = 503, description = "`provider_not_configured` or `unavailable`", body = crate::api_doc::ErrorEnvelope),
+        (status = 504, description = "`upstream_timeout`", body = crate::api_doc::ErrorEnvelope)))]
 pub async fn github(
     State(broker): State<Broker>,
     _caller: Caller,
@@ -129,6 +138,15 @@ pub async fn github(
     signed_in(&broker, "GITHUB", profile, tokens).await
 }
 
+/// Exchange a Google authorization code.
+#[utoipa::path(post, path = "/auth/google/exchange", tag = "Broker", security(("bearer" = [])),
+    request_body = crate::api_doc::CodeRequest,
+    responses((status = 200, description = "Exchanged", body = crate::api_doc::Exchanged),
+        (status = 400, description = "`invalid_request` or `invalid_grant`", body = crate::api_doc::ErrorEnvelope),
+        (status = 401, description = "`unauthorized`", body = crate::api_doc::ErrorEnvelope),
+        (status = 502, description = "`upstream_error`", body = crate::api_doc::ErrorEnvelope),
+        (status = 503, description = "`provider_not_configured` or `unavailable`", body = crate::api_doc::ErrorEnvelope),
+        (status = 504, description = "`upstream_timeout`", body = crate::api_doc::ErrorEnvelope)))]
 pub async fn google_exchange(
     State(broker): State<Broker>,
     _caller: Caller,
@@ -156,6 +174,15 @@ pub async fn google_exchange(
     })))
 }
 
+/// Log in with a Google access token (verified through Google's userinfo endpoint).
+#[utoipa::path(post, path = "/auth/google", tag = "Broker", security(("bearer" = [])),
+    request_body = crate::api_doc::GoogleLoginRequest,
+    responses((status = 200, description = "Signed in", body = crate::api_doc::LoggedIn),
+        (status = 400, description = "`invalid_request` or `invalid_grant`", body = crate::api_doc::ErrorEnvelope),
+        (status = 401, description = "`unauthorized`", body = crate::api_doc::ErrorEnvelope),
+        (status = 502, description = "`upstream_error`", body = crate::api_doc::ErrorEnvelope),
+        (status = 503, description = "`provider_not_configured` or `unavailable`", body = crate::api_doc::ErrorEnvelope),
+        (status = 504, description = "`upstream_timeout`", body = crate::api_doc::ErrorEnvelope)))]
 pub async fn google(
     State(broker): State<Broker>,
     _caller: Caller,

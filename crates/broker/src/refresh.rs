@@ -69,6 +69,16 @@ pub(crate) fn string_field<'a>(
     }
 }
 
+/// Refresh a GitHub token (seed 000). Concurrent calls with one token make one upstream call;
+/// the same call again inside the replay window gets the same answer without one.
+#[utoipa::path(post, path = "/auth/github/refresh", tag = "Broker", security(("bearer" = [])),
+    request_body = crate::api_doc::RefreshRequest,
+    responses((status = 200, description = "Refreshed", body = crate::api_doc::GithubRefreshed),
+        (status = 400, description = "`invalid_request` or `invalid_grant`", body = crate::api_doc::ErrorEnvelope),
+        (status = 401, description = "`unauthorized`", body = crate::api_doc::ErrorEnvelope),
+        (status = 502, description = "`upstream_error`", body = crate::api_doc::ErrorEnvelope),
+        (status = 503, description = "`provider_not_configured` or `unavailable`", body = crate::api_doc::ErrorEnvelope),
+        (status = 504, description = "`upstream_timeout`", body = crate::api_doc::ErrorEnvelope)))]
 pub async fn github(
     State(broker): State<Broker>,
     caller: Caller,
@@ -87,6 +97,15 @@ pub async fn github(
     })))
 }
 
+/// Refresh a Google token (seed 001).
+#[utoipa::path(post, path = "/auth/google/refresh", tag = "Broker", security(("bearer" = [])),
+    request_body = crate::api_doc::RefreshRequest,
+    responses((status = 200, description = "Refreshed", body = crate::api_doc::GoogleRefreshed),
+        (status = 400, description = "`invalid_request` or `invalid_grant`", body = crate::api_doc::ErrorEnvelope),
+        (status = 401, description = "`unauthorized`", body = crate::api_doc::ErrorEnvelope),
+        (status = 502, description = "`upstream_error`", body = crate::api_doc::ErrorEnvelope),
+        (status = 503, description = "`provider_not_configured` or `unavailable`", body = crate::api_doc::ErrorEnvelope),
+        (status = 504, description = "`upstream_timeout`", body = crate::api_doc::ErrorEnvelope)))]
 pub async fn google(
     State(broker): State<Broker>,
     caller: Caller,

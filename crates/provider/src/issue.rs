@@ -8,7 +8,7 @@ use crate::Provider;
 
 /// The body of a successful token response, in both dialects. Fields are in alphabetical
 /// order, as GitHub sends them. It carries tokens in clear, so it has no `Debug`.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenAnswer {
     pub access_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]

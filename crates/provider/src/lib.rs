@@ -13,3 +13,26 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub use issue::{IssueError, TokenAnswer, issue_code, issue_family};
 pub use state::Provider;
+
+/// The OpenAPI description of both dialects' endpoints.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        github::token::access_token,
+        github::applications::check,
+        github::applications::reset,
+        github::applications::delete_token,
+        github::applications::delete_grant,
+        github::user::me,
+        google::token::token,
+        google::tokens::revoke,
+        google::tokens::tokeninfo,
+        google::tokens::userinfo,
+    ),
+    components(schemas(
+        TokenAnswer,
+        github::TokenRequest,
+        github::applications::AccessTokenBody
+    ))
+)]
+pub struct ProviderApi;

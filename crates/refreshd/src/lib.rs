@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod docs;
 pub mod server;
 pub mod telemetry;
 

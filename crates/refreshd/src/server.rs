@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
 use refreshd_broker::{Broker, MasterKey};
 use refreshd_core::{Clock, SystemClock};
 use refreshd_provider::Provider;
@@ -21,7 +20,7 @@ pub fn router(provider: Provider, broker: Broker) -> Router {
     refreshd_provider::github::router(provider.clone())
         .merge(refreshd_provider::google::router(provider))
         .merge(refreshd_broker::router(broker))
-        .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::docs::router())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             // The path only: query strings may carry client secrets or codes.
             tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())

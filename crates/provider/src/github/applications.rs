@@ -78,7 +78,17 @@ fn presented_token(body: Result<Bytes, BytesRejection>) -> Result<AccessToken, R
     }
 }
 
-/// `POST /applications/{client_id}/token`: 200 with the authorization, or 404.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AccessTokenBody {
+    access_token: String,
+}
+
+/// Check a token: 200 with the authorization object, or 404.
+#[utoipa::path(post, path = "/applications/{client_id}/token", tag = "GitHub OAuth Applications API",
+    params(("client_id" = String, Path)), request_body = AccessTokenBody,
+    responses((status = 200, description = "The authorization object"), (status = 401, description = "Bad credentials"),
+        (status = 404, description = "Not Found"), (status = 422, description = "Validation Failed")))]
 pub async fn check(
     State(provider): State<Provider>,
     ClientIdPath(client_id): ClientIdPath,
@@ -96,7 +106,12 @@ pub async fn check(
     Ok(Json(objects::authorization(&provider, &auth, token.expose())).into_response())
 }
 
-/// `PATCH /applications/{client_id}/token`: a new token replaces the presented one at once.
+/// Reset a token: a new token replaces the presented one at once.
+#[utoipa::path(patch, path = "/applications/{client_id}/token", tag = "GitHub OAuth Applications API",
+    params(("client_id" = String, Path)), request_body = AccessTokenBody,
+    responses((status = 200, description = "The authorization object with the new `token`"),
+        (status = 401, description = "Bad credentials"), (status = 404, description = "Not Found"),
+        (status = 422, description = "Validation Failed")))]
 pub async fn reset(
     State(provider): State<Provider>,
     ClientIdPath(client_id): ClientIdPath,
@@ -128,7 +143,11 @@ pub async fn reset(
     Ok(Json(objects::authorization(&provider, &auth, new.expose())).into_response())
 }
 
-/// `DELETE /applications/{client_id}/token`: 204, or 404 for a token that is not live.
+/// Delete a token: 204, or 404 for a token that is not live.
+#[utoipa::path(delete, path = "/applications/{client_id}/token", tag = "GitHub OAuth Applications API",
+    params(("client_id" = String, Path)), request_body = AccessTokenBody,
+    responses((status = 204, description = "Revoked"), (status = 401, description = "Bad credentials"),
+        (status = 404, description = "Not Found"), (status = 422, description = "Validation Failed")))]
 pub async fn delete_token(
     State(provider): State<Provider>,
     ClientIdPath(client_id): ClientIdPath,
@@ -138,7 +157,11 @@ pub async fn delete_token(
     revoke(&provider, &client_id, &headers, body, Revocation::Token).await
 }
 
-/// `DELETE /applications/{client_id}/grant`: revokes every token of the token's user for the app.
+/// Delete an app authorization: revokes every token of the token's user for the app.
+#[utoipa::path(delete, path = "/applications/{client_id}/grant", tag = "GitHub OAuth Applications API",
+    params(("client_id" = String, Path)), request_body = AccessTokenBody,
+    responses((status = 204, description = "Revoked"), (status = 401, description = "Bad credentials"),
+        (status = 404, description = "Not Found"), (status = 422, description = "Validation Failed")))]
 pub async fn delete_grant(
     State(provider): State<Provider>,
     ClientIdPath(client_id): ClientIdPath,

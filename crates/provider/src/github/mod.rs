@@ -1,11 +1,12 @@
 //! GitHub's dialect: the OAuth token endpoint and the REST routes GitHub's clients call.
 
-mod applications;
+pub(crate) mod applications;
 mod format;
 mod objects;
 mod rest_error;
-mod token;
-mod user;
+pub(crate) mod token;
+pub use token::TokenRequest;
+pub(crate) mod user;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -27,6 +27,9 @@ fn bearer(headers: &HeaderMap) -> Result<&str, RestError> {
     }
 }
 
+/// The authenticated user (`Authorization: Bearer <token>` or `token <token>`).
+#[utoipa::path(get, path = "/user", tag = "GitHub REST",
+    responses((status = 200, description = "GitHub's user object"), (status = 401, description = "Bad credentials")))]
 pub async fn me(
     State(provider): State<Provider>,
     headers: HeaderMap,

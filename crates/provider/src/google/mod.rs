@@ -2,8 +2,8 @@
 //! endpoint (refresh tokens that do not rotate), revoke, tokeninfo and userinfo.
 
 mod error;
-mod token;
-mod tokens;
+pub(crate) mod token;
+pub(crate) mod tokens;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -17,6 +17,13 @@ use crate::code::{self, CodeMismatch};
 use crate::issue::{Occasion, TokenAnswer, mint};
 use crate::params::{Params, ParamsError};
 
+/// Google's token endpoint: `authorization_code` and `refresh_token` grants; refresh tokens
+/// do not rotate.
+#[utoipa::path(post, path = "/token", tag = "Google OAuth",
+    request_body(content = crate::github::TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "`access_token` (`ya29.`), `expires_in`, `scope`, `token_type`, and `refresh_token` (`1//`) on a code exchange", body = TokenAnswer),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `redirect_uri_mismatch`"),
+        (status = 401, description = "`invalid_client`")))]
 pub async fn token(
     State(provider): State<Provider>,
     headers: HeaderMap,

@@ -34,6 +34,9 @@ async fn authorization(
 
 /// `POST /revoke?token=…` (or in the form): revokes the grant the access or refresh token
 /// belongs to, as Google does.
+#[utoipa::path(post, path = "/revoke", tag = "Google OAuth",
+    params(("token" = String, Query, description = "An access or refresh token; also accepted in a form body")),
+    responses((status = 200, description = "Revoked: the whole grant"), (status = 400, description = "`invalid_token`")))]
 pub async fn revoke(
     State(provider): State<Provider>,
     headers: HeaderMap,
@@ -72,6 +75,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// `GET|POST /tokeninfo?access_token=…` (or the token as Bearer, as google-auth-library sends
 /// it): Google's introspection; numbers are strings, as Google's.
+#[utoipa::path(get, path = "/tokeninfo", tag = "Google OAuth",
+    params(("access_token" = Option<String>, Query, description = "Or as `Authorization: Bearer`")),
+    responses((status = 200, description = "`azp`, `aud`, `sub`, `scope`, `exp`, `expires_in`, `email`"),
+        (status = 400, description = "`invalid_token`")))]
 pub async fn tokeninfo(
     State(provider): State<Provider>,
     headers: HeaderMap,
@@ -106,6 +113,9 @@ pub async fn tokeninfo(
 }
 
 /// `GET /oauth2/v3/userinfo` with `Authorization: Bearer ya29.…`.
+#[utoipa::path(get, path = "/oauth2/v3/userinfo", tag = "Google OAuth",
+    responses((status = 200, description = "`sub`, `name`, `picture`, `email`, `email_verified`"),
+        (status = 401, description = "`invalid_request`: Invalid Credentials")))]
 pub async fn userinfo(
     State(provider): State<Provider>,
     headers: HeaderMap,
