@@ -633,3 +633,101 @@ async fn google_exchange_and_login() {
         "{err}"
     );
 }
+
+fn repo_dir(relative: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
+}
+
+/// Runs a seed's sample client and reads the JSON lines it prints.
+fn run_sample(program: &str, args: &[&str], broker: &Broker, refresh_token: &str) -> Vec<Value> {
+    let output = Command::new(program)
+        .args(args)
+        .env("BROKER_URL", &broker.server.url)
+        .env("API_KEY", &broker.key)
+        .env("REFRESH_TOKEN", refresh_token)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_seeds_own_samples_work_curl_python_requests_and_fetch() {
+    let provider = Provider::start().await;
+    let broker = Broker::start(&provider.upstream_env()).await;
+
+    // curl, as seed 000 prints it, with the body its TypeScript client sends.
+    let pair = provider.issue(&provider.github.0);
+    let body = json!({"refresh_token": pair["refresh_token"]}).to_string();
+    let url = format!("{}/auth/github/refresh", broker.server.url);
+    let bearer = format!("Authorization: Bearer {}", broker.key);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("curl")
+            .args([
+                "-sS",
+                "-X",
+                "POST",
+                &url,
+                "-H",
+                "Content-Type: application/json",
+                "-H",
+                "Accept: application/json",
+            ])
+            .args(["-H", &bearer, "-d", &body])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["success"], true, "curl: {answer}");
+
+    // Python requests.
+    let pair = provider.issue(&provider.github.0);
+    let script = repo_dir("tests/py/seed_sample.py");
+    let lines = run_sample(
+        "python3",
+        &[script.to_str().unwrap(), "/auth/github/refresh"],
+        &broker,
+        pair["refresh_token"].as_str().unwrap(),
+    );
+    assert_eq!(lines[0]["status"], 200, "{}", lines[0]);
+    assert_eq!(lines[0]["body"]["token"], lines[0]["body"]["accessToken"]);
+    assert_eq!(
+        lines[1]["status"], 400,
+        "the seed's bodiless sample: {}",
+        lines[1]
+    );
+    assert_eq!(lines[1]["body"]["error"], "invalid_request");
+
+    // JavaScript fetch, against both refresh endpoints.
+    let script = repo_dir("tests/js/seed_fetch.mjs");
+    let pair = provider.issue(&provider.github.0);
+    let lines = run_sample(
+        "node",
+        &[script.to_str().unwrap(), "/auth/github/refresh"],
+        &broker,
+        pair["refresh_token"].as_str().unwrap(),
+    );
+    assert_eq!(lines[0]["status"], 200, "{}", lines[0]);
+    let google = provider.issue(&provider.google.0);
+    let refresh = google["refresh_token"].as_str().unwrap();
+    let lines = run_sample(
+        "node",
+        &[script.to_str().unwrap(), "/auth/google/refresh"],
+        &broker,
+        refresh,
+    );
+    assert_eq!(lines[0]["status"], 200, "{}", lines[0]);
+    assert_eq!(lines[0]["body"]["refreshToken"], refresh);
+}
