@@ -33,9 +33,10 @@ impl Server {
             .unwrap()
             .port();
         server.url = format!("http://127.0.0.1:{port}");
+        let log = std::fs::File::create(server.dir.path().join("stderr.log")).unwrap();
         let child = server
             .command(&["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(log))
             .spawn()
             .unwrap();
         server.child = Some(child);
@@ -57,7 +58,7 @@ impl Server {
         command
             .args(args)
             .env("REFRESHD_DATABASE_URL", database)
-            .env("REFRESHD_LOG", "warn");
+            .env("REFRESHD_LOG", "trace");
         command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         command
     }
@@ -70,6 +71,13 @@ impl Server {
             String::from_utf8_lossy(&output.stderr)
         );
         serde_json::from_slice(&output.stdout).unwrap()
+    }
+}
+
+impl Server {
+    /// Everything the server logged so far (at `trace`).
+    fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
     }
 }
 
@@ -222,7 +230,15 @@ fn now_ms() -> i64 {
 #[tokio::test]
 async fn github_refresh_answers_flashbacks_shape_with_a_working_token() {
     let provider = Provider::start().await;
-    let broker = Broker::start(&provider.upstream_env()).await;
+    // The client secret from a file this time, as REFRESHD_GITHUB_CLIENT_SECRET_FILE.
+    let secret_file = provider.server.dir.path().join("github-secret");
+    std::fs::write(&secret_file, format!("{}\n", provider.github.1)).unwrap();
+    let mut env = provider.upstream_env();
+    env[1] = (
+        "REFRESHD_GITHUB_CLIENT_SECRET_FILE",
+        secret_file.display().to_string(),
+    );
+    let broker = Broker::start(&env).await;
     let pair = provider.issue(&provider.github.0);
     let (status, body) = broker
         .post(
@@ -242,6 +258,20 @@ async fn github_refresh_answers_flashbacks_shape_with_a_working_token() {
         "expiresAt is Unix milliseconds"
     );
     assert_eq!(provider.github_user_status(token).await, 200);
+
+    let logs = broker.server.logs() + &provider.server.logs();
+    assert!(
+        logs.contains("/auth/github/refresh"),
+        "trace logging was on"
+    );
+    for secret in [
+        pair["refresh_token"].as_str().unwrap(),
+        token,
+        &broker.key,
+        &provider.github.1,
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
 }
 
 #[tokio::test]
@@ -400,6 +430,7 @@ async fn malformed_requests_are_invalid_request() {
 enum Fake {
     Slow,
     Garbage,
+    ServerError,
 }
 
 async fn fake_upstream(kind: Fake) -> String {
@@ -416,6 +447,11 @@ async fn fake_upstream(kind: Fake) -> String {
                     Fake::Slow => tokio::time::sleep(Duration::from_secs(30)).await,
                     Fake::Garbage => {
                         let answer = "HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot json!";
+                        let _ = socket.write_all(answer.as_bytes()).await;
+                    }
+                    Fake::ServerError => {
+                        let answer = "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n\
+                                      content-length: 2\r\nconnection: close\r\n\r\n{}";
                         let _ = socket.write_all(answer.as_bytes()).await;
                     }
                 }
@@ -475,6 +511,18 @@ async fn broken_upstreams_are_502_or_504_and_missing_ones_503() {
         (status, err["error"].as_str()),
         (503, Some("provider_not_configured")),
         "{err}"
+    );
+
+    env[2].1 = format!(
+        "{}/login/oauth/access_token",
+        fake_upstream(Fake::ServerError).await
+    );
+    let failing = Broker::start(&env).await;
+    let (status, err) = failing.post("/auth/github/refresh", body.clone()).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (502, Some("upstream_error")),
+        "5xx: {err}"
     );
 
     let mut wrong = provider.upstream_env();
