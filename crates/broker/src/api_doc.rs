@@ -104,6 +104,26 @@ pub struct ErrorEnvelope {
     upstream_error: Option<String>,
 }
 
+/// The errors every broker endpoint may answer.
+#[derive(utoipa::IntoResponses)]
+pub enum BrokerErrors {
+    /// `invalid_request` or `invalid_grant`
+    #[response(status = 400)]
+    BadRequest(ErrorEnvelope),
+    /// `unauthorized`
+    #[response(status = 401)]
+    Unauthorized(ErrorEnvelope),
+    /// `upstream_error`
+    #[response(status = 502)]
+    BadGateway(ErrorEnvelope),
+    /// `provider_not_configured` or `unavailable`
+    #[response(status = 503)]
+    Unavailable(ErrorEnvelope),
+    /// `upstream_timeout`
+    #[response(status = 504)]
+    Timeout(ErrorEnvelope),
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {

@@ -26,7 +26,7 @@ pub enum BrokerError {
     #[error("{0}")]
     Upstream(String),
     #[error(
-        "the {0} upstream did not answer in time; the refresh may or may not have happened, and retrying with the same refresh token is safe"
+        "the {0} upstream did not answer in time; the refresh may or may not have happened upstream"
     )]
     UpstreamTimeout(&'static str),
     #[error("refreshd cannot use its database right now; try again")]

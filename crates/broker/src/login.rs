@@ -105,12 +105,7 @@ async fn fetch_user(
 /// Log in with a GitHub authorization code.
 #[utoipa::path(post, path = "/auth/github", tag = "Broker", security(("bearer" = [])),
     request_body = crate::api_doc::CodeRequest,
-    responses((status = 200, description = "Signed in", body = crate::api_doc::LoggedIn),
-        (status = 400, description = "`invalid_request` or `invalid_grant`", body = crate::api_doc::ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = crate::api_doc::ErrorEnvelope),
-        (status = 502, description = "`upstream_error`", body = crate::api_doc::ErrorEnvelope),
-        (status = 503, description = "`provider_not_configured` or `unavailable`", body = crate::api_doc::ErrorEnvelope),
-        (status = 504, description = "`upstream_timeout`", body = crate::api_doc::ErrorEnvelope)))]
+    responses((status = 200, description = "Signed in", body = crate::api_doc::LoggedIn), crate::api_doc::BrokerErrors))]
 pub async fn github(
     State(broker): State<Broker>,
     _caller: Caller,
@@ -125,8 +120,11 @@ pub async fn github(
         broker.0.settings.github.api_url.trim_end_matches('/')
     );
     let user = fetch_user(&broker, Upstream::Github, &url, &tokens.token).await?;
+    let subject = user["id"]
+        .as_i64()
+        .ok_or_else(|| BrokerError::Upstream("GitHub's user has no id".into()))?;
     let profile = Profile {
-        subject: user["id"].to_string(),
+        subject: subject.to_string(),
         email: user["email"].clone(),
         name: if user["name"].is_null() {
             user["login"].clone()
@@ -141,12 +139,7 @@ pub async fn github(
 /// Exchange a Google authorization code.
 #[utoipa::path(post, path = "/auth/google/exchange", tag = "Broker", security(("bearer" = [])),
     request_body = crate::api_doc::CodeRequest,
-    responses((status = 200, description = "Exchanged", body = crate::api_doc::Exchanged),
-        (status = 400, description = "`invalid_request` or `invalid_grant`", body = crate::api_doc::ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = crate::api_doc::ErrorEnvelope),
-        (status = 502, description = "`upstream_error`", body = crate::api_doc::ErrorEnvelope),
-        (status = 503, description = "`provider_not_configured` or `unavailable`", body = crate::api_doc::ErrorEnvelope),
-        (status = 504, description = "`upstream_timeout`", body = crate::api_doc::ErrorEnvelope)))]
+    responses((status = 200, description = "Exchanged", body = crate::api_doc::Exchanged), crate::api_doc::BrokerErrors))]
 pub async fn google_exchange(
     State(broker): State<Broker>,
     _caller: Caller,
@@ -177,12 +170,7 @@ pub async fn google_exchange(
 /// Log in with a Google access token (verified through Google's userinfo endpoint).
 #[utoipa::path(post, path = "/auth/google", tag = "Broker", security(("bearer" = [])),
     request_body = crate::api_doc::GoogleLoginRequest,
-    responses((status = 200, description = "Signed in", body = crate::api_doc::LoggedIn),
-        (status = 400, description = "`invalid_request` or `invalid_grant`", body = crate::api_doc::ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = crate::api_doc::ErrorEnvelope),
-        (status = 502, description = "`upstream_error`", body = crate::api_doc::ErrorEnvelope),
-        (status = 503, description = "`provider_not_configured` or `unavailable`", body = crate::api_doc::ErrorEnvelope),
-        (status = 504, description = "`upstream_timeout`", body = crate::api_doc::ErrorEnvelope)))]
+    responses((status = 200, description = "Signed in", body = crate::api_doc::LoggedIn), crate::api_doc::BrokerErrors))]
 pub async fn google(
     State(broker): State<Broker>,
     _caller: Caller,
@@ -193,8 +181,11 @@ pub async fn google(
     let token = string_field(&body, "token")?;
     let url = broker.0.settings.google.userinfo_url.clone();
     let user = fetch_user(&broker, Upstream::Google, &url, token).await?;
+    let subject = user["sub"].as_str().filter(|s| !s.is_empty());
+    let subject =
+        subject.ok_or_else(|| BrokerError::Upstream("Google's userinfo has no sub".into()))?;
     let profile = Profile {
-        subject: user["sub"].as_str().unwrap_or_default().to_owned(),
+        subject: subject.to_owned(),
         email: user["email"].clone(),
         name: user["name"].clone(),
         image_url: user["picture"].clone(),

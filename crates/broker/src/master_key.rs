@@ -44,17 +44,31 @@ impl MasterKey {
         match std::fs::read_to_string(file) {
             Ok(text) => Self::parse(&text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Written whole to a temporary file, then linked into place: a crash leaves no
+                // half-written key, and of two processes starting at once one key wins and
+                // both use it.
                 let key = refreshd_core::random::bytes::<32>();
+                let temporary = file.with_extension(format!("tmp{}", std::process::id()));
                 let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
+                options.write(true).create(true).truncate(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut out = options.open(file).map_err(io)?;
+                let mut out = options.open(&temporary).map_err(io)?;
                 out.write_all(hex::encode(key).as_bytes())
                     .and_then(|()| out.sync_all())
                     .map_err(io)?;
-                tracing::info!(path = %file.display(), "generated a new master key");
-                Ok(Self(key))
+                let linked = std::fs::hard_link(&temporary, file);
+                let _ = std::fs::remove_file(&temporary);
+                match linked {
+                    Ok(()) => {
+                        tracing::info!(path = %file.display(), "generated a new master key");
+                        Ok(Self(key))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load(None, file)
+                    }
+                    Err(e) => Err(io(e)),
+                }
             }
             Err(e) => Err(io(e)),
         }

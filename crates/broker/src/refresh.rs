@@ -62,9 +62,16 @@ pub(crate) fn string_field<'a>(
     name: &str,
 ) -> Result<&'a str, BrokerError> {
     match body.get(name).and_then(Value::as_str) {
-        Some(value) if !value.is_empty() && value.len() <= MAX_TOKEN_LEN => Ok(value),
+        // Tokens and codes are printable ASCII; anything else could not travel in a header.
+        Some(value)
+            if !value.is_empty()
+                && value.len() <= MAX_TOKEN_LEN
+                && value.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(value)
+        }
         _ => Err(BrokerError::InvalidRequest(format!(
-            "\"{name}\" is required: a non-empty string"
+            "\"{name}\" is required: a non-empty string of printable ASCII, at most {MAX_TOKEN_LEN} characters"
         ))),
     }
 }
@@ -73,12 +80,7 @@ pub(crate) fn string_field<'a>(
 /// the same call again inside the replay window gets the same answer without one.
 #[utoipa::path(post, path = "/auth/github/refresh", tag = "Broker", security(("bearer" = [])),
     request_body = crate::api_doc::RefreshRequest,
-    responses((status = 200, description = "Refreshed", body = crate::api_doc::GithubRefreshed),
-        (status = 400, description = "`invalid_request` or `invalid_grant`", body = crate::api_doc::ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = crate::api_doc::ErrorEnvelope),
-        (status = 502, description = "`upstream_error`", body = crate::api_doc::ErrorEnvelope),
-        (status = 503, description = "`provider_not_configured` or `unavailable`", body = crate::api_doc::ErrorEnvelope),
-        (status = 504, description = "`upstream_timeout`", body = crate::api_doc::ErrorEnvelope)))]
+    responses((status = 200, description = "Refreshed", body = crate::api_doc::GithubRefreshed), crate::api_doc::BrokerErrors))]
 pub async fn github(
     State(broker): State<Broker>,
     caller: Caller,
@@ -100,12 +102,7 @@ pub async fn github(
 /// Refresh a Google token (seed 001).
 #[utoipa::path(post, path = "/auth/google/refresh", tag = "Broker", security(("bearer" = [])),
     request_body = crate::api_doc::RefreshRequest,
-    responses((status = 200, description = "Refreshed", body = crate::api_doc::GoogleRefreshed),
-        (status = 400, description = "`invalid_request` or `invalid_grant`", body = crate::api_doc::ErrorEnvelope),
-        (status = 401, description = "`unauthorized`", body = crate::api_doc::ErrorEnvelope),
-        (status = 502, description = "`upstream_error`", body = crate::api_doc::ErrorEnvelope),
-        (status = 503, description = "`provider_not_configured` or `unavailable`", body = crate::api_doc::ErrorEnvelope),
-        (status = 504, description = "`upstream_timeout`", body = crate::api_doc::ErrorEnvelope)))]
+    responses((status = 200, description = "Refreshed", body = crate::api_doc::GoogleRefreshed), crate::api_doc::BrokerErrors))]
 pub async fn google(
     State(broker): State<Broker>,
     caller: Caller,
@@ -134,33 +131,42 @@ async fn refresh_through(
     refresh_token: &str,
 ) -> Result<Refreshed, BrokerError> {
     broker.upstream(upstream)?;
-    let now = broker.0.clock.now();
     let lookup = Vault::lookup(upstream, &caller.id, refresh_token);
-    if let Some(answer) = broker
-        .0
-        .vault
-        .get(broker.0.store.as_ref(), lookup, refresh_token, now)
-        .await?
-    {
+    if let Some(answer) = replayed(broker, lookup, refresh_token).await? {
         return Ok(answer);
     }
     let flight = TokenDigest::of(&format!("{}\0{refresh_token}", upstream.name()));
-    let (in_flight, token) = (broker.clone(), refresh_token.to_owned());
-    let (outcome, led) = broker
+    let (for_call, for_save) = (broker.clone(), broker.clone());
+    let (token, saved_token) = (refresh_token.to_owned(), refresh_token.to_owned());
+    let call = move || async move {
+        // A flight that landed between our vault check and this one left its answer there.
+        if let Some(answer) = replayed(&for_call, lookup, &token).await? {
+            return Ok(answer);
+        }
+        call_upstream(&for_call, upstream, &token).await
+    };
+    let save = move |lookups: Vec<TokenDigest>, refreshed: Refreshed| {
+        let (broker, token) = (for_save.clone(), saved_token.clone());
+        async move {
+            for lookup in lookups {
+                remember(&broker, lookup, &token, &refreshed).await;
+            }
+        }
+    };
+    broker.0.flights.join(flight, lookup, call, save).await
+}
+
+async fn replayed(
+    broker: &Broker,
+    lookup: TokenDigest,
+    refresh_token: &str,
+) -> Result<Option<Refreshed>, BrokerError> {
+    let now = broker.0.clock.now();
+    Ok(broker
         .0
-        .flights
-        .join(flight, move || async move {
-            let refreshed = call_upstream(&in_flight, upstream, &token).await?;
-            remember(&in_flight, lookup, &token, &refreshed).await;
-            Ok(refreshed)
-        })
-        .await;
-    let refreshed = outcome?;
-    if !led {
-        // A caller that joined someone else's flight gets its own replay entry too.
-        remember(broker, lookup, refresh_token, &refreshed).await;
-    }
-    Ok(refreshed)
+        .vault
+        .get(broker.0.store.as_ref(), lookup, refresh_token, now)
+        .await?)
 }
 
 /// Stores a refresh's answer in the vault. The refresh has happened upstream either way, so a

@@ -62,11 +62,14 @@ impl UpstreamClient {
         client_id: Option<&str>,
         client_secret: Option<SecretString>,
     ) -> Option<Self> {
+        // An empty id or secret counts as not configured.
+        let client_id = client_id.filter(|id| !id.is_empty())?;
+        let client_secret = client_secret.filter(|s| !s.expose_secret().is_empty())?;
         Some(Self {
             upstream,
             http: http.clone(),
-            client_id: client_id?.to_owned(),
-            client_secret: client_secret?,
+            client_id: client_id.to_owned(),
+            client_secret,
         })
     }
 
@@ -99,18 +102,7 @@ impl UpstreamClient {
                 Err(e) => return Err(self.transport_error(&e)),
             }
         };
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(&e))?;
-        let json = serde_json::from_slice(&bytes).map_err(|_| {
-            BrokerError::Upstream(format!(
-                "{} answered HTTP {status} with a body that is not JSON",
-                self.upstream.title()
-            ))
-        })?;
-        Ok((status, json))
+        self.read_json(response).await
     }
 
     /// GETs a JSON document with a Bearer token.
@@ -127,15 +119,23 @@ impl UpstreamClient {
             .send()
             .await
             .map_err(|e| self.transport_error(&e))?;
+        self.read_json(response).await
+    }
+
+    /// The status and JSON body of an answer; a body that is not JSON is an upstream error.
+    async fn read_json(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<(StatusCode, Value), BrokerError> {
         let status = response.status();
         let bytes = response
             .bytes()
             .await
             .map_err(|e| self.transport_error(&e))?;
         let json = serde_json::from_slice(&bytes).map_err(|_| {
+            let title = self.upstream.title();
             BrokerError::Upstream(format!(
-                "{} answered HTTP {status} with a body that is not JSON",
-                self.upstream.title()
+                "{title} answered HTTP {status} with a body that is not JSON"
             ))
         })?;
         Ok((status, json))
@@ -195,9 +195,10 @@ impl UpstreamClient {
         Ok(Refreshed {
             token: token.to_owned(),
             refresh_token: body["refresh_token"].as_str().map(str::to_owned),
+            // A nonsensical lifetime is dropped rather than overflowed.
             expires_at: body["expires_in"]
                 .as_i64()
-                .map(|secs| (now_secs + secs) * 1000),
+                .and_then(|secs| now_secs.checked_add(secs)?.checked_mul(1000)),
         })
     }
 }

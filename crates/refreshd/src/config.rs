@@ -121,6 +121,23 @@ impl Config {
                 ))));
             }
         }
+        let broker = [
+            ("upstream_timeout_secs", self.upstream_timeout_secs as i64),
+            ("connect_timeout_secs", self.connect_timeout_secs as i64),
+            ("session_secs", self.session_secs),
+        ];
+        for (key, value) in broker {
+            if value <= 0 {
+                return Err(Box::new(figment::Error::from(format!(
+                    "{key} must be positive, not {value}"
+                ))));
+            }
+        }
+        if self.replay_window_secs < 0 {
+            return Err(Box::new(figment::Error::from(
+                "replay_window_secs must be 0 or more".to_owned(),
+            )));
+        }
         if l.grace_window_secs < 0 {
             return Err(Box::new(figment::Error::from(format!(
                 "lifetimes.grace_window_secs must be 0 or more, not {}",
