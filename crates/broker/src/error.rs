@@ -15,6 +15,8 @@ pub enum BrokerError {
     TooLarge,
     #[error("{0}")]
     Unauthorized(&'static str),
+    #[error("this endpoint does not accept that method")]
+    MethodNotAllowed,
     /// The upstream refused the refresh token or code; its own error code is kept.
     #[error("{message}")]
     InvalidGrant {
@@ -39,6 +41,7 @@ impl BrokerError {
             Self::InvalidRequest(_) => ("invalid_request", StatusCode::BAD_REQUEST),
             Self::TooLarge => ("invalid_request", StatusCode::PAYLOAD_TOO_LARGE),
             Self::Unauthorized(_) => ("unauthorized", StatusCode::UNAUTHORIZED),
+            Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
             Self::InvalidGrant { .. } => ("invalid_grant", StatusCode::BAD_REQUEST),
             Self::NotConfigured(_) => ("provider_not_configured", StatusCode::SERVICE_UNAVAILABLE),
             Self::Upstream(_) => ("upstream_error", StatusCode::BAD_GATEWAY),

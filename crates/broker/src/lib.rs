@@ -46,6 +46,7 @@ pub fn router(broker: Broker) -> Router {
         .route("/auth/google/exchange", post(login::google_exchange))
         .route("/auth/google/refresh", post(refresh::google))
         .route("/health", get(health::health))
+        .method_not_allowed_fallback(|| async { BrokerError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(broker)
 }

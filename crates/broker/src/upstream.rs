@@ -51,6 +51,9 @@ pub struct UpstreamClient {
     client_secret: SecretString,
 }
 
+/// The largest upstream answer refreshd reads; token and user documents are a few KiB.
+const MAX_UPSTREAM_BODY: usize = 1024 * 1024;
+
 /// Connection attempts before giving up; only failures to connect are retried.
 const CONNECT_ATTEMPTS: u32 = 3;
 
@@ -128,10 +131,22 @@ impl UpstreamClient {
         response: reqwest::Response,
     ) -> Result<(StatusCode, Value), BrokerError> {
         let status = response.status();
-        let bytes = response
-            .bytes()
+        // Read at most MAX_UPSTREAM_BODY: an upstream cannot make refreshd buffer without end.
+        let mut response = response;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| self.transport_error(&e))?;
+            .map_err(|e| self.transport_error(&e))?
+        {
+            if bytes.len() + chunk.len() > MAX_UPSTREAM_BODY {
+                let title = self.upstream.title();
+                return Err(BrokerError::Upstream(format!(
+                    "{title} answered with a body over {MAX_UPSTREAM_BODY} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         let json = serde_json::from_slice(&bytes).map_err(|_| {
             let title = self.upstream.title();
             BrokerError::Upstream(format!(

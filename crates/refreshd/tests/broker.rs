@@ -393,6 +393,17 @@ async fn callers_need_a_live_api_key() {
 async fn malformed_requests_are_invalid_request() {
     let provider = Provider::start().await;
     let broker = Broker::start(&provider.upstream_env()).await;
+    let wrong_method = broker
+        .http
+        .get(format!("{}/auth/github/refresh", broker.server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(
+        wrong_method.json::<Value>().await.unwrap()["error"],
+        "method_not_allowed"
+    );
     let url = format!("{}/auth/github/refresh", broker.server.url);
     let cases: Vec<(&str, Vec<u8>, u16)> = vec![
         ("application/json", b"{oops".to_vec(), 400),
@@ -431,6 +442,7 @@ enum Fake {
     Slow,
     Garbage,
     ServerError,
+    Huge,
 }
 
 async fn fake_upstream(kind: Fake) -> String {
@@ -448,6 +460,11 @@ async fn fake_upstream(kind: Fake) -> String {
                     Fake::Garbage => {
                         let answer = "HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot json!";
                         let _ = socket.write_all(answer.as_bytes()).await;
+                    }
+                    Fake::Huge => {
+                        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n";
+                        let _ = socket.write_all(head.as_bytes()).await;
+                        let _ = socket.write_all(&vec![b' '; 2 * 1024 * 1024]).await;
                     }
                     Fake::ServerError => {
                         let answer = "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n\
@@ -518,6 +535,27 @@ async fn broken_upstreams_are_502_or_504_and_missing_ones_503() {
         fake_upstream(Fake::ServerError).await
     );
     let failing = Broker::start(&env).await;
+    let huge = {
+        let mut env = env.clone();
+        env[2].1 = format!(
+            "{}/login/oauth/access_token",
+            fake_upstream(Fake::Huge).await
+        );
+        Broker::start(&env).await
+    };
+    let (status, err) = huge.post("/auth/github/refresh", body.clone()).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (502, Some("upstream_error")),
+        "huge: {err}"
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("over 1048576 bytes"),
+        "read no further: {err}"
+    );
     let (status, err) = failing.post("/auth/github/refresh", body.clone()).await;
     assert_eq!(
         (status, err["error"].as_str()),

@@ -32,6 +32,8 @@ pub enum GoogleError {
     TokenInfoUnknownToken,
     #[error("Invalid Credentials")]
     InvalidCredentials,
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
     #[error("{0}")]
     Params(#[from] ParamsError),
     #[error("Service unavailable, try again")]
@@ -54,6 +56,7 @@ impl GoogleError {
                 ("invalid_token", StatusCode::BAD_REQUEST)
             }
             Self::InvalidCredentials => ("invalid_request", StatusCode::UNAUTHORIZED),
+            Self::MethodNotAllowed => ("invalid_request", StatusCode::METHOD_NOT_ALLOWED),
             Self::Params(e) => ("invalid_request", e.status()),
             Self::Unavailable(_) => ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE),
         }

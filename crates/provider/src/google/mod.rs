@@ -18,6 +18,7 @@ pub fn router(provider: Provider) -> Router {
         .route("/revoke", post(tokens::revoke))
         .route("/tokeninfo", get(tokens::tokeninfo).post(tokens::tokeninfo))
         .route("/oauth2/v3/userinfo", get(tokens::userinfo))
+        .method_not_allowed_fallback(|| async { error::GoogleError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(provider)
 }
