@@ -1,7 +1,53 @@
-//! Checking a redeemed authorization code against the token request that presents it.
+//! The authorization-code grant, shared by both dialects: redeem the code, store the new
+//! family, and check the redeemed code against the token request that presents it.
 
-use refreshd_core::pkce;
-use refreshd_store::{App, RedeemedCode};
+use refreshd_core::{TokenDigest, pkce};
+use refreshd_store::{App, RedeemedCode, StoreError};
+
+use crate::Provider;
+use crate::issue::{Occasion, TokenAnswer, mint};
+
+/// Why a code exchange failed; each dialect renders it in its own words.
+#[derive(Debug)]
+pub enum ExchangeError {
+    /// Unknown, expired, already redeemed, or another app's.
+    UnknownCode,
+    Mismatch(CodeMismatch),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ExchangeError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// Redeems `code` and stores the new pair in one commit; the code is used up even when a
+/// check then fails, and the pair, never handed out, is revoked. The answer's `scope` is the
+/// code's scopes in GitHub's comma form.
+pub async fn exchange(
+    provider: &Provider,
+    app: &App,
+    code: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<TokenAnswer, ExchangeError> {
+    let now = provider.clock.now();
+    let minted = mint(app, Occasion::NewFamily, "", &provider.lifetimes, now);
+    let access = minted.pair.access.digest;
+    let redeemed = provider
+        .store
+        .exchange_code(TokenDigest::of(code), app.id, minted.pair, now)
+        .await?
+        .ok_or(ExchangeError::UnknownCode)?;
+    if let Err(mismatch) = check(app, &redeemed, redirect_uri, verifier) {
+        provider.store.revoke_access(app.id, access, now).await?;
+        return Err(ExchangeError::Mismatch(mismatch));
+    }
+    let mut answer = minted.answer;
+    answer.scope = redeemed.grant.scopes;
+    Ok(answer)
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum CodeMismatch {
@@ -11,7 +57,7 @@ pub enum CodeMismatch {
 
 /// The redirect URI, when given, must be the one the code was issued for (else the app's
 /// registered one); the PKCE verifier must answer the code's challenge.
-pub fn check(
+fn check(
     app: &App,
     redeemed: &RedeemedCode,
     redirect_uri: Option<&str>,

@@ -6,14 +6,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use refreshd_core::seal::{self, Purpose};
-use refreshd_core::{Dialect, RefreshToken, TokenDigest};
+use refreshd_core::{Dialect, RefreshToken};
 use refreshd_store::{App, Rotation, StoreError};
 use serde::Serialize;
 
 use super::format::Format;
 use crate::Provider;
 use crate::client_auth::{self, Basic, Credentials};
-use crate::code::{self, CodeMismatch};
+use crate::code::{self, CodeMismatch, ExchangeError};
 use crate::issue::{IssueError, Occasion, TokenAnswer, mint};
 use crate::params::{Params, ParamsError};
 
@@ -186,32 +186,16 @@ async fn exchange_code(
     params: &Params,
     code: &str,
 ) -> Result<TokenAnswer, TokenError> {
-    let now = provider.clock.now();
-    let minted = mint(app, Occasion::NewFamily, "", &provider.lifetimes, now);
-    let access = minted.pair.access.digest;
-    // Redeeming the code and storing the pair is one commit; the code is used up even when a
-    // check below fails, and then the pair, never handed out, is revoked.
-    let redeemed = provider
-        .store
-        .exchange_code(TokenDigest::of(code), app.id, minted.pair, now)
-        .await?
-        .ok_or(TokenError::BadVerificationCode)?;
-    let checked = code::check(
-        app,
-        &redeemed,
-        params.get("redirect_uri"),
-        params.get("code_verifier"),
-    );
-    if let Err(mismatch) = checked {
-        provider.store.revoke_access(app.id, access, now).await?;
-        return Err(match mismatch {
-            CodeMismatch::RedirectUri => TokenError::RedirectUriMismatch,
-            CodeMismatch::Verifier => TokenError::BadVerificationCode,
-        });
-    }
-    let mut answer = minted.answer;
-    answer.scope = redeemed.grant.scopes;
-    Ok(answer)
+    let (redirect_uri, verifier) = (params.get("redirect_uri"), params.get("code_verifier"));
+    code::exchange(provider, app, code, redirect_uri, verifier)
+        .await
+        .map_err(|e| match e {
+            ExchangeError::UnknownCode | ExchangeError::Mismatch(CodeMismatch::Verifier) => {
+                TokenError::BadVerificationCode
+            }
+            ExchangeError::Mismatch(CodeMismatch::RedirectUri) => TokenError::RedirectUriMismatch,
+            ExchangeError::Store(e) => TokenError::Unavailable(e),
+        })
 }
 
 /// Rotates a refresh token. The successor's answer is sealed under the presented token so a

@@ -7,13 +7,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use refreshd_core::{ClientSecret, Dialect, RefreshToken, TokenDigest, TokenKind};
+use refreshd_core::{ClientSecret, Dialect, RefreshToken, TokenKind};
 use refreshd_store::App;
 
 use super::error::GoogleError;
 use crate::Provider;
 use crate::client_auth::{self, Basic, Credentials, Refusal};
-use crate::code::{self, CodeMismatch};
+use crate::code::{self, CodeMismatch, ExchangeError};
 use crate::issue::{Occasion, TokenAnswer, mint};
 use crate::params::{Params, ParamsError};
 
@@ -86,28 +86,16 @@ async fn exchange_code(
     let redirect_uri = params
         .get("redirect_uri")
         .ok_or(GoogleError::MissingParameter("redirect_uri"))?;
-    let now = provider.clock.now();
-    let minted = mint(app, Occasion::NewFamily, "", &provider.lifetimes, now);
-    let access = minted.pair.access.digest;
-    let redeemed = provider
-        .store
-        .exchange_code(TokenDigest::of(code), app.id, minted.pair, now)
-        .await?
-        .ok_or(GoogleError::BadCode)?;
-    if let Err(mismatch) = code::check(
-        app,
-        &redeemed,
-        Some(redirect_uri),
-        params.get("code_verifier"),
-    ) {
-        provider.store.revoke_access(app.id, access, now).await?;
-        return Err(match mismatch {
-            CodeMismatch::RedirectUri => GoogleError::RedirectUriMismatch,
-            CodeMismatch::Verifier => GoogleError::BadVerifier,
-        });
-    }
-    let mut answer = minted.answer;
-    answer.scope = refreshd_core::Scopes::parse(&redeemed.grant.scopes).to_spaced();
+    let verifier = params.get("code_verifier");
+    let mut answer = code::exchange(provider, app, code, Some(redirect_uri), verifier)
+        .await
+        .map_err(|e| match e {
+            ExchangeError::UnknownCode => GoogleError::BadCode,
+            ExchangeError::Mismatch(CodeMismatch::RedirectUri) => GoogleError::RedirectUriMismatch,
+            ExchangeError::Mismatch(CodeMismatch::Verifier) => GoogleError::BadVerifier,
+            ExchangeError::Store(e) => GoogleError::Unavailable(e),
+        })?;
+    answer.scope = refreshd_core::Scopes::parse(&answer.scope).to_spaced();
     Ok(answer)
 }
 
