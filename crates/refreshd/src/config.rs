@@ -68,6 +68,15 @@ struct Flags {
     public_url: Option<String>,
 }
 
+/// Environment variables read as written, never parsed as numbers (see `with_verbatim_env`).
+const VERBATIM: &[&str] = &[
+    "github_client_id",
+    "github_client_secret",
+    "google_client_id",
+    "google_client_secret",
+    "master_key",
+];
+
 /// `REFRESHD_*` names to configuration keys: `__` nests (`LIFETIMES__CODE_SECS`), and the
 /// upstreams' settings nest under their name (`GITHUB_CLIENT_ID` is `github.client_id`).
 fn env_key(key: &str) -> String {
@@ -98,12 +107,36 @@ impl Config {
             .merge(
                 Env::prefixed("REFRESHD_")
                     .ignore(&["config"])
+                    .ignore(VERBATIM)
                     .map(|key| env_key(key.as_str()).into()),
             )
             .merge(Serialized::defaults(flags))
             .extract::<Self>()
             .map_err(Box::new)?
+            .with_verbatim_env()
             .validated()
+    }
+
+    /// Client ids, secrets and the master key, taken from the environment as written: figment
+    /// would read `0123` as the number 123.
+    fn with_verbatim_env(mut self) -> Self {
+        let var = |key: &str| std::env::var(format!("REFRESHD_{}", key.to_ascii_uppercase())).ok();
+        if let Some(v) = var("github_client_id") {
+            self.github.client_id = Some(v);
+        }
+        if let Some(v) = var("github_client_secret") {
+            self.github.client_secret = Some(v.into());
+        }
+        if let Some(v) = var("google_client_id") {
+            self.google.client_id = Some(v);
+        }
+        if let Some(v) = var("google_client_secret") {
+            self.google.client_secret = Some(v.into());
+        }
+        if let Some(v) = var("master_key") {
+            self.master_key = Some(v.into());
+        }
+        self
     }
 
     /// Lifetimes must be positive (the grace window may be 0, which disables replays).

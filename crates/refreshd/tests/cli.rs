@@ -195,6 +195,18 @@ fn configuration_comes_from_a_toml_file_env_and_flags() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid configuration"));
 
+    // Ids and secrets are taken as written: `0123` stays `0123`, not the number 123.
+    let numeric = cli
+        .command(&["migrate"])
+        .env("REFRESHD_GITHUB_CLIENT_ID", "0123")
+        .output()
+        .unwrap();
+    assert!(
+        numeric.status.success(),
+        "{}",
+        String::from_utf8_lossy(&numeric.stderr)
+    );
+
     let negative = cli
         .command(&["migrate"])
         .env("REFRESHD_LIFETIMES__ACCESS_TOKEN_SECS", "-5")
