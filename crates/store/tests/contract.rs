@@ -555,3 +555,28 @@ async fn sessions_and_replays_expire() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_reset_drops_the_grace_answer_it_would_contradict() {
+    let f = fixture().await;
+    f.store
+        .issue_pair(f.grant.clone(), pair(1), NOW)
+        .await
+        .unwrap();
+    rotate(&f, 1, 2, NOW).await;
+    let new = NewAccess {
+        digest: TokenDigest::of("access-reset"),
+        last_eight: "00000000".into(),
+        expires_at: None,
+    };
+    f.store
+        .reset_access(f.grant.app_id, TokenDigest::of("access-2"), new, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    // The sealed answer named access-2, which no longer works: it is not replayed.
+    assert!(matches!(
+        rotate(&f, 1, 3, NOW).await,
+        Rotation::FamilyRevoked
+    ));
+}
