@@ -14,6 +14,37 @@ pub struct Credentials {
     pub secret: ClientSecret,
 }
 
+/// The `Authorization` header, split into its scheme and credentials.
+pub enum Authorization<'a> {
+    Absent,
+    /// Not `scheme credentials` in visible ASCII.
+    Malformed,
+    Scheme(&'a str, &'a str),
+}
+
+pub fn authorization(headers: &HeaderMap) -> Authorization<'_> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Authorization::Absent;
+    };
+    match value.to_str().ok().and_then(|v| v.trim().split_once(' ')) {
+        Some((scheme, credentials)) => Authorization::Scheme(scheme, credentials.trim()),
+        None => Authorization::Malformed,
+    }
+}
+
+/// The token of `Authorization: <scheme> <token>` when the scheme is one of `schemes`
+/// (matched in any case).
+pub fn token_of<'a>(headers: &'a HeaderMap, schemes: &[&str]) -> Option<&'a str> {
+    match authorization(headers) {
+        Authorization::Scheme(scheme, token)
+            if schemes.iter().any(|s| scheme.eq_ignore_ascii_case(s)) =>
+        {
+            Some(token)
+        }
+        _ => None,
+    }
+}
+
 /// What the `Authorization` header says about HTTP Basic credentials.
 pub enum Basic {
     Absent,
@@ -23,11 +54,10 @@ pub enum Basic {
 
 /// Reads HTTP Basic credentials; the scheme is matched case-insensitively (clients send `basic`).
 pub fn basic(headers: &HeaderMap) -> Basic {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Basic::Absent;
-    };
-    let Some((scheme, encoded)) = value.to_str().ok().and_then(|v| v.trim().split_once(' ')) else {
-        return Basic::Malformed;
+    let (scheme, encoded) = match authorization(headers) {
+        Authorization::Absent => return Basic::Absent,
+        Authorization::Malformed => return Basic::Malformed,
+        Authorization::Scheme(scheme, credentials) => (scheme, credentials),
     };
     if !scheme.eq_ignore_ascii_case("basic") {
         // Another scheme (a stray Bearer, say) carries no client credentials.

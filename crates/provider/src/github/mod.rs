@@ -12,9 +12,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, post};
 
-use crate::Provider;
-
-pub use crate::MAX_BODY_BYTES;
+use crate::{MAX_BODY_BYTES, Provider};
 
 /// GitHub's routes: OAuth under `/login/oauth`, REST both at `/` and under `/api/v3` (as on
 /// GitHub Enterprise Server).

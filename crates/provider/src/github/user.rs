@@ -2,29 +2,21 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use refreshd_core::{AccessToken, Dialect};
 
 use super::objects;
 use super::rest_error::RestError;
 use crate::Provider;
+use crate::client_auth::{self, Authorization};
 
 /// Accepts `Authorization: Bearer <token>` and GitHub's older `token <token>`.
 fn bearer(headers: &HeaderMap) -> Result<&str, RestError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or(RestError::RequiresAuthentication)?;
-    let (scheme, token) = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().split_once(' '))
-        .ok_or(RestError::BadCredentials)?;
-    if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
-        Ok(token.trim())
-    } else {
-        Err(RestError::BadCredentials)
+    if matches!(client_auth::authorization(headers), Authorization::Absent) {
+        return Err(RestError::RequiresAuthentication);
     }
+    client_auth::token_of(headers, &["bearer", "token"]).ok_or(RestError::BadCredentials)
 }
 
 /// The authenticated user (`Authorization: Bearer <token>` or `token <token>`).

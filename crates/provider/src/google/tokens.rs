@@ -5,7 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use refreshd_core::{AccessToken, Dialect, RefreshToken, Scopes, TokenDigest, TokenKind};
 use refreshd_store::Authorization;
 use serde_json::{Value, json};
@@ -65,12 +65,7 @@ pub async fn revoke(
 
 /// The token of an `Authorization: Bearer …` header.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
+    crate::client_auth::token_of(headers, &["bearer"])
 }
 
 /// `GET|POST /tokeninfo?access_token=…` (or the token as Bearer, as google-auth-library sends
