@@ -2,9 +2,10 @@
 //! upstream call, and every caller gets its answer.
 //!
 //! The call runs in a task of its own, so a caller that disconnects cannot cancel it halfway
-//! and let a second call burn the token. Before anyone is answered, the task saves the answer
-//! in the replay vault under every joined caller's lookup, and only then leaves the table: a
-//! request arriving later finds either the flight or the vault entry, never neither.
+//! and let a second call burn the token. The call saves the answer in the replay vault for the
+//! caller that started it; before anyone is answered, the task saves it under every other
+//! joined caller's lookup, and only then leaves the table: a request arriving later finds
+//! either the flight or the vault entry, never neither.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,7 +21,9 @@ type Outcome = Option<Result<Refreshed, BrokerError>>;
 
 struct Flight {
     outcome: watch::Receiver<Outcome>,
-    /// Replay-vault lookups of the callers waiting, not yet saved.
+    /// The replay-vault lookup of the caller that started the flight; the call saves it.
+    starter: TokenDigest,
+    /// Replay-vault lookups of the other callers waiting, not yet saved.
     unsaved: Vec<TokenDigest>,
 }
 
@@ -51,7 +54,8 @@ impl Flights {
     }
 
     /// Joins the flight for `key`, or starts one running `call`; `lookup` is this caller's
-    /// replay-vault lookup, saved by `save` before any answer. Every caller gets the same result.
+    /// replay-vault lookup: `call` saves the starter's, `save` the others' before any answer.
+    /// Every caller gets the same result.
     pub async fn join<F, S, SF>(
         &self,
         key: TokenDigest,
@@ -68,14 +72,17 @@ impl Flights {
             let mut flights = self.lock();
             match flights.get_mut(key.as_bytes()) {
                 Some(flight) => {
-                    flight.unsaved.push(lookup);
+                    if lookup != flight.starter && !flight.unsaved.contains(&lookup) {
+                        flight.unsaved.push(lookup);
+                    }
                     flight.outcome.clone()
                 }
                 None => {
                     let (done, outcome) = watch::channel(None);
                     let flight = Flight {
                         outcome: outcome.clone(),
-                        unsaved: vec![lookup],
+                        starter: lookup,
+                        unsaved: Vec::new(),
                     };
                     flights.insert(*key.as_bytes(), flight);
                     let landing = Landing {
@@ -177,8 +184,8 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(
             saved.lock().unwrap().len(),
-            50,
-            "every caller's replay entry"
+            49,
+            "every joined caller's replay entry (the starter's is the call's to save)"
         );
         assert!(flights.lock().is_empty());
     }

@@ -1,16 +1,21 @@
 //! `POST /auth/github/refresh` and `POST /auth/google/refresh` (seeds 000 and 001).
 //!
 //! A refresh first looks in the replay vault (same caller, same old token, inside the
-//! window: the same answer, no upstream call), then joins or starts the single flight for
-//! that token. The flight stores its answer in the vault before anyone can miss it there.
+//! window: the same answer, no upstream call), then joins or starts this instance's single
+//! flight for that token. The flight takes the token's lease in the database, so of all
+//! instances one calls upstream at a time; it stores its answer in the vault before it
+//! releases the lease or answers anyone, so nobody can miss it there.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
+use std::time::Duration;
+
 use refreshd_core::TokenDigest;
 use serde_json::{Map, Value, json};
+use tokio::time::Instant;
 
 use crate::auth::Caller;
 use crate::error::BrokerError;
@@ -138,13 +143,8 @@ async fn refresh_through(
     let flight = TokenDigest::of(&format!("{}\0{refresh_token}", upstream.name()));
     let (for_call, for_save) = (broker.clone(), broker.clone());
     let (token, saved_token) = (refresh_token.to_owned(), refresh_token.to_owned());
-    let call = move || async move {
-        // A flight that landed between our vault check and this one left its answer there.
-        if let Some(answer) = replayed(&for_call, lookup, &token).await? {
-            return Ok(answer);
-        }
-        call_upstream(&for_call, upstream, &token).await
-    };
+    let call =
+        move || async move { refresh_once(&for_call, upstream, flight, lookup, &token).await };
     let save = move |lookups: Vec<TokenDigest>, refreshed: Refreshed| {
         let (broker, token) = (for_save.clone(), saved_token.clone());
         async move {
@@ -155,6 +155,65 @@ async fn refresh_through(
     };
     broker.0.flights.join(flight, lookup, call, save).await
 }
+
+/// How often a flight that finds the token's lease taken looks again.
+const LEASE_POLL: Duration = Duration::from_millis(20);
+
+/// One flight's work, correct across instances. It waits until the vault has this caller's
+/// answer (another flight, here or elsewhere, refreshed the token) or the token's lease is
+/// free, then holds the lease for the upstream call and for saving its answer. The lease
+/// outlives the longest upstream call, so a holder that died blocks others only until then.
+async fn refresh_once(
+    broker: &Broker,
+    upstream: Upstream,
+    flight: TokenDigest,
+    lookup: TokenDigest,
+    refresh_token: &str,
+) -> Result<Refreshed, BrokerError> {
+    let holder = refreshd_core::random::bytes::<16>();
+    let lease_secs = crate::upstream::longest_call_secs(&broker.0.settings) + LEASE_MARGIN_SECS;
+    let give_up = Instant::now() + Duration::from_secs(2 * lease_secs);
+    loop {
+        let now = broker.0.clock.now();
+        let until = now.plus_secs(lease_secs as i64);
+        if broker
+            .0
+            .store
+            .take_lease(flight, holder, until, now)
+            .await?
+        {
+            break;
+        }
+        // A flight holding the lease saves its answer before releasing it.
+        if let Some(answer) = replayed(broker, lookup, refresh_token).await? {
+            return Ok(answer);
+        }
+        if Instant::now() >= give_up {
+            return Err(BrokerError::UpstreamTimeout(upstream.name()));
+        }
+        tokio::time::sleep(LEASE_POLL).await;
+    }
+    // The lease is ours, so no refresh of this token is under way anywhere; one that landed
+    // since our last look (here or on another instance) left its answer in the vault.
+    let result = match replayed(broker, lookup, refresh_token).await {
+        Ok(Some(answer)) => Ok(answer),
+        Ok(None) => {
+            let called = call_upstream(broker, upstream, refresh_token).await;
+            if let Ok(refreshed) = &called {
+                remember(broker, lookup, refresh_token, refreshed).await;
+            }
+            called
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = broker.0.store.release_lease(flight, holder).await {
+        tracing::warn!(error = %e, "could not release a refresh lease; it will expire");
+    }
+    result
+}
+
+/// How much longer than the longest upstream call a lease lasts.
+const LEASE_MARGIN_SECS: u64 = 5;
 
 async fn replayed(
     broker: &Broker,

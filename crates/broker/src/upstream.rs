@@ -57,6 +57,13 @@ const MAX_UPSTREAM_BODY: usize = 1024 * 1024;
 /// Connection attempts before giving up; only failures to connect are retried.
 const CONNECT_ATTEMPTS: u32 = 3;
 
+/// The longest one upstream call can take, retries included, in whole seconds.
+pub(crate) fn longest_call_secs(settings: &crate::BrokerSettings) -> u64 {
+    let retries = u64::from(CONNECT_ATTEMPTS - 1);
+    // Each failed attempt gives up connecting within the connect timeout, then waits a little.
+    retries * (settings.connect_timeout_secs + 1) + settings.upstream_timeout_secs
+}
+
 impl UpstreamClient {
     /// `None` unless both the client id and secret are configured.
     pub fn configure(

@@ -22,6 +22,9 @@ struct Args {
     /// The database the server under test uses (fixtures are written to it directly).
     #[arg(long)]
     database: String,
+    /// PostgreSQL connections for setting up fixtures.
+    #[arg(long, default_value_t = 16)]
+    pool_size: usize,
     /// The server under test.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
@@ -47,7 +50,7 @@ struct Fixture {
 
 async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
     let provider = Provider {
-        store: refreshd_store::open(&args.database).await?,
+        store: refreshd_store::open(&args.database, args.pool_size).await?,
         clock: Arc::new(SystemClock),
         lifetimes: Lifetimes::default(),
         public_url: format!("http://{}", args.addr),

@@ -15,7 +15,7 @@ use crate::server::BoxError;
 
 async fn provider(config: &Config) -> Result<Provider, BoxError> {
     Ok(Provider {
-        store: refreshd_store::open(&config.database_url).await?,
+        store: config.open_store().await?,
         clock: Arc::new(SystemClock),
         lifetimes: config.lifetimes,
         public_url: config.public_url(),
@@ -62,7 +62,7 @@ async fn find_app(store: &Arc<dyn Store>, client_id: &str) -> Result<App, BoxErr
 }
 
 pub async fn migrate(config: &Config, json: bool) -> Result<(), BoxError> {
-    refreshd_store::open(&config.database_url).await?;
+    config.open_store().await?;
     print(json, &json!({ "migrated": true }), || {
         "database is up to date".into()
     });

@@ -13,8 +13,10 @@ use crate::cli::{Cli, Command};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Config {
-    /// `sqlite://PATH`.
+    /// `sqlite://PATH` (the default) or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
     pub database_url: String,
+    /// Most connections to PostgreSQL this instance opens.
+    pub database_pool_size: usize,
     pub listen: String,
     /// Where clients reach refreshd; `http://{listen}` if unset.
     pub public_url: Option<String>,
@@ -41,6 +43,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             database_url: "sqlite://refreshd.db".into(),
+            database_pool_size: 16,
             listen: "127.0.0.1:8080".into(),
             public_url: None,
             log: "info".into(),
@@ -166,6 +169,12 @@ impl Config {
                 ))));
             }
         }
+        if self.database_pool_size == 0 {
+            return Err(Box::new(figment::Error::from(
+                "database_pool_size must be positive".to_owned(),
+            )));
+        }
+
         if self.replay_window_secs < 0 {
             return Err(Box::new(figment::Error::from(
                 "replay_window_secs must be 0 or more".to_owned(),
@@ -189,6 +198,13 @@ impl Config {
             replay_window_secs: self.replay_window_secs,
             session_secs: self.session_secs,
         }
+    }
+
+    /// Opens (creating and migrating) the configured database.
+    pub async fn open_store(
+        &self,
+    ) -> Result<std::sync::Arc<dyn refreshd_store::Store>, refreshd_store::StoreError> {
+        refreshd_store::open(&self.database_url, self.database_pool_size).await
     }
 
     /// Where the master key is kept when not configured inline.

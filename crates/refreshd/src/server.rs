@@ -56,7 +56,19 @@ pub async fn launch(
     clock: Arc<dyn Clock>,
 ) -> Result<RunningServer, BoxError> {
     let addr = listener.local_addr()?;
-    let store = refreshd_store::open(&config.database_url).await?;
+    // Every instance on one database must seal and unseal the broker's replays alike, so on
+    // PostgreSQL the key is never generated per instance.
+    if refreshd_store::postgres::is_postgres(&config.database_url)
+        && config.master_key.is_none()
+        && config.master_key_file.is_none()
+    {
+        return Err(
+            "on PostgreSQL every instance must share one master key: set \
+                    REFRESHD_MASTER_KEY (64 hex characters) or master_key_file"
+                .into(),
+        );
+    }
+    let store = config.open_store().await?;
     let public_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{addr}"),
@@ -105,7 +117,12 @@ async fn sweep_periodically(provider: Provider) {
             .sweep(now, provider.lifetimes.grace_window_secs)
             .await
         {
-            Ok(swept) => tracing::debug!(codes = swept.codes, replays = swept.replays, "swept"),
+            Ok(swept) => tracing::debug!(
+                codes = swept.codes,
+                replays = swept.replays,
+                tokens = swept.tokens,
+                "swept"
+            ),
             Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
         }
     }

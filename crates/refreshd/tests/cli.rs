@@ -9,25 +9,33 @@ const BIN: &str = env!("CARGO_BIN_EXE_refreshd");
 
 struct Cli {
     dir: tempfile::TempDir,
+    database: String,
 }
 
 impl Cli {
+    /// A scratch database on this run's backend.
     fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        let dir = tempfile::tempdir().unwrap();
+        let database = refreshd_store::testing::scratch_database_blocking(dir.path());
+        Self { dir, database }
     }
 
-    fn database(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("refreshd.db").display())
+    /// A SQLite file, for what only a file shows (which file a setting chose).
+    fn on_sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database = format!("sqlite://{}", dir.path().join("refreshd.db").display());
+        Self { dir, database }
     }
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
         command
             .args(args)
-            .env("REFRESHD_DATABASE_URL", self.database())
+            .env("REFRESHD_DATABASE_URL", &self.database)
             .env_remove("REFRESHD_LOG");
+        if refreshd_store::postgres::is_postgres(&self.database) {
+            command.env("REFRESHD_MASTER_KEY", "ab".repeat(32));
+        }
         command
     }
 
@@ -158,7 +166,7 @@ fn admin_commands_manage_apps_users_and_tokens() {
 
 #[test]
 fn configuration_comes_from_a_toml_file_env_and_flags() {
-    let cli = Cli::new();
+    let cli = Cli::on_sqlite();
     let other = cli.dir.path().join("from-toml.db");
     let toml = cli.dir.path().join("refreshd.toml");
     std::fs::write(

@@ -4,7 +4,7 @@
 pub enum StoreError {
     #[error("{0} already exists")]
     Conflict(&'static str),
-    #[error("unsupported database URL scheme {0:?}; expected sqlite://PATH")]
+    #[error("unsupported database URL scheme {0:?}; expected sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),

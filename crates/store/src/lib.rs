@@ -3,7 +3,10 @@
 
 mod error;
 mod model;
+pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use async_trait::async_trait;
 use refreshd_core::{ClientId, Timestamp, TokenDigest};
@@ -131,10 +134,10 @@ pub trait Grants: Send + Sync {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
-    /// Housekeeping, safe to run at any time: deletes codes that can no longer be redeemed,
-    /// expired sessions and broker replays, and forgets sealed grace-replay answers older than
-    /// the grace window. Does a bounded amount
-    /// of work per call; call it periodically.
+    /// Housekeeping, safe to run at any time and on every instance at once: deletes codes that
+    /// can no longer be redeemed, token pairs whose tokens have all expired, expired sessions,
+    /// broker replays and leases, and forgets sealed grace-replay answers older than the grace
+    /// window. Does a bounded amount of work per call; call it periodically.
     async fn sweep(&self, now: Timestamp, grace_window_secs: i64) -> Result<Swept, StoreError>;
 }
 
@@ -184,15 +187,37 @@ pub trait Replays: Send + Sync {
     ) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
+/// The broker's cross-instance single flight: a lease per refresh token, held by one flight
+/// at a time until released or until it expires (so a holder that died blocks no one for long).
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Takes the lease on `key` for `holder` until `until`, if it is free or has expired.
+    async fn take_lease(
+        &self,
+        key: TokenDigest,
+        holder: [u8; 16],
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Releases `key` if `holder` still holds it.
+    async fn release_lease(&self, key: TokenDigest, holder: [u8; 16]) -> Result<(), StoreError>;
+}
+
 /// Everything refreshd keeps; one adapter implements all of it.
-pub trait Store: Apps + Users + Grants + Callers + Replays {}
+pub trait Store: Apps + Users + Grants + Callers + Replays + Leases {}
 
-impl<T: Apps + Users + Grants + Callers + Replays> Store for T {}
+impl<T: Apps + Users + Grants + Callers + Replays + Leases> Store for T {}
 
-/// Opens the adapter a database URL names, creating and migrating the database if needed.
-pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+/// Opens the adapter a database URL names (`sqlite://PATH` or `postgres://…`), creating and
+/// migrating the database if needed. `pool_size` caps PostgreSQL connections.
+pub async fn open(url: &str, pool_size: usize) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if let Some(path) = sqlite::path_of(url) {
         return Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path).await?));
+    }
+    if postgres::is_postgres(url) {
+        return Ok(std::sync::Arc::new(
+            postgres::PostgresStore::open(url, pool_size).await?,
+        ));
     }
     Err(StoreError::UnsupportedUrl(
         url.split(':').next().unwrap_or_default().to_owned(),

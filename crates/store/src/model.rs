@@ -84,6 +84,18 @@ pub struct NewPair {
     pub refresh: Option<(TokenDigest, Option<Timestamp>)>,
 }
 
+impl NewPair {
+    /// When every token of the pair has expired and the row can go; `None`: never.
+    pub fn dead_after(&self) -> Option<Timestamp> {
+        let access = self.access.expires_at?;
+        match &self.refresh {
+            None => Some(access),
+            Some((_, None)) => None,
+            Some((_, Some(refresh))) => Some(access.max(*refresh)),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Rotation {
     /// This request rotated the token; the successor is stored for `grant`.
@@ -114,7 +126,10 @@ pub struct Authorization {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Swept {
     pub codes: usize,
+    /// Sealed grace-replay answers forgotten.
     pub replays: usize,
+    /// Token pairs deleted because all their tokens had expired.
+    pub tokens: usize,
 }
 
 /// A key a backend calls the broker with. Only its digest and last four characters are kept.

@@ -1,4 +1,5 @@
-//! One contract every storage adapter must keep, run here against a real SQLite file.
+//! One contract every storage adapter must keep, run against a real SQLite file or a real
+//! PostgreSQL (`REFRESHD_TEST_DATABASE`; `scripts/test` runs both).
 
 use std::sync::Arc;
 
@@ -18,8 +19,8 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = refreshd_store::open(&url).await.unwrap();
+    let url = refreshd_store::testing::scratch_database(dir.path()).await;
+    let store = refreshd_store::open(&url, 4).await.unwrap();
     let app = store.create_app(new_app("One"), NOW).await.unwrap();
     let user = store
         .create_user(
@@ -394,16 +395,16 @@ async fn revoking_a_grant_stops_every_token_of_that_user_for_the_app() {
 #[tokio::test]
 async fn acknowledged_writes_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let url = refreshd_store::testing::scratch_database(dir.path()).await;
     let client_id = {
-        let store = refreshd_store::open(&url).await.unwrap();
+        let store = refreshd_store::open(&url, 4).await.unwrap();
         store
             .create_app(new_app("Durable"), NOW)
             .await
             .unwrap()
             .client_id
     };
-    let store = refreshd_store::open(&url).await.unwrap();
+    let store = refreshd_store::open(&url, 4).await.unwrap();
     assert_eq!(
         store.find_app(&client_id).await.unwrap().unwrap().name,
         "Durable"
@@ -412,7 +413,7 @@ async fn acknowledged_writes_survive_a_reopen() {
 
 #[tokio::test]
 async fn unsupported_urls_are_refused_clearly() {
-    let err = refreshd_store::open("mysql://x").await.err().unwrap();
+    let err = refreshd_store::open("mysql://x", 4).await.err().unwrap();
     assert!(err.to_string().contains("mysql"), "{err}");
 }
 
@@ -439,7 +440,8 @@ async fn sweeping_forgets_replays_after_the_window_and_dead_codes() {
         early,
         Swept {
             codes: 0,
-            replays: 0
+            replays: 0,
+            tokens: 0
         },
         "inside the window nothing goes"
     );
@@ -448,7 +450,8 @@ async fn sweeping_forgets_replays_after_the_window_and_dead_codes() {
         late,
         Swept {
             codes: 1,
-            replays: 1
+            replays: 1,
+            tokens: 0
         }
     );
     assert_eq!(
@@ -579,4 +582,143 @@ async fn a_reset_drops_the_grace_answer_it_would_contradict() {
         rotate(&f, 1, 3, NOW).await,
         Rotation::FamilyRevoked
     ));
+}
+
+#[tokio::test]
+async fn sweeping_deletes_pairs_once_all_their_tokens_have_expired() {
+    let f = fixture().await;
+    let short = NewPair {
+        access: NewAccess {
+            digest: TokenDigest::of("access-short"),
+            last_eight: "shortacc".into(),
+            expires_at: Some(NOW.plus_secs(100)),
+        },
+        refresh: Some((TokenDigest::of("refresh-short"), Some(NOW.plus_secs(200)))),
+    };
+    let forever = NewPair {
+        access: NewAccess {
+            digest: TokenDigest::of("access-forever"),
+            last_eight: "forever0".into(),
+            expires_at: None,
+        },
+        refresh: None,
+    };
+    for p in [short, forever] {
+        f.store.issue_pair(f.grant.clone(), p, NOW).await.unwrap();
+    }
+    let refresh_short = TokenDigest::of("refresh-short");
+    // The access token has expired, the refresh token not yet: the pair stays.
+    let swept = f.store.sweep(NOW.plus_secs(150), GRACE).await.unwrap();
+    assert_eq!(swept.tokens, 0);
+    let extended = f
+        .store
+        .rotate_refresh(
+            refresh_short,
+            f.grant.app_id,
+            pair(9),
+            vec![1],
+            NOW.plus_secs(150),
+            GRACE,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(extended, Rotation::Rotated { .. }));
+    // Now the rotated pair is dead (both its tokens expired); its successor and the
+    // non-expiring pair are not.
+    let swept = f.store.sweep(NOW.plus_secs(201), GRACE).await.unwrap();
+    assert_eq!(swept.tokens, 1);
+    assert!(live(&f, 9).await);
+    let forever = f
+        .store
+        .find_authorization(TokenDigest::of("access-forever"), NOW.plus_secs(10_000_000))
+        .await
+        .unwrap();
+    assert!(
+        forever.is_some(),
+        "a token that never expires is never swept"
+    );
+    assert_eq!(
+        f.store
+            .sweep(NOW.plus_secs(202), GRACE)
+            .await
+            .unwrap()
+            .tokens,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_lease_has_one_holder_until_released_or_expired() {
+    let f = fixture().await;
+    let key = TokenDigest::of("github\0ghr_token");
+    let (a, b) = ([1u8; 16], [2u8; 16]);
+    let until = NOW.plus_secs(30);
+    assert!(f.store.take_lease(key, a, until, NOW).await.unwrap());
+    assert!(!f.store.take_lease(key, b, until, NOW).await.unwrap());
+    assert!(
+        !f.store.take_lease(key, a, until, NOW).await.unwrap(),
+        "not re-entrant"
+    );
+    f.store.release_lease(key, b).await.unwrap();
+    assert!(
+        !f.store.take_lease(key, b, until, NOW).await.unwrap(),
+        "only the holder releases"
+    );
+    f.store.release_lease(key, a).await.unwrap();
+    assert!(f.store.take_lease(key, b, until, NOW).await.unwrap());
+    // A holder that never releases (it died) loses the lease when it expires.
+    assert!(
+        !f.store
+            .take_lease(key, a, NOW.plus_secs(60), NOW.plus_secs(29))
+            .await
+            .unwrap()
+    );
+    assert!(
+        f.store
+            .take_lease(key, a, NOW.plus_secs(60), NOW.plus_secs(30))
+            .await
+            .unwrap()
+    );
+    f.store.release_lease(key, b).await.unwrap();
+    assert!(
+        !f.store
+            .take_lease(key, b, NOW.plus_secs(60), NOW.plus_secs(31))
+            .await
+            .unwrap(),
+        "the old holder's release does not free the new holder's lease"
+    );
+    let other = TokenDigest::of("github\0ghr_other");
+    assert!(
+        f.store.take_lease(other, b, until, NOW).await.unwrap(),
+        "leases are per key"
+    );
+
+    let swept = f.store.sweep(NOW.plus_secs(61), GRACE).await.unwrap();
+    assert_eq!(swept, Swept::default());
+    assert!(
+        f.store
+            .take_lease(key, b, NOW.plus_secs(90), NOW.plus_secs(61))
+            .await
+            .unwrap(),
+        "expired leases are swept or taken over"
+    );
+}
+
+#[tokio::test]
+async fn of_concurrent_lease_takers_exactly_one_wins() {
+    let f = fixture().await;
+    let key = TokenDigest::of("google\0refresh");
+    let takers: Vec<_> = (0..32u8)
+        .map(|i| {
+            let store = f.store.clone();
+            tokio::spawn(
+                async move { store.take_lease(key, [i; 16], NOW.plus_secs(30), NOW).await },
+            )
+        })
+        .collect();
+    let mut won = 0;
+    for taker in takers {
+        won += usize::from(taker.await.unwrap().unwrap());
+    }
+    assert_eq!(won, 1);
 }

@@ -2,6 +2,8 @@
 //! moves, plus the fixtures most tests need.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::sync::Arc;
 
 use refreshd::{Config, RunningServer};
@@ -31,7 +33,8 @@ pub async fn spawn() -> TestApp {
 pub async fn spawn_with(lifetimes: Lifetimes) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
-        database_url: format!("sqlite://{}", dir.path().join("refreshd.db").display()),
+        database_url: refreshd_store::testing::scratch_database(dir.path()).await,
+        master_key: Some(process::TEST_MASTER_KEY.to_owned().into()),
         lifetimes,
         ..Config::default()
     };
@@ -42,7 +45,7 @@ pub async fn spawn_with(lifetimes: Lifetimes) -> TestApp {
         .unwrap();
     let url = server.url();
     let provider = Provider {
-        store: refreshd_store::open(&config.database_url).await.unwrap(),
+        store: config.open_store().await.unwrap(),
         clock: Arc::new(clock.clone()),
         lifetimes,
         public_url: url.clone(),

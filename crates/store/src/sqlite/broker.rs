@@ -5,7 +5,7 @@ use refreshd_core::{Timestamp, TokenDigest};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteStore, unavailable};
-use crate::{ApiKey, Callers, Replays, Session, StoreError};
+use crate::{ApiKey, Callers, Leases, Replays, Session, StoreError};
 
 fn api_key_of(row: &Row) -> rusqlite::Result<ApiKey> {
     Ok(ApiKey {
@@ -153,5 +153,40 @@ impl Replays for SqliteStore {
                 })
                 .map_err(unavailable)
         })
+    }
+}
+
+#[async_trait]
+impl Leases for SqliteStore {
+    async fn take_lease(
+        &self,
+        key: TokenDigest,
+        holder: [u8; 16],
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO leases (key, holder, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                     WHERE leases.expires_at <= ?4",
+                )
+                .and_then(|mut s| s.execute(params![key.as_bytes(), holder, until.secs(), now.secs()]))
+                .map(|n| n > 0)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn release_lease(&self, key: TokenDigest, holder: [u8; 16]) -> Result<(), StoreError> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM leases WHERE key = ?1 AND holder = ?2")
+                    .and_then(|mut s| s.execute(params![key.as_bytes(), holder]))
+                    .map(drop)
+                    .map_err(unavailable)
+            })
+            .await
     }
 }

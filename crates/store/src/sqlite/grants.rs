@@ -31,8 +31,8 @@ fn insert_pair(
     };
     conn.prepare_cached(
         "INSERT INTO token_pairs (family_id, access_digest, access_last_eight, access_expires_at,
-             refresh_digest, refresh_expires_at, replay_sealed, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+             refresh_digest, refresh_expires_at, replay_sealed, created_at, updated_at, dead_after)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -44,6 +44,7 @@ fn insert_pair(
             refresh_expires_at,
             replay_sealed,
             now.secs(),
+            pair.dead_after().map(Timestamp::secs),
         ])
     })
     .map_err(unavailable)?;
@@ -157,7 +158,7 @@ fn judge_failed_rotation(
     }
 }
 
-/// How many token pairs one sweep looks at, at most.
+/// How many token pairs one sweep looks at, or deletes, at most.
 const SWEEP_STRETCH: i64 = 20_000;
 
 /// The rotation itself: a conditional update, so of concurrent ones exactly one matches. It
@@ -308,7 +309,12 @@ impl Grants for SqliteStore {
                 let sql = format!(
                     "UPDATE token_pairs
                      SET access_digest = ?3, access_last_eight = ?4, access_expires_at = ?5, updated_at = ?6,
-                         replay_sealed = NULL
+                         replay_sealed = NULL,
+                         dead_after = CASE
+                             WHEN ?5 IS NULL THEN NULL
+                             WHEN refresh_digest IS NULL THEN ?5
+                             WHEN refresh_expires_at IS NULL THEN NULL
+                             ELSE max(?5, refresh_expires_at) END
                      WHERE access_digest = ?1 AND state = 0
                        AND (access_expires_at IS NULL OR access_expires_at > ?6) AND {OF_LIVE_FAMILY}"
                 );
@@ -469,9 +475,17 @@ impl Grants for SqliteStore {
                 for sql in [
                     "DELETE FROM sessions WHERE expires_at <= ?1",
                     "DELETE FROM replays WHERE expires_at <= ?1",
+                    "DELETE FROM leases WHERE expires_at <= ?1",
                 ] {
                     conn.prepare_cached(sql).and_then(|mut s| s.execute([now.secs()])).map_err(unavailable)?;
                 }
+                let tokens = conn
+                    .prepare_cached(
+                        "DELETE FROM token_pairs WHERE id IN (
+                             SELECT id FROM token_pairs WHERE dead_after <= ?1 LIMIT ?2)",
+                    )
+                    .and_then(|mut s| s.execute(params![now.secs(), SWEEP_STRETCH]))
+                    .map_err(unavailable)?;
                 // Pairs are appended in time order, so the sweep walks ids upwards from where
                 // it stopped, a bounded stretch per call, never scanning the whole table.
                 let cutoff = now.secs() - grace_window_secs;
@@ -482,7 +496,7 @@ impl Grants for SqliteStore {
                     .and_then(|mut s| s.query_row(params![from, SWEEP_STRETCH, cutoff], |r| r.get(0)))
                     .map_err(unavailable)?;
                 let Some(until) = until else {
-                    return Ok((Swept { codes, replays: 0 }, None));
+                    return Ok((Swept { codes, replays: 0, tokens }, None));
                 };
                 let replays = conn
                     .prepare_cached(
@@ -491,7 +505,7 @@ impl Grants for SqliteStore {
                     )
                     .and_then(|mut s| s.execute([from, until]))
                     .map_err(unavailable)?;
-                Ok((Swept { codes, replays }, Some(until)))
+                Ok((Swept { codes, replays, tokens }, Some(until)))
             })
             .await?;
         // Moved only once the sweep is durable.

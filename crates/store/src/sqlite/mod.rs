@@ -19,6 +19,7 @@ use writer::Writer;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_broker.sql"),
+    include_str!("migrations/0003_leases_and_expiry.sql"),
 ];
 
 /// The file path in a `sqlite://PATH` or `sqlite:PATH` URL.

@@ -1,0 +1,277 @@
+//! refreshd as separate processes: `refreshd serve` on loopback with a scratch database (or
+//! one shared with other processes), a provider with apps and a user, and a broker with a key.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_refreshd");
+
+/// The master key test instances on one PostgreSQL share.
+pub const TEST_MASTER_KEY: &str =
+    "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+
+/// A `refreshd serve` process with its own database; stopped (SIGTERM) when dropped.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    /// The database URL: its own scratch database, or one shared with other processes.
+    pub database: String,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl Server {
+    /// A server on a scratch database of its own.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database = refreshd_store::testing::scratch_database(dir.path()).await;
+        Self::start_in(dir, database, env).await
+    }
+
+    /// A server on `database`, which other processes may share.
+    pub async fn start_on(database: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_in(tempfile::tempdir().unwrap(), database.to_owned(), env).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, database: String, env: &[(&str, &str)]) -> Self {
+        let mut server = Self {
+            dir,
+            url: String::new(),
+            database,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        server.url = format!("http://127.0.0.1:{port}");
+        let log = std::fs::File::create(server.dir.path().join("stderr.log")).unwrap();
+        let child = server
+            .command(&["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        server.child = Some(child);
+        for _ in 0..200 {
+            if reqwest::get(format!("{}/healthz", server.url))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("refreshd did not start");
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env("REFRESHD_DATABASE_URL", &self.database)
+            .env("REFRESHD_LOG", "trace");
+        if refreshd_store::postgres::is_postgres(&self.database) {
+            // Instances on one PostgreSQL share their master key.
+            command.env("REFRESHD_MASTER_KEY", TEST_MASTER_KEY);
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Value {
+        let output = self.command(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+}
+
+impl Server {
+    /// Kills the process at once (SIGKILL): no graceful shutdown, nothing released.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Everything the server logged so far (at `trace`).
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A provider with a GitHub app and a Google app, and a user. Its grace window is 0, so any
+/// second use of a rotated refresh token revokes the family: a broker that called upstream
+/// twice for one token would be caught.
+pub struct Provider {
+    pub server: Server,
+    pub github: (String, String),
+    pub google: (String, String),
+}
+
+impl Provider {
+    pub async fn start() -> Self {
+        Self::with(Server::start(&[("REFRESHD_LIFETIMES__GRACE_WINDOW_SECS", "0")]).await)
+    }
+
+    /// The same, on `database`, which other processes may share.
+    pub async fn start_on(database: &str) -> Self {
+        Self::with(
+            Server::start_on(database, &[("REFRESHD_LIFETIMES__GRACE_WINDOW_SECS", "0")]).await,
+        )
+    }
+
+    fn with(server: Server) -> Self {
+        let app = |dialect: &str| {
+            let app = server.cli(&[
+                "app",
+                "create",
+                "--name",
+                "up",
+                "--redirect-uri",
+                "http://localhost/cb",
+                "--dialect",
+                dialect,
+                "--json",
+            ]);
+            (
+                app["client_id"].as_str().unwrap().to_owned(),
+                app["client_secret"].as_str().unwrap().to_owned(),
+            )
+        };
+        let (github, google) = (app("github"), app("google"));
+        server.cli(&[
+            "user",
+            "create",
+            "--login",
+            "octocat",
+            "--name",
+            "Mona",
+            "--email",
+            "mona@example.com",
+            "--json",
+        ]);
+        Self {
+            server,
+            github,
+            google,
+        }
+    }
+
+    /// A fresh token family at the provider, as the JSON its token endpoint answers.
+    pub fn issue(&self, client_id: &str) -> Value {
+        self.server.cli(&[
+            "token",
+            "issue",
+            "--client-id",
+            client_id,
+            "--login",
+            "octocat",
+            "--scope",
+            "repo",
+        ])
+    }
+
+    pub fn upstream_env(&self) -> Vec<(&'static str, String)> {
+        let url = &self.server.url;
+        vec![
+            ("REFRESHD_GITHUB_CLIENT_ID", self.github.0.clone()),
+            ("REFRESHD_GITHUB_CLIENT_SECRET", self.github.1.clone()),
+            (
+                "REFRESHD_GITHUB_TOKEN_URL",
+                format!("{url}/login/oauth/access_token"),
+            ),
+            ("REFRESHD_GITHUB_API_URL", format!("{url}/api/v3")),
+            ("REFRESHD_GOOGLE_CLIENT_ID", self.google.0.clone()),
+            ("REFRESHD_GOOGLE_CLIENT_SECRET", self.google.1.clone()),
+            ("REFRESHD_GOOGLE_TOKEN_URL", format!("{url}/token")),
+            (
+                "REFRESHD_GOOGLE_USERINFO_URL",
+                format!("{url}/oauth2/v3/userinfo"),
+            ),
+        ]
+    }
+
+    pub async fn github_user_status(&self, token: &str) -> u16 {
+        let response = reqwest::Client::new()
+            .get(format!("{}/user", self.server.url))
+            .bearer_auth(token)
+            .send()
+            .await;
+        response.unwrap().status().as_u16()
+    }
+}
+
+/// A broker process and an API key for it.
+pub struct Broker {
+    pub server: Server,
+    pub key: String,
+    pub http: reqwest::Client,
+}
+
+impl Broker {
+    pub async fn start(env: &[(&str, String)]) -> Self {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Self::with(Server::start(&env).await)
+    }
+
+    /// A broker on `database`, which other processes may share.
+    pub async fn start_on(database: &str, env: &[(&str, String)]) -> Self {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Self::with(Server::start_on(database, &env).await)
+    }
+
+    fn with(server: Server) -> Self {
+        let key = server.cli(&["key", "create", "--name", "backend", "--json"])["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Self {
+            server,
+            key,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.server.url))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

@@ -1,0 +1,331 @@
+//! Several refreshd instances on one PostgreSQL, as separate processes: one rotation per
+//! refresh token and one upstream call per broker refresh across all of them, a broker killed
+//! while holding a token's lease, and the database restarting under running instances.
+//! These need the throwaway cluster `scripts/test` starts (`REFRESHD_TEST_POSTGRES_URL`).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::process::{Broker, Provider, Server};
+use serde_json::{Value, json};
+
+/// Counts rows of the shared database, as the test's own connection sees them.
+async fn count(database: &str, sql: &str) -> i64 {
+    let (client, connection) = tokio_postgres::connect(database, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn two_brokers_and_a_provider_on_one_postgres_refresh_a_token_once() {
+    let database = refreshd_store::testing::scratch_postgres().await;
+    // The provider's grace window is 0: a second upstream use of the token would revoke its
+    // family, so the family being alive with two pairs proves exactly one upstream call.
+    let provider = Provider::start_on(&database).await;
+    let env = provider.upstream_env();
+    let first = Broker::start_on(&database, &env).await;
+    let mut second = Broker::start_on(&database, &env).await;
+    // One backend behind a load balancer: the same API key at both instances.
+    second.key = first.key.clone();
+    let brokers = Arc::new([first, second]);
+    let pair = provider.issue(&provider.github.0);
+    let body = json!({"refresh_token": pair["refresh_token"]});
+
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let (brokers, body) = (brokers.clone(), body.clone());
+            tokio::spawn(async move { brokers[i % 2].post("/auth/github/refresh", body).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        let (status, answer) = task.await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        answers.push(answer);
+    }
+    assert!(
+        answers.iter().all(|a| a == &answers[0]),
+        "200 identical answers"
+    );
+    assert_eq!(
+        count(&database, "SELECT count(*) FROM token_pairs").await,
+        2,
+        "the issued pair and exactly one successor: one rotation"
+    );
+    assert_eq!(
+        count(
+            &database,
+            "SELECT count(*) FROM token_pairs WHERE state = 1"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &database,
+            "SELECT count(*) FROM families WHERE revoked_at IS NOT NULL"
+        )
+        .await,
+        0,
+        "no reuse was detected: one upstream call"
+    );
+    let token = answers[0]["token"].as_str().unwrap();
+    assert_eq!(provider.github_user_status(token).await, 200);
+    assert_eq!(
+        count(&database, "SELECT count(*) FROM leases").await,
+        0,
+        "the lease was released"
+    );
+}
+
+#[tokio::test]
+async fn two_providers_on_one_postgres_rotate_a_token_once() {
+    let database = refreshd_store::testing::scratch_postgres().await;
+    // The default grace window (10 s): concurrent duplicates get the same successor back.
+    let first = Server::start_on(&database, &[]).await;
+    let second = Server::start_on(&database, &[]).await;
+    let app = first.cli(&[
+        "app",
+        "create",
+        "--name",
+        "shared",
+        "--redirect-uri",
+        "http://localhost/cb",
+        "--json",
+    ]);
+    let (client_id, secret) = (
+        app["client_id"].as_str().unwrap().to_owned(),
+        app["client_secret"].as_str().unwrap().to_owned(),
+    );
+    first.cli(&["user", "create", "--login", "octocat", "--json"]);
+    let pair = second.cli(&[
+        "token",
+        "issue",
+        "--client-id",
+        &client_id,
+        "--login",
+        "octocat",
+    ]);
+    let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+    let urls = Arc::new([first.url.clone(), second.url.clone()]);
+    let http = reqwest::Client::new();
+
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let (urls, http) = (urls.clone(), http.clone());
+            let form = [
+                ("client_id", client_id.clone()),
+                ("client_secret", secret.clone()),
+                ("grant_type", "refresh_token".into()),
+                ("refresh_token", refresh.clone()),
+            ];
+            tokio::spawn(async move {
+                let response = http
+                    .post(format!("{}/login/oauth/access_token", urls[i % 2]))
+                    .header("accept", "application/json")
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                response.json::<Value>().await.unwrap()
+            })
+        })
+        .collect();
+    let mut granted = Vec::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        if answer.get("access_token").is_some() {
+            granted.push(answer);
+        } else {
+            assert_eq!(answer["error"], "bad_refresh_token", "{answer}");
+        }
+    }
+    assert!(!granted.is_empty());
+    assert!(
+        granted.iter().all(|a| a == &granted[0]),
+        "every grant is the one rotation or its grace replay"
+    );
+    assert_eq!(
+        count(&database, "SELECT count(*) FROM token_pairs").await,
+        2,
+        "one rotation"
+    );
+    assert_eq!(
+        count(
+            &database,
+            "SELECT count(*) FROM token_pairs WHERE state = 0"
+        )
+        .await,
+        1,
+        "one live pair"
+    );
+    assert_eq!(
+        count(
+            &database,
+            "SELECT count(*) FROM families WHERE revoked_at IS NULL"
+        )
+        .await,
+        1,
+        "one live family"
+    );
+}
+
+/// A peer that accepts connections and never answers: an upstream that hangs.
+async fn silent_upstream() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{addr}/login/oauth/access_token")
+}
+
+#[tokio::test]
+async fn a_broker_killed_while_holding_a_lease_blocks_the_token_only_until_it_expires() {
+    let database = refreshd_store::testing::scratch_postgres().await;
+    let provider = Provider::start_on(&database).await;
+    let timeouts = [
+        ("REFRESHD_UPSTREAM_TIMEOUT_SECS", "1".to_owned()),
+        ("REFRESHD_CONNECT_TIMEOUT_SECS", "1".to_owned()),
+    ];
+    let mut hanging_env = provider.upstream_env();
+    hanging_env.retain(|(k, _)| *k != "REFRESHD_GITHUB_TOKEN_URL");
+    hanging_env.push(("REFRESHD_GITHUB_TOKEN_URL", silent_upstream().await));
+    hanging_env.extend(timeouts.clone());
+    // The holder's lease covers its longest upstream call: 2 × (1 + 1) + 1 + 5 s margin = 10 s.
+    let mut doomed = Broker::start_on(&database, &hanging_env).await;
+    let mut healthy_env = provider.upstream_env();
+    healthy_env.extend(timeouts);
+    let mut healthy = Broker::start_on(&database, &healthy_env).await;
+    healthy.key = doomed.key.clone();
+    let pair = provider.issue(&provider.github.0);
+    let body = json!({"refresh_token": pair["refresh_token"]});
+
+    let stuck = {
+        let (http, url, key, body) = (
+            doomed.http.clone(),
+            format!("{}/auth/github/refresh", doomed.server.url),
+            doomed.key.clone(),
+            body.clone(),
+        );
+        tokio::spawn(async move { http.post(url).bearer_auth(key).json(&body).send().await })
+    };
+    for _ in 0..100 {
+        if count(&database, "SELECT count(*) FROM leases").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(count(&database, "SELECT count(*) FROM leases").await, 1);
+    doomed.server.kill();
+    assert!(
+        stuck.await.unwrap().is_err(),
+        "the killed broker never answered"
+    );
+
+    let started = std::time::Instant::now();
+    let (status, answer) = healthy.post("/auth/github/refresh", body).await;
+    assert_eq!(status, 200, "{answer}");
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(20),
+        "the lease expired and the token was refreshed ({waited:?})"
+    );
+    assert_eq!(
+        provider
+            .github_user_status(answer["token"].as_str().unwrap())
+            .await,
+        200
+    );
+}
+
+/// A PostgreSQL cluster of this test's own, removed when dropped.
+struct Cluster {
+    dir: String,
+}
+
+impl Cluster {
+    const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-cluster");
+
+    fn run(&self, command: &str) -> String {
+        let output = std::process::Command::new(Self::SCRIPT)
+            .args([command, &self.dir])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "pg-cluster {command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    fn start() -> (Self, String) {
+        let name = format!(
+            "refreshd-restart-{:016x}",
+            u64::from_le_bytes(refreshd_core::random::bytes::<8>())
+        );
+        let cluster = Self {
+            dir: std::env::temp_dir().join(name).display().to_string(),
+        };
+        let url = cluster.run("start");
+        (cluster, url)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(Self::SCRIPT)
+            .args(["stop", &self.dir])
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn instances_answer_503_while_postgres_is_down_and_recover_without_a_restart() {
+    let (cluster, url) = Cluster::start();
+    let database = refreshd_store::testing::in_fresh_schema(&url).await;
+    let provider = Provider::start_on(&database).await;
+    let broker = Broker::start_on(&database, &provider.upstream_env()).await;
+    let pair = provider.issue(&provider.github.0);
+    let token = pair["access_token"].as_str().unwrap();
+    assert_eq!(provider.github_user_status(token).await, 200);
+
+    cluster.run("down");
+    let refresh = |pair: &Value| json!({"refresh_token": pair["refresh_token"]});
+    let (status, answer) = broker.post("/auth/github/refresh", refresh(&pair)).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"], "unavailable");
+    let response = reqwest::Client::new()
+        .post(format!("{}/login/oauth/access_token", provider.server.url))
+        .header("accept", "application/json")
+        .form(&[
+            ("client_id", provider.github.0.as_str()),
+            ("client_secret", provider.github.1.as_str()),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", pair["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"], "temporarily_unavailable", "{answer}");
+    assert_eq!(provider.github_user_status(token).await, 503);
+
+    cluster.run("up");
+    // The same refresh token: nothing was burned while the database was down.
+    let (status, answer) = broker.post("/auth/github/refresh", refresh(&pair)).await;
+    assert_eq!(status, 200, "{answer}");
+    let fresh = answer["token"].as_str().unwrap();
+    assert_eq!(provider.github_user_status(fresh).await, 200);
+    assert_eq!(provider.github_user_status(token).await, 401, "rotated");
+}

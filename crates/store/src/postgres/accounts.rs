@@ -1,0 +1,107 @@
+//! Apps and users in PostgreSQL.
+
+use async_trait::async_trait;
+use refreshd_core::{ClientId, Timestamp, TokenDigest};
+
+use super::rows::{APP_COLUMNS, app_of, find_app_in, find_user_in};
+use super::{PostgresStore, conflict_or_unavailable, execute, query};
+use crate::{App, Apps, NewApp, NewUser, StoreError, User, Users};
+
+#[async_trait]
+impl Apps for PostgresStore {
+    async fn create_app(&self, app: NewApp, now: Timestamp) -> Result<App, StoreError> {
+        let client = self.client().await?;
+        execute(
+            &client,
+            "INSERT INTO apps (client_id, name, kind, redirect_uri, secret_digest,
+                 expiring_tokens, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            &[
+                &app.client_id.as_str(),
+                &app.name,
+                &app.kind.as_str(),
+                &app.redirect_uri,
+                &app.secret_digest.as_bytes().as_slice(),
+                &app.expiring_tokens,
+                &now.secs(),
+            ],
+        )
+        .await
+        .map_err(|e| conflict_or_unavailable(e, "app"))?;
+        find_app_in(&client, app.client_id.as_str())
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("app vanished after insert".into()))
+    }
+
+    async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps a ORDER BY a.id");
+        query(&client, &sql, &[])
+            .await?
+            .iter()
+            .map(app_of)
+            .collect()
+    }
+
+    async fn find_app(&self, client_id: &ClientId) -> Result<Option<App>, StoreError> {
+        find_app_in(&self.client().await?, client_id.as_str()).await
+    }
+
+    async fn set_expiring_tokens(
+        &self,
+        client_id: &ClientId,
+        expiring: bool,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError> {
+        let client = self.client().await?;
+        execute(
+            &client,
+            "UPDATE apps SET expiring_tokens = $2, updated_at = $3 WHERE client_id = $1",
+            &[&client_id.as_str(), &expiring, &now.secs()],
+        )
+        .await?;
+        find_app_in(&client, client_id.as_str()).await
+    }
+
+    async fn set_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret: TokenDigest,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError> {
+        let client = self.client().await?;
+        execute(
+            &client,
+            "UPDATE apps SET secret_digest = $2, updated_at = $3 WHERE client_id = $1",
+            &[
+                &client_id.as_str(),
+                &secret.as_bytes().as_slice(),
+                &now.secs(),
+            ],
+        )
+        .await?;
+        find_app_in(&client, client_id.as_str()).await
+    }
+}
+
+#[async_trait]
+impl Users for PostgresStore {
+    async fn create_user(&self, user: NewUser, now: Timestamp) -> Result<User, StoreError> {
+        let client = self.client().await?;
+        execute(
+            &client,
+            "INSERT INTO users (login, name, email, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $4)",
+            &[&user.login, &user.name, &user.email, &now.secs()],
+        )
+        .await
+        .map_err(|e| conflict_or_unavailable(e, "user"))?;
+        find_user_in(&client, &user.login)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("user vanished after insert".into()))
+    }
+
+    async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError> {
+        find_user_in(&self.client().await?, login).await
+    }
+}

@@ -1,0 +1,189 @@
+//! The broker's API keys, sessions, replay vault and leases in PostgreSQL.
+
+use async_trait::async_trait;
+use refreshd_core::{Timestamp, TokenDigest};
+use tokio_postgres::Row;
+
+use super::{PostgresStore, execute, query, query_opt};
+use crate::{ApiKey, Callers, Leases, Replays, Session, StoreError};
+
+fn api_key_of(row: &Row) -> Result<ApiKey, StoreError> {
+    Ok(ApiKey {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        last_four: row.try_get("last_four")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        revoked_at: row.try_get::<_, Option<i64>>("revoked_at")?.map(Timestamp),
+    })
+}
+
+#[async_trait]
+impl Callers for PostgresStore {
+    async fn create_api_key(
+        &self,
+        name: &str,
+        digest: TokenDigest,
+        last_four: &str,
+        now: Timestamp,
+    ) -> Result<ApiKey, StoreError> {
+        let rows = query(
+            &self.client().await?,
+            "INSERT INTO api_keys (name, digest, last_four, created_at) VALUES ($1, $2, $3, $4)
+             RETURNING id, name, last_four, created_at, revoked_at",
+            &[
+                &name,
+                &digest.as_bytes().as_slice(),
+                &last_four,
+                &now.secs(),
+            ],
+        )
+        .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| StoreError::Corrupt("no key returned by its insert".into()))?;
+        api_key_of(row)
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = query(
+            &self.client().await?,
+            "SELECT id, name, last_four, created_at, revoked_at FROM api_keys ORDER BY id",
+            &[],
+        )
+        .await?;
+        rows.iter().map(api_key_of).collect()
+    }
+
+    async fn revoke_api_key(&self, id: i64, now: Timestamp) -> Result<bool, StoreError> {
+        let changed = execute(
+            &self.client().await?,
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+            &[&id, &now.secs()],
+        )
+        .await?;
+        Ok(changed > 0)
+    }
+
+    async fn find_api_key(&self, digest: TokenDigest) -> Result<Option<ApiKey>, StoreError> {
+        let row = query_opt(
+            &self.client().await?,
+            "SELECT id, name, last_four, created_at, revoked_at FROM api_keys
+             WHERE digest = $1 AND revoked_at IS NULL",
+            &[&digest.as_bytes().as_slice()],
+        )
+        .await?;
+        row.as_ref().map(api_key_of).transpose()
+    }
+
+    async fn create_session(
+        &self,
+        digest: TokenDigest,
+        session: Session,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        execute(
+            &self.client().await?,
+            "INSERT INTO sessions (digest, provider, subject, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &digest.as_bytes().as_slice(),
+                &session.provider,
+                &session.subject,
+                &now.secs(),
+                &session.expires_at.secs(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn find_session(
+        &self,
+        digest: TokenDigest,
+        now: Timestamp,
+    ) -> Result<Option<Session>, StoreError> {
+        let row = query_opt(
+            &self.client().await?,
+            "SELECT provider, subject, expires_at FROM sessions WHERE digest = $1 AND expires_at > $2",
+            &[&digest.as_bytes().as_slice(), &now.secs()],
+        )
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Session {
+            provider: row.try_get(0)?,
+            subject: row.try_get(1)?,
+            expires_at: Timestamp(row.try_get(2)?),
+        }))
+    }
+}
+
+#[async_trait]
+impl Replays for PostgresStore {
+    async fn put_replay(
+        &self,
+        lookup: TokenDigest,
+        sealed: Vec<u8>,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        execute(
+            &self.client().await?,
+            "INSERT INTO replays (lookup, sealed, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (lookup) DO UPDATE SET sealed = excluded.sealed, expires_at = excluded.expires_at",
+            &[&lookup.as_bytes().as_slice(), &sealed, &expires_at.secs()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_replay(
+        &self,
+        lookup: TokenDigest,
+        now: Timestamp,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = query_opt(
+            &self.client().await?,
+            "SELECT sealed FROM replays WHERE lookup = $1 AND expires_at > $2",
+            &[&lookup.as_bytes().as_slice(), &now.secs()],
+        )
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+}
+
+#[async_trait]
+impl Leases for PostgresStore {
+    async fn take_lease(
+        &self,
+        key: TokenDigest,
+        holder: [u8; 16],
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let taken = execute(
+            &self.client().await?,
+            "INSERT INTO leases (key, holder, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+             WHERE leases.expires_at <= $4",
+            &[
+                &key.as_bytes().as_slice(),
+                &holder.as_slice(),
+                &until.secs(),
+                &now.secs(),
+            ],
+        )
+        .await?;
+        Ok(taken > 0)
+    }
+
+    async fn release_lease(&self, key: TokenDigest, holder: [u8; 16]) -> Result<(), StoreError> {
+        execute(
+            &self.client().await?,
+            "DELETE FROM leases WHERE key = $1 AND holder = $2",
+            &[&key.as_bytes().as_slice(), &holder.as_slice()],
+        )
+        .await?;
+        Ok(())
+    }
+}

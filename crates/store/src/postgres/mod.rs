@@ -1,0 +1,154 @@
+//! PostgreSQL, for several refreshd instances on one database: a pool of connections, every
+//! rule that must hold across instances kept by one conditional statement or transaction.
+//!
+//! A lost connection (the database restarting, say) fails the requests that needed it with
+//! `StoreError::Unavailable`; the pool replaces broken connections on the next checkout, so
+//! refreshd recovers without a restart once the database is back.
+
+mod accounts;
+mod broker;
+mod grants;
+mod rows;
+
+use std::time::Duration;
+
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use crate::StoreError;
+
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+
+/// How long a request waits for a connection (or to open one) before it fails with 503.
+const CONNECTION_WAIT: Duration = Duration::from_secs(5);
+
+/// Serializes migrations of concurrent starts; an arbitrary constant of refreshd's.
+const MIGRATION_LOCK: i64 = 0x7265_6672_6573_6801;
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+pub struct PostgresStore {
+    pool: Pool,
+    /// Token pairs up to this id hold no replay answer older than the grace window.
+    swept_up_to: std::sync::atomic::AtomicI64,
+}
+
+impl PostgresStore {
+    /// Connects (at most `pool_size` connections) and applies pending migrations.
+    pub async fn open(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECTION_WAIT))
+            .create_timeout(Some(CONNECTION_WAIT))
+            .recycle_timeout(Some(CONNECTION_WAIT))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let store = Self {
+            pool,
+            swept_up_to: Default::default(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
+    }
+
+    /// Applies the migrations not yet applied, under a lock so concurrent starts take turns.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS refreshd_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )
+        .await?;
+        let applied: i32 = tx
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM refreshd_migrations",
+                &[],
+            )
+            .await?
+            .get(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO refreshd_migrations (version) VALUES ($1)",
+                &[&(i as i32 + 1)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::Unavailable(format!("PostgreSQL: {e}"))
+    }
+}
+
+/// A unique violation as `Conflict(what)`, anything else as unavailable.
+fn conflict_or_unavailable(e: tokio_postgres::Error, what: &'static str) -> StoreError {
+    match e.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(what),
+        _ => e.into(),
+    }
+}
+
+type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+/// Runs a statement (prepared once per connection) and returns its rows.
+async fn query(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(sql).await?;
+    client.query(&statement, params).await
+}
+
+/// Runs a statement that returns at most one row.
+async fn query_opt(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<Option<Row>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(sql).await?;
+    client.query_opt(&statement, params).await
+}
+
+/// Runs a statement and returns how many rows it changed.
+async fn execute(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<u64, tokio_postgres::Error> {
+    let statement = client.prepare_cached(sql).await?;
+    client.execute(&statement, params).await
+}

@@ -1,0 +1,109 @@
+//! Reading PostgreSQL rows back into records, and the lookups several operations share.
+
+use deadpool_postgres::GenericClient;
+use refreshd_core::{AppKind, ClientId, Timestamp, TokenDigest};
+use tokio_postgres::Row;
+
+use super::query_opt;
+use crate::{App, Authorization, StoreError, User};
+
+pub(super) const APP_COLUMNS: &str = "a.id AS app_id, a.client_id, a.name AS app_name, a.kind, a.redirect_uri,
+    a.secret_digest, a.expiring_tokens, a.created_at AS app_created_at, a.updated_at AS app_updated_at";
+const USER_COLUMNS: &str = "u.id AS user_id, u.login, u.name AS user_name, u.email,
+    u.created_at AS user_created_at, u.updated_at AS user_updated_at";
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+pub(super) fn digest_of(row: &Row, column: &str) -> Result<TokenDigest, StoreError> {
+    let bytes: &[u8] = row.try_get(column)?;
+    TokenDigest::from_slice(bytes).ok_or_else(|| corrupt("a digest is not 32 bytes"))
+}
+
+pub(super) fn app_of(row: &Row) -> Result<App, StoreError> {
+    let kind: &str = row.try_get("kind")?;
+    Ok(App {
+        id: row.try_get("app_id")?,
+        client_id: ClientId::parse(row.try_get("client_id")?)
+            .ok_or_else(|| corrupt("bad client_id"))?,
+        name: row.try_get("app_name")?,
+        kind: AppKind::parse(kind).ok_or_else(|| corrupt("bad app kind"))?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        secret_digest: digest_of(row, "secret_digest")?,
+        expiring_tokens: row.try_get("expiring_tokens")?,
+        created_at: Timestamp(row.try_get("app_created_at")?),
+        updated_at: Timestamp(row.try_get("app_updated_at")?),
+    })
+}
+
+fn user_of(row: &Row) -> Result<User, StoreError> {
+    Ok(User {
+        id: row.try_get("user_id")?,
+        login: row.try_get("login")?,
+        name: row.try_get("user_name")?,
+        email: row.try_get("email")?,
+        created_at: Timestamp(row.try_get("user_created_at")?),
+        updated_at: Timestamp(row.try_get("user_updated_at")?),
+    })
+}
+
+pub(super) async fn find_app_in(
+    client: &impl GenericClient,
+    client_id: &str,
+) -> Result<Option<App>, StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {APP_COLUMNS} FROM apps a WHERE a.client_id = $1")
+    });
+    let row = query_opt(client, &SQL, &[&client_id]).await?;
+    row.as_ref().map(app_of).transpose()
+}
+
+pub(super) async fn find_user_in(
+    client: &impl GenericClient,
+    login: &str,
+) -> Result<Option<User>, StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {USER_COLUMNS} FROM users u WHERE lower(u.login) = lower($1)")
+    });
+    let row = query_opt(client, &SQL, &[&login]).await?;
+    row.as_ref().map(user_of).transpose()
+}
+
+/// The live, unexpired authorization of an access token: its pair is live and its family
+/// not revoked.
+pub(super) async fn find_authorization_in(
+    client: &impl GenericClient,
+    access: &TokenDigest,
+    now: Timestamp,
+) -> Result<Option<Authorization>, StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT p.id, f.scopes, p.access_digest, p.access_last_eight, p.access_expires_at,
+                    p.created_at, p.updated_at, {APP_COLUMNS}, {USER_COLUMNS}
+             FROM token_pairs p
+             JOIN families f ON f.id = p.family_id
+             JOIN apps a ON a.id = f.app_id
+             JOIN users u ON u.id = f.user_id
+             WHERE p.access_digest = $1 AND p.state = 0 AND f.revoked_at IS NULL
+               AND (p.access_expires_at IS NULL OR p.access_expires_at > $2)"
+        )
+    });
+    let row = query_opt(client, &SQL, &[&access.as_bytes().as_slice(), &now.secs()]).await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Authorization {
+        id: row.try_get("id")?,
+        app: app_of(&row)?,
+        user: user_of(&row)?,
+        scopes: row.try_get("scopes")?,
+        access_digest: digest_of(&row, "access_digest")?,
+        access_last_eight: row.try_get("access_last_eight")?,
+        access_expires_at: row
+            .try_get::<_, Option<i64>>("access_expires_at")?
+            .map(Timestamp),
+        created_at: Timestamp(row.try_get("created_at")?),
+        updated_at: Timestamp(row.try_get("updated_at")?),
+    }))
+}
