@@ -54,19 +54,23 @@ impl Flights {
     }
 
     /// Joins the flight for `key`, or starts one running `call`; `lookup` is this caller's
-    /// replay-vault lookup: `call` saves the starter's, `save` the others' before any answer.
+    /// replay-vault lookup: `call` saves the starter's, `save` the others'. Once every answer
+    /// is saved the flight runs `land` (whatever the outcome), and only then answers anyone.
     /// Every caller gets the same result.
-    pub async fn join<F, S, SF>(
+    pub async fn join<F, S, SF, L, LF>(
         &self,
         key: TokenDigest,
         lookup: TokenDigest,
         call: impl FnOnce() -> F,
         save: S,
+        land: L,
     ) -> Result<Refreshed, BrokerError>
     where
         F: Future<Output = Result<Refreshed, BrokerError>> + Send + 'static,
         S: Fn(Vec<TokenDigest>, Refreshed) -> SF + Send + 'static,
         SF: Future<Output = ()> + Send + 'static,
+        L: FnOnce() -> LF + Send + 'static,
+        LF: Future<Output = ()> + Send + 'static,
     {
         let mut outcome = {
             let mut flights = self.lock();
@@ -90,7 +94,7 @@ impl Flights {
                         key: *key.as_bytes(),
                         done: Some(done),
                     };
-                    tokio::spawn(fly(call(), save, landing));
+                    tokio::spawn(fly(call(), save, land, landing));
                     outcome
                 }
             }
@@ -104,11 +108,13 @@ impl Flights {
     }
 }
 
-async fn fly<F, S, SF>(call: F, save: S, mut landing: Landing)
+async fn fly<F, S, SF, L, LF>(call: F, save: S, land: L, mut landing: Landing)
 where
     F: Future<Output = Result<Refreshed, BrokerError>>,
     S: Fn(Vec<TokenDigest>, Refreshed) -> SF,
     SF: Future<Output = ()>,
+    L: FnOnce() -> LF,
+    LF: Future<Output = ()>,
 {
     let result = call.await;
     if let Ok(refreshed) = &result {
@@ -132,6 +138,7 @@ where
             save(unsaved, refreshed.clone()).await;
         }
     }
+    land().await;
     if let Some(done) = landing.done.take() {
         let _ = done.send(Some(result));
     }
@@ -170,7 +177,13 @@ mod tests {
                         async {}
                     };
                     flights
-                        .join(key, TokenDigest::of(&format!("caller-{i}")), call, save)
+                        .join(
+                            key,
+                            TokenDigest::of(&format!("caller-{i}")),
+                            call,
+                            save,
+                            || async {},
+                        )
                         .await
                 })
             })
@@ -202,14 +215,16 @@ mod tests {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     Ok(answer("done"))
                 };
-                flights.join(key, TokenDigest::of("a"), call, nothing).await
+                flights
+                    .join(key, TokenDigest::of("a"), call, nothing, || async {})
+                    .await
             })
         };
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         leader.abort();
         let second = || async { Err(BrokerError::Upstream("second call".into())) };
         let result = flights
-            .join(key, TokenDigest::of("b"), second, nothing)
+            .join(key, TokenDigest::of("b"), second, nothing, || async {})
             .await;
         assert_eq!(
             result.ok().map(|r| r.token).as_deref(),
@@ -224,7 +239,9 @@ mod tests {
         let key = TokenDigest::of("ghr_z");
         let nothing = |_: Vec<TokenDigest>, _: Refreshed| async {};
         let call = || async { panic!("a bug") };
-        let result = flights.join(key, TokenDigest::of("a"), call, nothing).await;
+        let result = flights
+            .join(key, TokenDigest::of("a"), call, nothing, || async {})
+            .await;
         assert!(matches!(result, Err(BrokerError::Upstream(_))));
         assert!(flights.lock().is_empty());
     }

@@ -11,6 +11,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use refreshd_core::TokenDigest;
@@ -143,8 +145,15 @@ async fn refresh_through(
     let flight = TokenDigest::of(&format!("{}\0{refresh_token}", upstream.name()));
     let (for_call, for_save) = (broker.clone(), broker.clone());
     let (token, saved_token) = (refresh_token.to_owned(), refresh_token.to_owned());
+    // Held from the upstream call until every joined caller's answer is saved.
+    let lease = Lease {
+        key: flight,
+        holder: refreshd_core::random::bytes::<16>(),
+        taken: Arc::new(AtomicBool::new(false)),
+    };
+    let (for_release, held) = (broker.clone(), lease.clone());
     let call =
-        move || async move { refresh_once(&for_call, upstream, flight, lookup, &token).await };
+        move || async move { refresh_once(&for_call, upstream, &lease, lookup, &token).await };
     let save = move |lookups: Vec<TokenDigest>, refreshed: Refreshed| {
         let (broker, token) = (for_save.clone(), saved_token.clone());
         async move {
@@ -153,7 +162,43 @@ async fn refresh_through(
             }
         }
     };
-    broker.0.flights.join(flight, lookup, call, save).await
+    let land = move || async move { held.release(&for_release).await };
+    broker
+        .0
+        .flights
+        .join(flight, lookup, call, save, land)
+        .await
+}
+
+/// A flight's claim on one refresh token across instances: a lease row in the database.
+#[derive(Clone)]
+struct Lease {
+    key: TokenDigest,
+    holder: [u8; 16],
+    taken: Arc<AtomicBool>,
+}
+
+impl Lease {
+    async fn take(&self, broker: &Broker, lease_secs: u64) -> Result<bool, BrokerError> {
+        let now = broker.0.clock.now();
+        let until = now.plus_secs(lease_secs as i64);
+        let taken = broker
+            .0
+            .store
+            .take_lease(self.key, self.holder, until, now)
+            .await?;
+        self.taken.store(taken, Ordering::SeqCst);
+        Ok(taken)
+    }
+
+    async fn release(&self, broker: &Broker) {
+        if !self.taken.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(e) = broker.0.store.release_lease(self.key, self.holder).await {
+            tracing::warn!(error = %e, "could not release a refresh lease; it will expire");
+        }
+    }
 }
 
 /// How often a flight that finds the token's lease taken looks again.
@@ -161,27 +206,20 @@ const LEASE_POLL: Duration = Duration::from_millis(20);
 
 /// One flight's work, correct across instances. It waits until the vault has this caller's
 /// answer (another flight, here or elsewhere, refreshed the token) or the token's lease is
-/// free, then holds the lease for the upstream call and for saving its answer. The lease
-/// outlives the longest upstream call, so a holder that died blocks others only until then.
+/// free, then takes the lease for the upstream call; the flight releases it once every
+/// answer is saved. The lease outlives the longest upstream call, so a holder that died
+/// blocks others only until then.
 async fn refresh_once(
     broker: &Broker,
     upstream: Upstream,
-    flight: TokenDigest,
+    lease: &Lease,
     lookup: TokenDigest,
     refresh_token: &str,
 ) -> Result<Refreshed, BrokerError> {
-    let holder = refreshd_core::random::bytes::<16>();
     let lease_secs = crate::upstream::longest_call_secs(&broker.0.settings) + LEASE_MARGIN_SECS;
     let give_up = Instant::now() + Duration::from_secs(2 * lease_secs);
     loop {
-        let now = broker.0.clock.now();
-        let until = now.plus_secs(lease_secs as i64);
-        if broker
-            .0
-            .store
-            .take_lease(flight, holder, until, now)
-            .await?
-        {
+        if lease.take(broker, lease_secs).await? {
             break;
         }
         // A flight holding the lease saves its answer before releasing it.
@@ -195,21 +233,14 @@ async fn refresh_once(
     }
     // The lease is ours, so no refresh of this token is under way anywhere; one that landed
     // since our last look (here or on another instance) left its answer in the vault.
-    let result = match replayed(broker, lookup, refresh_token).await {
-        Ok(Some(answer)) => Ok(answer),
-        Ok(None) => {
-            let called = call_upstream(broker, upstream, refresh_token).await;
-            if let Ok(refreshed) = &called {
-                remember(broker, lookup, refresh_token, refreshed).await;
-            }
-            called
-        }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = broker.0.store.release_lease(flight, holder).await {
-        tracing::warn!(error = %e, "could not release a refresh lease; it will expire");
+    if let Some(answer) = replayed(broker, lookup, refresh_token).await? {
+        return Ok(answer);
     }
-    result
+    let called = call_upstream(broker, upstream, refresh_token).await;
+    if let Ok(refreshed) = &called {
+        remember(broker, lookup, refresh_token, refreshed).await;
+    }
+    called
 }
 
 /// How much longer than the longest upstream call a lease lasts.

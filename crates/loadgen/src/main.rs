@@ -83,20 +83,24 @@ async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
             now,
         )
         .await?;
+    // A few hundred at a time: enough to batch commits, few enough not to queue for long on
+    // PostgreSQL's connection pool.
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..args.families {
+    let mut refresh_tokens = Vec::with_capacity(args.families);
+    for i in 0..args.families {
         let (provider, app) = (provider.clone(), app.clone());
         tasks.spawn(async move {
             refreshd_provider::issue_family(&provider, &app, user.id, "repo").await
         });
-    }
-    let mut refresh_tokens = Vec::with_capacity(args.families);
-    while let Some(issued) = tasks.join_next().await {
-        refresh_tokens.push(
-            issued??
-                .refresh_token
-                .ok_or("the app does not issue refresh tokens")?,
-        );
+        if tasks.len() == 256 || i + 1 == args.families {
+            while let Some(issued) = tasks.join_next().await {
+                refresh_tokens.push(
+                    issued??
+                        .refresh_token
+                        .ok_or("the app does not issue refresh tokens")?,
+                );
+            }
+        }
     }
     Ok(Fixture {
         client_id: app.client_id.to_string(),
