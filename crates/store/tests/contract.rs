@@ -722,3 +722,28 @@ async fn of_concurrent_lease_takers_exactly_one_wins() {
     }
     assert_eq!(won, 1);
 }
+
+#[tokio::test]
+async fn sweeps_running_at_once_are_safe() {
+    let f = fixture().await;
+    f.store
+        .issue_pair(f.grant.clone(), pair(1), NOW)
+        .await
+        .unwrap();
+    rotate(&f, 1, 2, NOW).await;
+    let later = NOW.plus_secs(600);
+    // As when every instance's sweeper fires at once: none fails, and the work is done once.
+    let sweeps: Vec<_> = (0..4)
+        .map(|_| {
+            let store = f.store.clone();
+            tokio::spawn(async move { store.sweep(later, GRACE).await })
+        })
+        .collect();
+    let mut forgotten = 0;
+    for sweep in sweeps {
+        forgotten += sweep.await.unwrap().unwrap().replays;
+    }
+    assert!(forgotten <= 1, "a replay answer is forgotten at most once");
+    assert_eq!(f.store.sweep(later, GRACE).await.unwrap(), Swept::default());
+    assert!(live(&f, 2).await);
+}

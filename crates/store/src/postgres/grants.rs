@@ -63,23 +63,26 @@ const START_FAMILY: &str = "WITH family AS (
      RETURNING id";
 
 /// The rotation, in one statement: a conditional update of the presented token's live pair
-/// (of concurrent ones exactly one matches; the others wait for its row lock and then find
-/// it rotated) and the successor's insert (`$5`..`$11`), linked by its refresh digest `$4`.
-/// Returns the grant; no row when the token could not be rotated.
+/// (of concurrent ones exactly one matches; the others wait for its row lock and then find it
+/// rotated) and the successor's insert (`$5`..`$10`), linked by its refresh digest `$4`.
+/// Returns the grant; no row when the token could not be rotated. The family is only ever
+/// looked up by primary key: with a join or `EXISTS` the planner may scan all of the app's
+/// families instead, thousands of rows per rotation.
 const ROTATE: &str = "WITH old AS (
          UPDATE token_pairs
          SET state = 1, rotated_at = $3, updated_at = $3, replay_sealed = NULL, successor_refresh = $4
          WHERE refresh_digest = $1 AND state = 0
            AND (refresh_expires_at IS NULL OR refresh_expires_at > $3)
-           AND EXISTS (SELECT 1 FROM families f
-                       WHERE f.id = token_pairs.family_id AND f.app_id = $2 AND f.revoked_at IS NULL)
-         RETURNING family_id),
+           AND (SELECT f.app_id = $2 AND f.revoked_at IS NULL
+                    FROM families f WHERE f.id = token_pairs.family_id)
+         RETURNING family_id,
+             (SELECT f.user_id FROM families f WHERE f.id = token_pairs.family_id) AS user_id,
+             (SELECT f.scopes FROM families f WHERE f.id = token_pairs.family_id) AS scopes),
      successor AS (
          INSERT INTO token_pairs (family_id, access_digest, access_last_eight, access_expires_at,
              refresh_digest, refresh_expires_at, replay_sealed, dead_after, created_at, updated_at)
-         SELECT family_id, $5, $6, $7, $4, $8, $9, $10, $3, $3 FROM old
-         RETURNING family_id)
-     SELECT f.user_id, f.scopes FROM successor JOIN families f ON f.id = successor.family_id";
+         SELECT family_id, $5, $6, $7, $4, $8, $9, $10, $3, $3 FROM old)
+     SELECT user_id, scopes FROM old";
 
 async fn start_family(
     client: &impl GenericClient,
@@ -111,18 +114,18 @@ async fn start_family(
     Ok(row.try_get(0)?)
 }
 
-/// Why a refresh token's conditional update matched nothing, and what follows from it. The
-/// successor's row is locked while judging, so it cannot be rotated in between.
+/// Why a refresh token's conditional update matched nothing, and what follows from it; runs
+/// in the rotation's transaction. The successor's row is locked while judging, so it cannot
+/// be rotated in between.
 async fn judge_failed_rotation(
-    client: &mut deadpool_postgres::Object,
+    tx: &impl GenericClient,
     presented: &TokenDigest,
     app_id: i64,
     now: Timestamp,
     grace_window_secs: i64,
 ) -> Result<Rotation, StoreError> {
-    let tx = client.transaction().await?;
     let found = query_opt(
-        &tx,
+        tx,
         "SELECT p.successor_refresh, p.family_id, p.state, p.rotated_at, f.app_id,
                 f.revoked_at IS NOT NULL AS revoked, f.user_id, f.scopes
          FROM token_pairs p JOIN families f ON f.id = p.family_id
@@ -142,7 +145,7 @@ async fn judge_failed_rotation(
     let family_id: i64 = found.try_get("family_id")?;
     let successor_refresh: Option<Vec<u8>> = found.try_get("successor_refresh")?;
     let successor = query_opt(
-        &tx,
+        tx,
         "SELECT state, replay_sealed FROM token_pairs WHERE refresh_digest = $1 FOR SHARE",
         &[&successor_refresh],
     )
@@ -170,7 +173,7 @@ async fn judge_failed_rotation(
         },
         _ => {
             execute(
-                &tx,
+                tx,
                 "UPDATE families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
                 &[&family_id, &now.secs()],
             )
@@ -178,7 +181,6 @@ async fn judge_failed_rotation(
             Rotation::FamilyRevoked
         }
     };
-    tx.commit().await?;
     Ok(rotation)
 }
 
@@ -288,7 +290,11 @@ impl Grants for PostgresStore {
                 },
             }),
             None => {
-                judge_failed_rotation(&mut client, &presented, app_id, now, grace_window_secs).await
+                let tx = client.transaction().await?;
+                let judged =
+                    judge_failed_rotation(&tx, &presented, app_id, now, grace_window_secs).await?;
+                tx.commit().await?;
+                Ok(judged)
             }
         }
     }
@@ -321,8 +327,8 @@ impl Grants for PostgresStore {
                      ELSE greatest($5, refresh_expires_at) END
              WHERE access_digest = $1 AND state = 0
                AND (access_expires_at IS NULL OR access_expires_at > $6)
-               AND EXISTS (SELECT 1 FROM families f WHERE f.id = token_pairs.family_id
-                           AND f.app_id = $2 AND f.revoked_at IS NULL)",
+               AND (SELECT f.app_id = $2 AND f.revoked_at IS NULL
+                    FROM families f WHERE f.id = token_pairs.family_id)",
             &[
                 &old.as_bytes().as_slice(),
                 &app_id,
@@ -351,8 +357,8 @@ impl Grants for PostgresStore {
             "UPDATE token_pairs SET state = 2, replay_sealed = NULL, updated_at = $3
              WHERE access_digest = $1 AND state = 0
                AND (access_expires_at IS NULL OR access_expires_at > $3)
-               AND EXISTS (SELECT 1 FROM families f WHERE f.id = token_pairs.family_id
-                           AND f.app_id = $2 AND f.revoked_at IS NULL)",
+               AND (SELECT f.app_id = $2 AND f.revoked_at IS NULL
+                    FROM families f WHERE f.id = token_pairs.family_id)",
             &[&access.as_bytes().as_slice(), &app_id, &now.secs()],
         )
         .await?;

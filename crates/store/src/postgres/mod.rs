@@ -80,6 +80,9 @@ impl PostgresStore {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .await?;
+        // `IF NOT EXISTS` would otherwise log a notice on every start.
+        tx.batch_execute("SET LOCAL client_min_messages = warning")
+            .await?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS refreshd_migrations (
                  version    INTEGER PRIMARY KEY,
