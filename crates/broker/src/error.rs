@@ -31,11 +31,23 @@ pub enum BrokerError {
         "the {0} upstream did not answer in time; the refresh may or may not have happened upstream"
     )]
     UpstreamTimeout(&'static str),
+    #[error(
+        "the connection to the {0} upstream broke; the refresh may or may not have happened upstream"
+    )]
+    UpstreamInterrupted(&'static str),
     #[error("refreshd cannot use its database right now; try again")]
     Unavailable(#[from] StoreError),
 }
 
 impl BrokerError {
+    /// Whether the upstream may have refreshed the token although no answer arrived.
+    pub(crate) fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            Self::UpstreamTimeout(_) | Self::UpstreamInterrupted(_)
+        )
+    }
+
     fn code_and_status(&self) -> (&'static str, StatusCode) {
         match self {
             Self::InvalidRequest(_) => ("invalid_request", StatusCode::BAD_REQUEST),
@@ -44,7 +56,9 @@ impl BrokerError {
             Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
             Self::InvalidGrant { .. } => ("invalid_grant", StatusCode::BAD_REQUEST),
             Self::NotConfigured(_) => ("provider_not_configured", StatusCode::SERVICE_UNAVAILABLE),
-            Self::Upstream(_) => ("upstream_error", StatusCode::BAD_GATEWAY),
+            Self::Upstream(_) | Self::UpstreamInterrupted(_) => {
+                ("upstream_error", StatusCode::BAD_GATEWAY)
+            }
             Self::UpstreamTimeout(_) => ("upstream_timeout", StatusCode::GATEWAY_TIMEOUT),
             Self::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
         }

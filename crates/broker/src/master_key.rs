@@ -13,6 +13,12 @@ pub struct MasterKey([u8; 32]);
 pub enum MasterKeyError {
     #[error("the master key must be 64 hex characters (32 bytes)")]
     Malformed,
+    #[error(
+        "master key file {0} does not exist; every instance on one database must use the same \
+         key, so it is not generated here: write one 64-hex-character key into it on every \
+         instance (e.g. `openssl rand -hex 32`)"
+    )]
+    NotShared(String),
     #[error("master key file {path}: {source}")]
     File {
         path: String,
@@ -32,8 +38,13 @@ impl MasterKey {
         ))
     }
 
-    /// The configured key, else the key in `file`, else a new key written to `file` (mode 0600).
-    pub fn load(configured: Option<&SecretString>, file: &Path) -> Result<Self, MasterKeyError> {
+    /// The configured key, else the key in `file`, else (if `may_generate`) a new key written
+    /// to `file` (mode 0600).
+    pub fn load(
+        configured: Option<&SecretString>,
+        file: &Path,
+        may_generate: bool,
+    ) -> Result<Self, MasterKeyError> {
         if let Some(key) = configured {
             return Self::parse(key.expose_secret());
         }
@@ -43,6 +54,9 @@ impl MasterKey {
         };
         match std::fs::read_to_string(file) {
             Ok(text) => Self::parse(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !may_generate => {
+                Err(MasterKeyError::NotShared(file.display().to_string()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Written whole to a temporary file, then linked into place: a crash leaves no
                 // half-written key, and of two processes starting at once one key wins and
@@ -65,7 +79,7 @@ impl MasterKey {
                         Ok(Self(key))
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Self::load(None, file)
+                        Self::load(None, file, false)
                     }
                     Err(e) => Err(io(e)),
                 }
@@ -89,8 +103,8 @@ mod tests {
     fn is_generated_once_with_owner_only_permissions_then_reused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("refreshd.key");
-        let first = MasterKey::load(None, &file).unwrap();
-        let again = MasterKey::load(None, &file).unwrap();
+        let first = MasterKey::load(None, &file, true).unwrap();
+        let again = MasterKey::load(None, &file, true).unwrap();
         assert_eq!(first.bytes(), again.bytes());
         #[cfg(unix)]
         {
@@ -106,13 +120,13 @@ mod tests {
         let file = dir.path().join("unused.key");
         let key = SecretString::from("ab".repeat(32));
         assert_eq!(
-            MasterKey::load(Some(&key), &file).unwrap().bytes(),
+            MasterKey::load(Some(&key), &file, true).unwrap().bytes(),
             &[0xab; 32]
         );
         assert!(!file.exists());
         let short = SecretString::from("abcd".to_owned());
         assert!(matches!(
-            MasterKey::load(Some(&short), &file),
+            MasterKey::load(Some(&short), &file, true),
             Err(MasterKeyError::Malformed)
         ));
     }

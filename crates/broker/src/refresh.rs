@@ -150,15 +150,18 @@ async fn refresh_through(
         key: flight,
         holder: refreshd_core::random::bytes::<16>(),
         taken: Arc::new(AtomicBool::new(false)),
+        kept: Arc::new(AtomicBool::new(false)),
     };
-    let (for_release, held) = (broker.clone(), lease.clone());
+    let (for_release, held, for_saves) = (broker.clone(), lease.clone(), lease.clone());
     let call =
         move || async move { refresh_once(&for_call, upstream, &lease, lookup, &token).await };
     let save = move |lookups: Vec<TokenDigest>, refreshed: Refreshed| {
-        let (broker, token) = (for_save.clone(), saved_token.clone());
+        let (broker, token, lease) = (for_save.clone(), saved_token.clone(), for_saves.clone());
         async move {
             for lookup in lookups {
-                remember(&broker, lookup, &token, &refreshed).await;
+                if !remember(&broker, lookup, &token, &refreshed).await {
+                    lease.keep();
+                }
             }
         }
     };
@@ -176,6 +179,9 @@ struct Lease {
     key: TokenDigest,
     holder: [u8; 16],
     taken: Arc<AtomicBool>,
+    /// Set when another instance must not try the token before the lease expires: the
+    /// upstream's outcome is unknown, or an answer could not be saved for replay.
+    kept: Arc<AtomicBool>,
 }
 
 impl Lease {
@@ -191,8 +197,13 @@ impl Lease {
         Ok(taken)
     }
 
+    /// Holds the lease until it expires instead of releasing it.
+    fn keep(&self) {
+        self.kept.store(true, Ordering::SeqCst);
+    }
+
     async fn release(&self, broker: &Broker) {
-        if !self.taken.load(Ordering::SeqCst) {
+        if !self.taken.load(Ordering::SeqCst) || self.kept.load(Ordering::SeqCst) {
             return;
         }
         if let Err(e) = broker.0.store.release_lease(self.key, self.holder).await {
@@ -237,14 +248,22 @@ async fn refresh_once(
         return Ok(answer);
     }
     let called = call_upstream(broker, upstream, refresh_token).await;
-    if let Ok(refreshed) = &called {
-        remember(broker, lookup, refresh_token, refreshed).await;
+    match &called {
+        Ok(refreshed) => {
+            if !remember(broker, lookup, refresh_token, refreshed).await {
+                lease.keep();
+            }
+        }
+        // The token may have been used upstream: no instance re-sends it while the lease lasts.
+        Err(e) if e.outcome_unknown() => lease.keep(),
+        Err(_) => {}
     }
     called
 }
 
-/// How much longer than the longest upstream call a lease lasts.
-const LEASE_MARGIN_SECS: u64 = 5;
+/// How much longer than the longest upstream call a lease lasts: time to save the answers
+/// (each save may wait up to 5 s for a database connection).
+const LEASE_MARGIN_SECS: u64 = 15;
 
 async fn replayed(
     broker: &Broker,
@@ -259,20 +278,20 @@ async fn replayed(
         .await?)
 }
 
-/// Stores a refresh's answer in the vault. The refresh has happened upstream either way, so a
-/// failure here is logged and the answer still returned.
+/// Stores a refresh's answer in the vault; `false` if it could not. The refresh has happened
+/// upstream either way, so a failure here is logged and the answer still returned.
 async fn remember(
     broker: &Broker,
     lookup: TokenDigest,
     refresh_token: &str,
     refreshed: &Refreshed,
-) {
+) -> bool {
     let expires_at = broker
         .0
         .clock
         .now()
         .plus_secs(broker.0.settings.replay_window_secs);
-    if let Err(e) = broker
+    let saved = broker
         .0
         .vault
         .put(
@@ -282,10 +301,11 @@ async fn remember(
             refreshed,
             expires_at,
         )
-        .await
-    {
+        .await;
+    if let Err(e) = &saved {
         tracing::warn!(error = %e, "could not store a refresh answer for replay");
     }
+    saved.is_ok()
 }
 
 async fn call_upstream(

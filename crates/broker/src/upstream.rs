@@ -169,10 +169,7 @@ impl UpstreamClient {
         } else if e.is_connect() {
             BrokerError::Upstream(format!("cannot reach {}", self.upstream.title()))
         } else {
-            BrokerError::Upstream(format!(
-                "the connection to {} failed",
-                self.upstream.title()
-            ))
+            BrokerError::UpstreamInterrupted(self.upstream.name())
         }
     }
 

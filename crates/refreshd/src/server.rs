@@ -58,10 +58,8 @@ pub async fn launch(
     let addr = listener.local_addr()?;
     // Every instance on one database must seal and unseal the broker's replays alike, so on
     // PostgreSQL the key is never generated per instance.
-    if refreshd_store::postgres::is_postgres(&config.database_url)
-        && config.master_key.is_none()
-        && config.master_key_file.is_none()
-    {
+    let shared_database = refreshd_store::postgres::is_postgres(&config.database_url);
+    if shared_database && config.master_key.is_none() && config.master_key_file.is_none() {
         return Err(
             "on PostgreSQL every instance must share one master key: set \
                     REFRESHD_MASTER_KEY (64 hex characters) or master_key_file"
@@ -79,7 +77,11 @@ pub async fn launch(
         lifetimes: config.lifetimes,
         public_url,
     };
-    let master_key = MasterKey::load(config.master_key.as_ref(), &config.master_key_path())?;
+    let master_key = MasterKey::load(
+        config.master_key.as_ref(),
+        &config.master_key_path(),
+        !shared_database,
+    )?;
     let broker = Broker::new(
         provider.store.clone(),
         provider.clock.clone(),
@@ -141,8 +143,9 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// A database URL without any password it may carry.
+/// A database URL without any password it may carry (before the `@`, or in the query).
 fn redacted_url(url: &str) -> String {
+    let url = url.split_once('?').map_or(url, |(base, _)| base);
     match (url.split_once("://"), url.rfind('@')) {
         (Some((scheme, _)), Some(at)) => format!("{scheme}://…{}", &url[at..]),
         _ => url.to_owned(),
@@ -174,6 +177,10 @@ mod tests {
         assert_eq!(
             redacted_url("postgres://u:secret@db/x"),
             "postgres://…@db/x"
+        );
+        assert_eq!(
+            redacted_url("postgres://db/x?user=u&password=secret"),
+            "postgres://db/x"
         );
         assert_eq!(redacted_url("sqlite://refreshd.db"), "sqlite://refreshd.db");
     }

@@ -17,8 +17,10 @@ use crate::{
 /// How many token pairs one sweep looks at, or deletes, at most.
 const SWEEP_STRETCH: i64 = 20_000;
 
-/// Only one instance sweeps at a time; the others skip their turn. An arbitrary constant.
-const SWEEP_LOCK: i64 = 0x7265_6672_6573_6802;
+/// Only one instance sweeps a schema at a time; the others skip their turn. The lock is
+/// (this constant, a hash of the schema's name), so deployments sharing a database in
+/// different schemas do not hold each other up.
+const SWEEP_LOCK: i32 = 0x7266_7377;
 
 /// A pair's columns as statement parameters, in `INSERT_PAIR`'s order from `$2`.
 struct PairColumns {
@@ -469,7 +471,10 @@ impl Grants for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let locked: bool = tx
-            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&SWEEP_LOCK])
+            .query_one(
+                "SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema()))",
+                &[&SWEEP_LOCK],
+            )
             .await?
             .get(0);
         if !locked {
@@ -497,11 +502,14 @@ impl Grants for PostgresStore {
         )
         .await?;
         // Pairs are appended in time order, so forgetting old replay answers walks ids upwards
-        // from where the last sweep stopped, a bounded stretch per call.
+        // from where the last sweep stopped, a bounded number of rows per call (ids have gaps
+        // where dead pairs were deleted).
         let cutoff = now_secs - grace_window_secs;
         let until: Option<i64> = tx
             .query_one(
-                "SELECT max(id) FROM token_pairs WHERE id > $1 AND id <= $1 + $2 AND created_at < $3",
+                "SELECT max(id) FROM (SELECT id, created_at FROM token_pairs
+                                       WHERE id > $1 ORDER BY id LIMIT $2) AS next
+                 WHERE created_at < $3",
                 &[&from, &SWEEP_STRETCH, &cutoff],
             )
             .await?

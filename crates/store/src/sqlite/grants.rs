@@ -477,7 +477,9 @@ impl Grants for SqliteStore {
                     "DELETE FROM replays WHERE expires_at <= ?1",
                     "DELETE FROM leases WHERE expires_at <= ?1",
                 ] {
-                    conn.prepare_cached(sql).and_then(|mut s| s.execute([now.secs()])).map_err(unavailable)?;
+                    conn.prepare_cached(sql)
+                        .and_then(|mut s| s.execute([now.secs()]))
+                        .map_err(unavailable)?;
                 }
                 let tokens = conn
                     .prepare_cached(
@@ -487,16 +489,28 @@ impl Grants for SqliteStore {
                     .and_then(|mut s| s.execute(params![now.secs(), SWEEP_STRETCH]))
                     .map_err(unavailable)?;
                 // Pairs are appended in time order, so the sweep walks ids upwards from where
-                // it stopped, a bounded stretch per call, never scanning the whole table.
+                // it stopped, a bounded number of rows per call (ids have gaps where dead pairs
+                // were deleted), never scanning the whole table.
                 let cutoff = now.secs() - grace_window_secs;
                 let until: Option<i64> = conn
                     .prepare_cached(
-                        "SELECT max(id) FROM token_pairs WHERE id > ?1 AND id <= ?1 + ?2 AND created_at < ?3",
+                        "SELECT max(id) FROM (SELECT id, created_at FROM token_pairs
+                                               WHERE id > ?1 ORDER BY id LIMIT ?2)
+                         WHERE created_at < ?3",
                     )
-                    .and_then(|mut s| s.query_row(params![from, SWEEP_STRETCH, cutoff], |r| r.get(0)))
+                    .and_then(|mut s| {
+                        s.query_row(params![from, SWEEP_STRETCH, cutoff], |r| r.get(0))
+                    })
                     .map_err(unavailable)?;
                 let Some(until) = until else {
-                    return Ok((Swept { codes, replays: 0, tokens }, None));
+                    return Ok((
+                        Swept {
+                            codes,
+                            replays: 0,
+                            tokens,
+                        },
+                        None,
+                    ));
                 };
                 let replays = conn
                     .prepare_cached(
@@ -505,7 +519,14 @@ impl Grants for SqliteStore {
                     )
                     .and_then(|mut s| s.execute([from, until]))
                     .map_err(unavailable)?;
-                Ok((Swept { codes, replays, tokens }, Some(until)))
+                Ok((
+                    Swept {
+                        codes,
+                        replays,
+                        tokens,
+                    },
+                    Some(until),
+                ))
             })
             .await?;
         // Moved only once the sweep is durable.
