@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use refreshd_core::{ClientId, Timestamp, TokenDigest};
+use tokio_postgres::types::ToSql;
 
 use super::rows::{APP_COLUMNS, app_of, find_app_in, find_user_in};
 use super::{PostgresStore, conflict_or_unavailable, execute, query};
@@ -53,14 +54,8 @@ impl Apps for PostgresStore {
         expiring: bool,
         now: Timestamp,
     ) -> Result<Option<App>, StoreError> {
-        let client = self.client().await?;
-        execute(
-            &client,
-            "UPDATE apps SET expiring_tokens = $2, updated_at = $3 WHERE client_id = $1",
-            &[&client_id.as_str(), &expiring, &now.secs()],
-        )
-        .await?;
-        find_app_in(&client, client_id.as_str()).await
+        self.update_app(client_id, "expiring_tokens", &expiring, now)
+            .await
     }
 
     async fn set_client_secret(
@@ -69,17 +64,24 @@ impl Apps for PostgresStore {
         secret: TokenDigest,
         now: Timestamp,
     ) -> Result<Option<App>, StoreError> {
+        let digest = secret.as_bytes().as_slice();
+        self.update_app(client_id, "secret_digest", &digest, now)
+            .await
+    }
+}
+
+impl PostgresStore {
+    /// Sets one column of an app; `column` is always a literal of this file.
+    async fn update_app(
+        &self,
+        client_id: &ClientId,
+        column: &'static str,
+        value: &(dyn ToSql + Sync),
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError> {
         let client = self.client().await?;
-        execute(
-            &client,
-            "UPDATE apps SET secret_digest = $2, updated_at = $3 WHERE client_id = $1",
-            &[
-                &client_id.as_str(),
-                &secret.as_bytes().as_slice(),
-                &now.secs(),
-            ],
-        )
-        .await?;
+        let sql = format!("UPDATE apps SET {column} = $2, updated_at = $3 WHERE client_id = $1");
+        execute(&client, &sql, &[&client_id.as_str(), value, &now.secs()]).await?;
         find_app_in(&client, client_id.as_str()).await
     }
 }

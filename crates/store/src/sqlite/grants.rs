@@ -47,7 +47,7 @@ fn insert_pair(
             pair.dead_after().map(Timestamp::secs),
         ])
     })
-    .map_err(unavailable)?;
+    .map_err(|e| conflict_or_unavailable(e, "token"))?;
     Ok(conn.last_insert_rowid())
 }
 
