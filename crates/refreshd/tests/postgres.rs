@@ -334,3 +334,32 @@ async fn instances_answer_503_while_postgres_is_down_and_recover_without_a_resta
     assert_eq!(provider.github_user_status(fresh).await, 200);
     assert_eq!(provider.github_user_status(token).await, 401, "rotated");
 }
+
+#[tokio::test]
+async fn tls_to_postgres_is_verified_against_the_configured_ca() {
+    let base = refreshd_store::testing::scratch_postgres().await;
+    let ca = std::env::var("REFRESHD_TEST_POSTGRES_CA")
+        .expect("REFRESHD_TEST_POSTGRES_CA is not set: run the tests with scripts/test");
+    let tagged = format!("{base}&application_name=refreshd-tls-test");
+    let verified = format!("{tagged}&sslmode=verify-full&sslrootcert={ca}");
+    let store = refreshd_store::open(&verified, 2).await.unwrap();
+    store.list_apps().await.unwrap();
+    assert!(
+        count(
+            &base,
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+             WHERE ssl AND application_name = 'refreshd-tls-test'",
+        )
+        .await
+            >= 1,
+        "refreshd's connections are encrypted"
+    );
+
+    // The test CA is not among the public roots: without it the certificate is refused.
+    let unverified = format!("{tagged}&sslmode=require");
+    let refused = refreshd_store::open(&unverified, 2).await.err().unwrap();
+    assert!(
+        refused.to_string().to_lowercase().contains("certificate"),
+        "{refused}"
+    );
+}

@@ -9,6 +9,7 @@ mod accounts;
 mod broker;
 mod grants;
 mod rows;
+mod tls;
 
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects (at most `pool_size` connections) and applies pending migrations.
     pub async fn open(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        let (url, tls) = tls::of_url(url)?;
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
@@ -56,13 +58,13 @@ impl PostgresStore {
                 .keepalives_interval(Duration::from_secs(5))
                 .keepalives_retries(3);
         }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls {
+            Some(tls) => Manager::from_config(config, tls, manager_config),
+            None => Manager::from_config(config, NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -83,7 +85,7 @@ impl PostgresStore {
         self.pool
             .get()
             .await
-            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL: {e}")))
+            .map_err(|e| unavailable(&e))
     }
 
     /// Applies the migrations not yet applied, under a lock so concurrent starts take turns.
@@ -124,8 +126,24 @@ impl PostgresStore {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        StoreError::Unavailable(format!("PostgreSQL: {e}"))
+        unavailable(&e)
     }
+}
+
+/// An error and its causes, one line ("error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer").
+fn unavailable(e: &dyn std::error::Error) -> StoreError {
+    let mut message = format!("PostgreSQL: {e}");
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    StoreError::Unavailable(message)
 }
 
 /// A unique violation as `Conflict(what)`, anything else as unavailable.
