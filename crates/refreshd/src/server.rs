@@ -49,6 +49,9 @@ impl RunningServer {
     }
 }
 
+/// The shortest replay window that lets waiting instances find a refresh's answer.
+const MIN_SHARED_REPLAY_WINDOW_SECS: i64 = 5;
+
 /// Opens the database and serves on `listener` until stopped.
 pub async fn launch(
     config: &Config,
@@ -65,6 +68,14 @@ pub async fn launch(
                     REFRESHD_MASTER_KEY (64 hex characters) or master_key_file"
                 .into(),
         );
+    }
+    // Instances waiting on another's refresh of a token read its answer from the vault.
+    if shared_database && config.replay_window_secs < MIN_SHARED_REPLAY_WINDOW_SECS {
+        return Err(format!(
+            "on PostgreSQL replay_window_secs must be at least {MIN_SHARED_REPLAY_WINDOW_SECS}: \
+             an instance waiting on another's refresh of a token reads its answer from there"
+        )
+        .into());
     }
     let store = config.open_store().await?;
     let public_url = match &config.public_url {

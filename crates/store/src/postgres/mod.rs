@@ -82,10 +82,7 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| unavailable(&e))
+        self.pool.get().await.map_err(|e| unavailable(&e))
     }
 
     /// Applies the migrations not yet applied, under a lock so concurrent starts take turns.
