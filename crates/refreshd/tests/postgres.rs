@@ -363,3 +363,38 @@ async fn tls_to_postgres_is_verified_against_the_configured_ca() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn serve_on_postgres_refuses_settings_that_would_break_cross_instance_refreshes() {
+    let database = refreshd_store::testing::scratch_postgres().await;
+    let serve = |env: &[(&str, &str)]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_refreshd"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("REFRESHD_DATABASE_URL", &database)
+            .env_remove("REFRESHD_MASTER_KEY")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let missing_key = serve(&[]);
+    assert!(
+        missing_key.contains("share one master key"),
+        "{missing_key}"
+    );
+    let key = common::process::TEST_MASTER_KEY;
+    let no_key_file = serve(&[("REFRESHD_MASTER_KEY_FILE", "/nonexistent/refreshd.key")]);
+    assert!(
+        no_key_file.contains("is not generated here"),
+        "{no_key_file}"
+    );
+    let no_window = serve(&[
+        ("REFRESHD_MASTER_KEY", key),
+        ("REFRESHD_REPLAY_WINDOW_SECS", "0"),
+    ]);
+    assert!(
+        no_window.contains("replay_window_secs must be at least 5"),
+        "{no_window}"
+    );
+}
