@@ -6,15 +6,15 @@
 //! instances one calls upstream at a time; it stores its answer in the vault before it
 //! releases the lease or answers anyone, so nobody can miss it there.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
 use refreshd_core::TokenDigest;
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;

@@ -43,9 +43,9 @@ impl PostgresStore {
     /// Connects (at most `pool_size` connections) and applies pending migrations.
     pub async fn open(url: &str, pool_size: usize) -> Result<Self, StoreError> {
         let (url, tls) = tls::of_url(url)?;
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::Unavailable(format!("bad PostgreSQL URL: {}", described(&e)))
+        })?;
         // A database that vanishes without closing its connections (a network partition, a
         // host gone) is noticed within about half a minute, not the kernel's two hours: its
         // requests fail with 503 and the pool reconnects. Values in the URL are kept.
@@ -127,20 +127,40 @@ impl From<tokio_postgres::Error> for StoreError {
     }
 }
 
-/// An error and its causes, one line ("error performing TLS handshake: invalid peer
-/// certificate: UnknownIssuer").
-fn unavailable(e: &dyn std::error::Error) -> StoreError {
-    let mut message = format!("PostgreSQL: {e}");
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !message.ends_with(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
+fn unavailable(e: &(dyn std::error::Error + 'static)) -> StoreError {
+    StoreError::Unavailable(format!("PostgreSQL: {}", described(e)))
+}
+
+/// An error and its causes on one line ("error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer"). A database error is given by its code and message only: its
+/// DETAIL can quote row values, which have no place in logs.
+fn described(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let database = e
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+            .or_else(|| e.downcast_ref::<tokio_postgres::error::DbError>());
+        if let Some(db) = database {
+            parts.push(format!("{} ({})", db.message(), db.code().code()));
+            break;
         }
-        cause = c.source();
+        // tokio-postgres repeats its cause in its own text; keep only what is new.
+        let text = e.to_string();
+        let own = match e.source().map(|c| c.to_string()) {
+            Some(cause) => text
+                .strip_suffix(&cause)
+                .map(|t| t.trim_end_matches([':', ' ']).to_owned())
+                .unwrap_or(text),
+            None => text,
+        };
+        if !own.is_empty() {
+            parts.push(own);
+        }
+        next = e.source();
     }
-    StoreError::Unavailable(message)
+    parts.join(": ")
 }
 
 /// A unique violation as `Conflict(what)`, anything else as unavailable.

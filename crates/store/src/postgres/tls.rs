@@ -1,8 +1,10 @@
 //! TLS to PostgreSQL, asked for in the URL as libpq does: `sslmode=require`, `verify-ca` or
-//! `verify-full`, with `sslrootcert=PATH` for a CA of one's own (a managed database's, say).
-//! refreshd always verifies the server's certificate and name, against the Mozilla roots and
-//! that CA: `require` is as strict as `verify-full`. Without `sslmode` (or with `disable`),
-//! connections are plain TCP, for a local database.
+//! `verify-full` (`prefer` counts as `require`: refreshd never falls back to plain TCP once
+//! TLS is asked for), with `sslrootcert=PATH` for a CA of one's own (a managed database's,
+//! say). refreshd always verifies the server's certificate and name: against that CA alone
+//! when `sslrootcert` is given, else against the Mozilla roots; `require` is as strict as
+//! `verify-full`. Without `sslmode` (or with `disable`) connections are plain TCP, for a local
+//! database or a private network (libpq's default would be to try TLS).
 
 use std::sync::Arc;
 
@@ -23,7 +25,7 @@ pub(super) fn of_url(url: &str) -> Result<(String, Option<MakeRustlsConnect>), S
         return Ok((url.to_owned(), None));
     };
     let (mut mode, mut root_cert, mut kept) = (None, None, Vec::new());
-    for pair in query.split('&') {
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         match pair.split_once('=') {
             Some(("sslmode", value)) => mode = Some(value.to_owned()),
             Some(("sslrootcert", value)) => root_cert = Some(percent_decoded(value)?),
@@ -31,6 +33,11 @@ pub(super) fn of_url(url: &str) -> Result<(String, Option<MakeRustlsConnect>), S
         }
     }
     let tls = match mode.as_deref() {
+        None | Some("disable") if root_cert.is_some() => {
+            return Err(bad(
+                "sslrootcert is given but TLS is not asked for: add sslmode=verify-full".into(),
+            ));
+        }
         None | Some("disable") => None,
         Some("prefer" | "require" | "verify-ca" | "verify-full") => {
             Some(connector(root_cert.as_deref())?)
@@ -38,13 +45,8 @@ pub(super) fn of_url(url: &str) -> Result<(String, Option<MakeRustlsConnect>), S
         Some(other) => return Err(bad(format!("unsupported sslmode {other:?}"))),
     };
     if tls.is_some() {
-        // tokio-postgres knows `prefer` and `require`; verification is the connector's.
-        let read_as = if mode.as_deref() == Some("prefer") {
-            "prefer"
-        } else {
-            "require"
-        };
-        kept.push(format!("sslmode={read_as}"));
+        // The connector verifies; tokio-postgres must only refuse to go on without TLS.
+        kept.push("sslmode=require".to_owned());
     }
     let url = if kept.is_empty() {
         base.to_owned()
@@ -71,10 +73,12 @@ fn percent_decoded(value: &str) -> Result<String, StoreError> {
     String::from_utf8(bytes).map_err(|_| bad("sslrootcert is not UTF-8".into()))
 }
 
-/// rustls with the Mozilla roots and, if given, the CA certificates in `root_cert` (PEM).
+/// rustls trusting the CA certificates in `root_cert` (PEM) if given, else the Mozilla roots.
 fn connector(root_cert: Option<&str>) -> Result<MakeRustlsConnect, StoreError> {
     let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if root_cert.is_none() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
     if let Some(path) = root_cert {
         let certs = CertificateDer::pem_file_iter(path)
             .map_err(|e| bad(format!("sslrootcert {path}: {e}")))?;
@@ -114,6 +118,19 @@ mod tests {
         assert_eq!(url, "postgres://u@db/x?connect_timeout=3&sslmode=require");
         assert!(tls.is_some());
         assert!(of_url("postgres://u@db/x?sslmode=allow").is_err());
+        // `prefer` never falls back to plain TCP; empty pairs and `=` in values are kept apart.
+        let (url, tls) = of_url("postgres://u@db/x?sslmode=prefer&&options=-c%20a%3Db").unwrap();
+        assert_eq!(url, "postgres://u@db/x?options=-c%20a%3Db&sslmode=require");
+        assert!(tls.is_some());
+        let (url, _) = of_url("postgres://u@db/x?options=-c a=b&sslmode=require&").unwrap();
+        assert_eq!(url, "postgres://u@db/x?options=-c a=b&sslmode=require");
+        let stray = of_url("postgres://u@db/x?sslrootcert=%2Fca.pem")
+            .err()
+            .unwrap();
+        assert!(
+            stray.to_string().contains("TLS is not asked for"),
+            "{stray}"
+        );
         let missing = of_url("postgres://u@db/x?sslmode=require&sslrootcert=%2Fno%2Fsuch.pem");
         let message = missing.err().unwrap().to_string();
         assert!(message.contains("/no/such.pem"), "{message}");
