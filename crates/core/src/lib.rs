@@ -5,6 +5,7 @@ pub mod app;
 pub mod clock;
 pub mod digest;
 pub mod lifetimes;
+pub mod password;
 pub mod pkce;
 pub mod random;
 pub mod rotation;

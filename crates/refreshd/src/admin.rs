@@ -154,6 +154,7 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), BoxError>
         login,
         name,
         email,
+        password_stdin,
         output,
     } = command;
     let valid = !login.is_empty()
@@ -167,16 +168,42 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), BoxError>
             format!("{login:?} is not a valid login: up to 39 letters, digits or hyphens").into(),
         );
     }
+    // Read and checked before anything is stored, so a bad password leaves no user behind.
+    let password_hash = password_stdin.then(read_password).transpose()?;
     let user = p
         .store
         .create_user(NewUser { login, name, email }, p.clock.now())
         .await?;
+    if let Some(hash) = password_hash {
+        p.store
+            .set_password(&user.login, &hash, p.clock.now())
+            .await?;
+    }
     let value =
         json!({ "id": user.id, "login": user.login, "name": user.name, "email": user.email });
     print(output.json, &value, || {
         format!("created user {} (id {})", user.login, user.id)
     });
     Ok(())
+}
+
+/// Most characters a password may have; Argon2id takes any length, this bounds the work.
+const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// The first line of standard input, checked and hashed (Argon2id); the password itself is
+/// never stored, printed or logged.
+fn read_password() -> Result<String, BoxError> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    let chars = password.chars().count();
+    if !(8..=MAX_PASSWORD_CHARS).contains(&chars) {
+        return Err(format!(
+            "the password must have 8 to {MAX_PASSWORD_CHARS} characters, not {chars}"
+        )
+        .into());
+    }
+    Ok(refreshd_core::password::hash(password))
 }
 
 async fn find_user(p: &Provider, login: &str) -> Result<refreshd_store::User, BoxError> {

@@ -151,6 +151,9 @@ pub enum UserCommand {
         name: Option<String>,
         #[arg(long)]
         email: Option<String>,
+        /// Read the user's password (for signing in) from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
         #[command(flatten)]
         output: JsonFlag,
     },

@@ -343,3 +343,59 @@ async fn serve_answers_over_http_stops_on_sigterm_and_logs_no_secrets() {
         assert!(!logs.contains(secret_value), "a secret reached the logs");
     }
 }
+
+/// Runs `user create … --password-stdin` with `input` on standard input.
+fn create_with_password(cli: &Cli, login: &str, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cli
+        .command(&[
+            "user",
+            "create",
+            "--login",
+            login,
+            "--password-stdin",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn a_password_from_stdin_is_stored_only_as_an_argon2id_hash() {
+    let cli = Cli::new();
+    let created = create_with_password(&cli, "mona", "hunter2-but-longer\n");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let printed = String::from_utf8_lossy(&created.stdout);
+    assert!(
+        !printed.contains("hunter2"),
+        "the password is never printed"
+    );
+    let store = refreshd_store::open(&cli.database, 2).await.unwrap();
+    let stored = store.password_hash("mona").await.unwrap().unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    assert!(refreshd_core::password::verify(
+        "hunter2-but-longer",
+        &stored
+    ));
+    assert!(!refreshd_core::password::verify("hunter2", &stored));
+
+    // Too short: refused before anything is stored.
+    let refused = create_with_password(&cli, "shorty", "hunter2\n");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("8 to 1024 characters"));
+    assert!(store.find_user("shorty").await.unwrap().is_none());
+}

@@ -43,6 +43,16 @@ pub trait Apps: Send + Sync {
 pub trait Users: Send + Sync {
     async fn create_user(&self, user: NewUser, now: Timestamp) -> Result<User, StoreError>;
     async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError>;
+    /// Sets (or replaces) a user's password, given as its Argon2id PHC string; `false` when
+    /// there is no such user.
+    async fn set_password(
+        &self,
+        login: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// The PHC string of a user's password; `None` when the user has none (or does not exist).
+    async fn password_hash(&self, login: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// Authorization codes and token pairs, with the rotation rules enforced in the database.

@@ -747,3 +747,37 @@ async fn sweeps_running_at_once_are_safe() {
     assert_eq!(f.store.sweep(later, GRACE).await.unwrap(), Swept::default());
     assert!(live(&f, 2).await);
 }
+
+#[tokio::test]
+async fn a_users_password_hash_is_kept_and_replaced() {
+    let f = fixture().await;
+    assert_eq!(f.store.password_hash("octocat").await.unwrap(), None);
+    assert!(
+        f.store
+            .set_password("octocat", "$argon2id$one", NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        f.store.password_hash("OctoCat").await.unwrap().as_deref(),
+        Some("$argon2id$one"),
+        "logins are found regardless of case"
+    );
+    assert!(
+        f.store
+            .set_password("OCTOCAT", "$argon2id$two", NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        f.store.password_hash("octocat").await.unwrap().as_deref(),
+        Some("$argon2id$two")
+    );
+    assert!(
+        !f.store
+            .set_password("nobody", "$argon2id$x", NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(f.store.password_hash("nobody").await.unwrap(), None);
+}

@@ -5,7 +5,7 @@ use refreshd_core::{ClientId, Timestamp, TokenDigest};
 use tokio_postgres::types::ToSql;
 
 use super::rows::{APP_COLUMNS, app_of, find_app_in, find_user_in};
-use super::{PostgresStore, conflict_or_unavailable, execute, query};
+use super::{PostgresStore, conflict_or_unavailable, execute, query, query_opt};
 use crate::{App, Apps, NewApp, NewUser, StoreError, User, Users};
 
 #[async_trait]
@@ -105,5 +105,30 @@ impl Users for PostgresStore {
 
     async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError> {
         find_user_in(&self.client().await?, login).await
+    }
+
+    async fn set_password(
+        &self,
+        login: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let changed = execute(
+            &self.client().await?,
+            "UPDATE users SET password_hash = $2, updated_at = $3 WHERE lower(login) = lower($1)",
+            &[&login, &password_hash, &now.secs()],
+        )
+        .await?;
+        Ok(changed > 0)
+    }
+
+    async fn password_hash(&self, login: &str) -> Result<Option<String>, StoreError> {
+        let row = query_opt(
+            &self.client().await?,
+            "SELECT password_hash FROM users WHERE lower(login) = lower($1)",
+            &[&login],
+        )
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.flatten())
     }
 }

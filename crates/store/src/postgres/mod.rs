@@ -20,7 +20,10 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::StoreError;
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_passwords.sql"),
+];
 
 /// How long a request waits for a connection (or to open one) before it fails with 503.
 const CONNECTION_WAIT: Duration = Duration::from_secs(5);

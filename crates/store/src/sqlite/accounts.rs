@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use refreshd_core::{ClientId, Timestamp, TokenDigest};
-use rusqlite::params;
 use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, params};
 
 use super::rows::{APP_COLUMNS, app_of, find_app_in, find_user_in};
 use super::{SqliteStore, conflict_or_unavailable, unavailable};
@@ -113,5 +113,33 @@ impl Users for SqliteStore {
 
     async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError> {
         self.readers.read(|conn| find_user_in(conn, login))
+    }
+
+    async fn set_password(
+        &self,
+        login: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (login, password_hash) = (login.to_owned(), password_hash.to_owned());
+        self.writer
+            .write(move |conn| {
+                conn.execute(
+                    "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE login = ?1",
+                    params![login, password_hash, now.secs()],
+                )
+                .map(|changed| changed > 0)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
+    async fn password_hash(&self, login: &str) -> Result<Option<String>, StoreError> {
+        self.readers.read(|conn| {
+            conn.prepare_cached("SELECT password_hash FROM users WHERE login = ?1")
+                .and_then(|mut s| s.query_row([login], |r| r.get(0)).optional())
+                .map(Option::flatten)
+                .map_err(unavailable)
+        })
     }
 }

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_broker.sql"),
     include_str!("migrations/0003_leases_and_expiry.sql"),
+    include_str!("migrations/0004_passwords.sql"),
 ];
 
 /// The file path in a `sqlite://PATH` or `sqlite:PATH` URL.
