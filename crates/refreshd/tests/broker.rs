@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::process::{Broker, Provider, now_ms};
+use common::process::{Broker, Provider, now_ms, post_concurrently};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -59,21 +59,11 @@ async fn github_refresh_answers_flashbacks_shape_with_a_working_token() {
 #[tokio::test]
 async fn a_hundred_concurrent_refreshes_make_one_rotation_and_a_retry_makes_none() {
     let provider = Provider::start().await;
-    let broker = std::sync::Arc::new(Broker::start(&provider.upstream_env()).await);
+    let brokers = std::sync::Arc::new(vec![Broker::start(&provider.upstream_env()).await]);
     let pair = provider.issue(&provider.github.0);
     let body = json!({"refresh_token": pair["refresh_token"]});
-    let tasks: Vec<_> = (0..100)
-        .map(|_| {
-            let (broker, body) = (broker.clone(), body.clone());
-            tokio::spawn(async move { broker.post("/auth/github/refresh", body).await })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for task in tasks {
-        let (status, answer) = task.await.unwrap();
-        assert_eq!(status, 200, "{answer}");
-        answers.push(answer);
-    }
+    let answers =
+        post_concurrently(brokers.clone(), 100, "/auth/github/refresh", body.clone()).await;
     assert!(
         answers.iter().all(|a| a == &answers[0]),
         "100 identical answers"
@@ -83,7 +73,7 @@ async fn a_hundred_concurrent_refreshes_make_one_rotation_and_a_retry_makes_none
     // would have revoked the family: the token being alive proves exactly one.
     assert_eq!(provider.github_user_status(token).await, 200);
 
-    let (status, again) = broker.post("/auth/github/refresh", body).await;
+    let (status, again) = brokers[0].post("/auth/github/refresh", body).await;
     assert_eq!(status, 200);
     assert_eq!(again, answers[0], "inside the window: the same answer");
     assert_eq!(

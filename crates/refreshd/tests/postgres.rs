@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::process::{Broker, Provider, Server};
+use common::process::{Broker, Provider, Server, post_concurrently};
 use serde_json::{Value, json};
 
 /// Counts rows of the shared database, as the test's own connection sees them.
@@ -31,22 +31,11 @@ async fn two_brokers_and_a_provider_on_one_postgres_refresh_a_token_once() {
     let mut second = Broker::start_on(&database, &env).await;
     // One backend behind a load balancer: the same API key at both instances.
     second.key = first.key.clone();
-    let brokers = Arc::new([first, second]);
+    let brokers = Arc::new(vec![first, second]);
     let pair = provider.issue(&provider.github.0);
     let body = json!({"refresh_token": pair["refresh_token"]});
 
-    let tasks: Vec<_> = (0..200)
-        .map(|i| {
-            let (brokers, body) = (brokers.clone(), body.clone());
-            tokio::spawn(async move { brokers[i % 2].post("/auth/github/refresh", body).await })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for task in tasks {
-        let (status, answer) = task.await.unwrap();
-        assert_eq!(status, 200, "{answer}");
-        answers.push(answer);
-    }
+    let answers = post_concurrently(brokers, 200, "/auth/github/refresh", body).await;
     assert!(
         answers.iter().all(|a| a == &answers[0]),
         "200 identical answers"

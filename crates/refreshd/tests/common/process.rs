@@ -269,6 +269,29 @@ impl Broker {
     }
 }
 
+/// `n` concurrent POSTs of `body` to `path`, spread round robin over `brokers`; asserts every
+/// answer is 200 and returns the answers.
+pub async fn post_concurrently(
+    brokers: std::sync::Arc<Vec<Broker>>,
+    n: usize,
+    path: &'static str,
+    body: Value,
+) -> Vec<Value> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (brokers, body) = (brokers.clone(), body.clone());
+            tokio::spawn(async move { brokers[i % brokers.len()].post(path, body).await })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(n);
+    for task in tasks {
+        let (status, answer) = task.await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        answers.push(answer);
+    }
+    answers
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
