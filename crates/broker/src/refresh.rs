@@ -229,8 +229,11 @@ async fn refresh_once(
 ) -> Result<Refreshed, BrokerError> {
     let lease_secs = crate::upstream::longest_call_secs(&broker.0.settings) + LEASE_MARGIN_SECS;
     let give_up = Instant::now() + Duration::from_secs(2 * lease_secs);
+    // The first try takes the lease at once; after that a read says when trying may succeed,
+    // so a flight waiting on another writes nothing while it waits.
+    let mut free = true;
     loop {
-        if lease.take(broker, lease_secs).await? {
+        if free && lease.take(broker, lease_secs).await? {
             break;
         }
         // A flight holding the lease saves its answer before releasing it.
@@ -241,6 +244,11 @@ async fn refresh_once(
             return Err(BrokerError::UpstreamTimeout(upstream.name()));
         }
         tokio::time::sleep(LEASE_POLL).await;
+        free = broker
+            .0
+            .store
+            .lease_free(lease.key, broker.0.clock.now())
+            .await?;
     }
     // The lease is ours, so no refresh of this token is under way anywhere; one that landed
     // since our last look (here or on another instance) left its answer in the vault.

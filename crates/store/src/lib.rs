@@ -211,6 +211,8 @@ pub trait Leases: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Releases `key` if `holder` still holds it.
     async fn release_lease(&self, key: TokenDigest, holder: [u8; 16]) -> Result<(), StoreError>;
+    /// Whether nobody holds `key` at `now` (a read: cheaper than a failing `take_lease`).
+    async fn lease_free(&self, key: TokenDigest, now: Timestamp) -> Result<bool, StoreError>;
 }
 
 /// Everything refreshd keeps; one adapter implements all of it.

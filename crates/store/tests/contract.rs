@@ -653,7 +653,13 @@ async fn a_lease_has_one_holder_until_released_or_expired() {
     let key = TokenDigest::of("github\0ghr_token");
     let (a, b) = ([1u8; 16], [2u8; 16]);
     let until = NOW.plus_secs(30);
+    assert!(f.store.lease_free(key, NOW).await.unwrap());
     assert!(f.store.take_lease(key, a, until, NOW).await.unwrap());
+    assert!(!f.store.lease_free(key, NOW).await.unwrap());
+    assert!(
+        f.store.lease_free(key, until).await.unwrap(),
+        "free once expired"
+    );
     assert!(!f.store.take_lease(key, b, until, NOW).await.unwrap());
     assert!(
         !f.store.take_lease(key, a, until, NOW).await.unwrap(),

@@ -177,6 +177,16 @@ impl Leases for PostgresStore {
         Ok(taken > 0)
     }
 
+    async fn lease_free(&self, key: TokenDigest, now: Timestamp) -> Result<bool, StoreError> {
+        let held = query_opt(
+            &self.client().await?,
+            "SELECT 1 FROM leases WHERE key = $1 AND expires_at > $2",
+            &[&key.as_bytes().as_slice(), &now.secs()],
+        )
+        .await?;
+        Ok(held.is_none())
+    }
+
     async fn release_lease(&self, key: TokenDigest, holder: [u8; 16]) -> Result<(), StoreError> {
         execute(
             &self.client().await?,

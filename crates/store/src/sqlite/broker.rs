@@ -179,6 +179,15 @@ impl Leases for SqliteStore {
             .await
     }
 
+    async fn lease_free(&self, key: TokenDigest, now: Timestamp) -> Result<bool, StoreError> {
+        self.readers.read(|conn| {
+            conn.prepare_cached("SELECT 1 FROM leases WHERE key = ?1 AND expires_at > ?2")
+                .and_then(|mut s| s.exists(params![key.as_bytes(), now.secs()]))
+                .map(|held| !held)
+                .map_err(unavailable)
+        })
+    }
+
     async fn release_lease(&self, key: TokenDigest, holder: [u8; 16]) -> Result<(), StoreError> {
         self.writer
             .write(move |conn| {
