@@ -33,6 +33,18 @@ impl Scopes {
     pub fn to_spaced(&self) -> String {
         self.0.join(" ")
     }
+
+    /// Whether every scope of `other` is one of these.
+    pub fn covers(&self, other: &Scopes) -> bool {
+        other.0.iter().all(|scope| self.0.contains(scope))
+    }
+
+    /// These scopes followed by those of `other` not already among them.
+    pub fn union(&self, other: &Scopes) -> Scopes {
+        let mut all = self.0.clone();
+        all.extend(other.0.iter().filter(|s| !self.0.contains(s)).cloned());
+        Self(all)
+    }
 }
 
 #[cfg(test)]
@@ -45,5 +57,17 @@ mod tests {
         assert_eq!(s.as_slice(), ["repo", "gist", "user"]);
         assert_eq!(s.to_github(), "repo,gist,user");
         assert_eq!(Scopes::parse("").to_github(), "");
+    }
+
+    #[test]
+    fn covers_and_union() {
+        let approved = Scopes::parse("repo,user");
+        assert!(approved.covers(&Scopes::parse("user")));
+        assert!(approved.covers(&Scopes::parse("")));
+        assert!(!approved.covers(&Scopes::parse("user gist")));
+        assert_eq!(
+            approved.union(&Scopes::parse("gist repo")).to_github(),
+            "repo,user,gist"
+        );
     }
 }

@@ -67,6 +67,7 @@ async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
                 redirect_uri: "http://localhost/cb".into(),
                 secret_digest: secret.digest(),
                 expiring_tokens: true,
+                owner_id: None,
             },
             now,
         )

@@ -55,8 +55,8 @@ pub enum CodeMismatch {
     Verifier,
 }
 
-/// The redirect URI, when given, must be the one the code was issued for (else the app's
-/// registered one); the PKCE verifier must answer the code's challenge.
+/// The redirect URI, when given, must be the one the code was issued for (else one of the
+/// app's registered ones); the PKCE verifier must answer the code's challenge.
 fn check(
     app: &App,
     redeemed: &RedeemedCode,
@@ -64,11 +64,11 @@ fn check(
     verifier: Option<&str>,
 ) -> Result<(), CodeMismatch> {
     if let Some(given) = redirect_uri {
-        let registered = redeemed
-            .redirect_uri
-            .as_deref()
-            .unwrap_or(&app.redirect_uri);
-        if given != registered {
+        let matches = match &redeemed.redirect_uri {
+            Some(bound) => given == bound,
+            None => app.allows_redirect(given),
+        };
+        if !matches {
             return Err(CodeMismatch::RedirectUri);
         }
     }

@@ -6,12 +6,15 @@ pub mod github;
 pub mod google;
 mod issue;
 mod params;
+mod redirect;
 mod state;
+pub mod web;
 
 /// Bodies larger than this are refused before they are read in full.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub use issue::{IssueError, TokenAnswer, issue_code, issue_family};
+pub use redirect::{RedirectUriError, redirect_uris};
 pub use state::Provider;
 
 /// The OpenAPI description of both dialects' endpoints.

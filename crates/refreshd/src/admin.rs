@@ -36,7 +36,7 @@ fn app_json(app: &App) -> Value {
         "name": app.name,
         "kind": app.kind.as_str(),
         "dialect": app.kind.dialect().as_str(),
-        "redirect_uri": app.redirect_uri,
+        "redirect_uris": app.redirect_uris().collect::<Vec<_>>(),
         "expiring_tokens": app.expiring_tokens,
     })
 }
@@ -48,7 +48,7 @@ fn app_text(app: &App) -> String {
         app.client_id,
         app.kind.as_str(),
         app.name,
-        app.redirect_uri
+        app.redirect_uris().collect::<Vec<_>>().join(" ")
     )
 }
 
@@ -76,11 +76,17 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
         AppCommand::Create {
             name,
             redirect_uri,
+            owner,
             kind,
             dialect,
             expiring_tokens,
             output,
         } => {
+            let redirect_uri = refreshd_provider::redirect_uris(&redirect_uri.join("\n"))?;
+            let owner_id = match owner {
+                Some(login) => Some(find_user(&p, &login).await?.id),
+                None => None,
+            };
             let kind = match (dialect, kind) {
                 (DialectArg::Github, None | Some(Kind::GithubApp)) => AppKind::GithubApp,
                 (DialectArg::Github, Some(Kind::OauthApp)) => AppKind::OAuthApp,
@@ -97,6 +103,7 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
                 redirect_uri,
                 secret_digest: secret.digest(),
                 expiring_tokens: expiring_tokens.is_on(),
+                owner_id,
             };
             let app = p.store.create_app(new, now).await?;
             let mut value = app_json(&app);

@@ -109,8 +109,13 @@ pub enum AppCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// The redirect (callback) URI; repeat the flag to register several, the first being
+        /// the default.
+        #[arg(long, required = true)]
+        redirect_uri: Vec<String>,
+        /// The provider user (login) who manages the app in the settings pages.
         #[arg(long)]
-        redirect_uri: String,
+        owner: Option<String>,
         /// GitHub's kind of app (GitHub dialect only) [default: github-app].
         #[arg(long, value_enum)]
         kind: Option<Kind>,

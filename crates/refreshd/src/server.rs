@@ -18,7 +18,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Every route refreshd serves: both provider dialects and the broker.
 pub fn router(provider: Provider, broker: Broker) -> Router {
     refreshd_provider::github::router(provider.clone())
-        .merge(refreshd_provider::google::router(provider))
+        .merge(refreshd_provider::google::router(provider.clone()))
+        .merge(refreshd_provider::web::router(provider))
         .merge(refreshd_broker::router(broker))
         .merge(crate::docs::router())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {

@@ -13,8 +13,8 @@ use refreshd_core::{ClientId, Timestamp, TokenDigest};
 
 pub use error::StoreError;
 pub use model::{
-    ApiKey, App, Authorization, Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, RedeemedCode,
-    Rotation, Session, Swept, User,
+    ActiveToken, ApiKey, App, Authorization, Consent, Grant, NewAccess, NewApp, NewCode, NewPair,
+    NewUser, RedeemedCode, Rotation, Session, Swept, User,
 };
 
 /// OAuth applications (clients).
@@ -23,6 +23,15 @@ pub trait Apps: Send + Sync {
     async fn create_app(&self, app: NewApp, now: Timestamp) -> Result<App, StoreError>;
     async fn list_apps(&self) -> Result<Vec<App>, StoreError>;
     async fn find_app(&self, client_id: &ClientId) -> Result<Option<App>, StoreError>;
+    /// The apps `owner_id` manages, oldest first.
+    async fn list_owned_apps(&self, owner_id: i64) -> Result<Vec<App>, StoreError>;
+    /// Replaces the registered redirect URIs (one per line).
+    async fn set_redirect_uris(
+        &self,
+        client_id: &ClientId,
+        uris: &str,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError>;
     /// Changes what new grants get; tokens already issued keep their own expiry.
     async fn set_expiring_tokens(
         &self,
@@ -53,6 +62,66 @@ pub trait Users: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// The PHC string of a user's password; `None` when the user has none (or does not exist).
     async fn password_hash(&self, login: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// The provider's browser side: signed-in sessions, users' approvals of apps, and what an
+/// app's owner sees of its tokens.
+#[async_trait]
+pub trait Pages: Send + Sync {
+    async fn create_web_session(
+        &self,
+        digest: TokenDigest,
+        user_id: i64,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The user of the unexpired session with this digest.
+    async fn find_web_session(
+        &self,
+        digest: TokenDigest,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError>;
+    async fn delete_web_session(&self, digest: TokenDigest) -> Result<(), StoreError>;
+
+    /// The scopes `user_id` has approved for `app_id`, if any.
+    async fn consented_scopes(
+        &self,
+        app_id: i64,
+        user_id: i64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Records that `user_id` approved `scopes` for `app_id`, replacing an earlier approval.
+    async fn record_consent(
+        &self,
+        app_id: i64,
+        user_id: i64,
+        scopes: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The apps `user_id` has approved, newest first.
+    async fn list_consents(&self, user_id: i64) -> Result<Vec<Consent>, StoreError>;
+    /// Forgets the approval and, in the same transaction, revokes every token family and
+    /// deletes every code of `user_id` for `app_id`. `false` when there was no approval.
+    async fn revoke_consent(
+        &self,
+        app_id: i64,
+        user_id: i64,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// The app's live token families, newest first, at most `limit`.
+    async fn active_tokens(
+        &self,
+        app_id: i64,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<ActiveToken>, StoreError>;
+    /// Revokes one live family of `app_id`; `false` when there is none with that id.
+    async fn revoke_family(
+        &self,
+        app_id: i64,
+        family_id: i64,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Authorization codes and token pairs, with the rotation rules enforced in the database.
@@ -216,9 +285,9 @@ pub trait Leases: Send + Sync {
 }
 
 /// Everything refreshd keeps; one adapter implements all of it.
-pub trait Store: Apps + Users + Grants + Callers + Replays + Leases {}
+pub trait Store: Apps + Users + Pages + Grants + Callers + Replays + Leases {}
 
-impl<T: Apps + Users + Grants + Callers + Replays + Leases> Store for T {}
+impl<T: Apps + Users + Pages + Grants + Callers + Replays + Leases> Store for T {}
 
 /// Opens the adapter a database URL names (`sqlite://PATH` or `postgres://…`), creating and
 /// migrating the database if needed. `pool_size` caps PostgreSQL connections.

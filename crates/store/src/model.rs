@@ -8,11 +8,26 @@ pub struct App {
     pub client_id: ClientId,
     pub name: String,
     pub kind: AppKind,
+    /// The registered redirect (callback) URIs, one per line; the first is the default.
     pub redirect_uri: String,
     pub secret_digest: TokenDigest,
     pub expiring_tokens: bool,
+    /// The provider user who manages the app in the settings pages; `None`: only the CLI does.
+    pub owner_id: Option<i64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl App {
+    /// The registered redirect URIs, in order.
+    pub fn redirect_uris(&self) -> impl Iterator<Item = &str> {
+        self.redirect_uri.lines().filter(|l| !l.is_empty())
+    }
+
+    /// Whether `uri` is exactly one of the registered redirect URIs.
+    pub fn allows_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris().any(|registered| registered == uri)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -20,9 +35,11 @@ pub struct NewApp {
     pub client_id: ClientId,
     pub name: String,
     pub kind: AppKind,
+    /// One or more redirect URIs, one per line.
     pub redirect_uri: String,
     pub secret_digest: TokenDigest,
     pub expiring_tokens: bool,
+    pub owner_id: Option<i64>,
 }
 
 #[derive(Clone, Debug)]
@@ -148,4 +165,27 @@ pub struct Session {
     pub provider: String,
     pub subject: String,
     pub expires_at: Timestamp,
+}
+
+/// A user's approval of an app, from the consent page: later authorize requests for these
+/// scopes (or fewer) skip the page.
+#[derive(Clone, Debug)]
+pub struct Consent {
+    pub app: App,
+    /// GitHub's comma-separated form.
+    pub scopes: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A live token family of an app, as its owner sees it: whose, and its newest live token.
+#[derive(Clone, Debug)]
+pub struct ActiveToken {
+    pub family_id: i64,
+    pub login: String,
+    pub scopes: String,
+    pub access_last_eight: String,
+    pub created_at: Timestamp,
+    /// When the access token expires; `None`: never.
+    pub expires_at: Option<Timestamp>,
 }

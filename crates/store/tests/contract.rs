@@ -53,7 +53,17 @@ fn new_app(name: &str) -> NewApp {
         redirect_uri: "http://localhost/cb".into(),
         secret_digest: ClientSecret::generate(AppKind::GithubApp).digest(),
         expiring_tokens: true,
+        owner_id: None,
     }
+}
+
+async fn user(f: &Fixture, login: &str) -> i64 {
+    let new = NewUser {
+        login: login.into(),
+        name: None,
+        email: None,
+    };
+    f.store.create_user(new, NOW).await.unwrap().id
 }
 
 /// A pair whose tokens are `access-{n}` and `refresh-{n}`.
@@ -373,6 +383,8 @@ async fn reset_and_revocation_stop_tokens_at_once() {
 #[tokio::test]
 async fn revoking_a_grant_stops_every_token_of_that_user_for_the_app() {
     let f = fixture().await;
+    let (app, me) = (f.grant.app_id, f.grant.user_id);
+    f.store.record_consent(app, me, "repo", NOW).await.unwrap();
     f.store
         .issue_pair(f.grant.clone(), pair(1), NOW)
         .await
@@ -390,6 +402,11 @@ async fn revoking_a_grant_stops_every_token_of_that_user_for_the_app() {
     assert!(!live(&f, 1).await);
     assert!(!live(&f, 2).await);
     assert!(matches!(rotate(&f, 2, 3, NOW).await, Rotation::Rejected));
+    assert_eq!(
+        f.store.consented_scopes(app, me).await.unwrap(),
+        None,
+        "the approval goes with the grant"
+    );
 }
 
 #[tokio::test]
@@ -786,4 +803,283 @@ async fn a_users_password_hash_is_kept_and_replaced() {
             .unwrap()
     );
     assert_eq!(f.store.password_hash("nobody").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn web_sessions_name_their_user_until_they_expire_or_go() {
+    let f = fixture().await;
+    let (a, b) = (TokenDigest::of("web-a"), TokenDigest::of("web-b"));
+    let until = NOW.plus_secs(60);
+    for digest in [a, b] {
+        f.store
+            .create_web_session(digest, f.grant.user_id, until, NOW)
+            .await
+            .unwrap();
+    }
+    let find = |digest: TokenDigest, now: Timestamp| f.store.find_web_session(digest, now);
+    let found = find(a, NOW).await.unwrap().unwrap();
+    assert_eq!(
+        (found.id, found.login.as_str()),
+        (f.grant.user_id, "octocat")
+    );
+    assert!(find(a, NOW.plus_secs(59)).await.unwrap().is_some());
+    assert!(find(a, until).await.unwrap().is_none(), "expired");
+    let unknown = TokenDigest::of("web-unknown");
+    assert!(find(unknown, NOW).await.unwrap().is_none());
+    f.store.delete_web_session(a).await.unwrap();
+    assert!(find(a, NOW).await.unwrap().is_none(), "deleted");
+    assert!(find(b, NOW).await.unwrap().is_some(), "others stay");
+
+    f.store.sweep(NOW.plus_secs(59), GRACE).await.unwrap();
+    assert!(
+        find(b, NOW).await.unwrap().is_some(),
+        "a live session is not swept"
+    );
+    f.store.sweep(until, GRACE).await.unwrap();
+    assert!(
+        find(b, NOW).await.unwrap().is_none(),
+        "an expired session is swept"
+    );
+}
+
+#[tokio::test]
+async fn a_withdrawn_consent_ends_that_users_tokens_for_that_app_only() {
+    let f = fixture().await;
+    let (app, me) = (f.grant.app_id, f.grant.user_id);
+    let other_user = user(&f, "hubot").await;
+    let two = f.store.create_app(new_app("Two"), NOW).await.unwrap();
+    assert_eq!(f.store.consented_scopes(app, me).await.unwrap(), None);
+    assert!(f.store.list_consents(me).await.unwrap().is_empty());
+
+    f.store
+        .record_consent(two.id, me, "user", NOW)
+        .await
+        .unwrap();
+    f.store
+        .record_consent(app, other_user, "repo", NOW)
+        .await
+        .unwrap();
+    let later = NOW.plus_secs(1);
+    f.store
+        .record_consent(app, me, "repo", later)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.consented_scopes(app, me).await.unwrap().as_deref(),
+        Some("repo")
+    );
+    f.store
+        .record_consent(app, me, "repo,user", later.plus_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.consented_scopes(app, me).await.unwrap().as_deref(),
+        Some("repo,user"),
+        "a second approval replaces the first"
+    );
+    let consents = f.store.list_consents(me).await.unwrap();
+    let listed: Vec<_> = consents
+        .iter()
+        .map(|c| (c.app.id, c.scopes.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(app, "repo,user"), (two.id, "user")],
+        "newest first"
+    );
+    assert_eq!(consents[1].app.client_id, two.client_id);
+
+    let mine = f.grant.clone();
+    let theirs = Grant {
+        user_id: other_user,
+        ..mine.clone()
+    };
+    let elsewhere = Grant {
+        app_id: two.id,
+        ..mine.clone()
+    };
+    for (n, grant) in [(1, mine.clone()), (2, theirs), (3, elsewhere)] {
+        f.store.issue_pair(grant, pair(n), NOW).await.unwrap();
+    }
+    let code = NewCode {
+        digest: TokenDigest::of("code"),
+        grant: mine,
+        redirect_uri: None,
+        code_challenge: None,
+        code_challenge_method: None,
+        expires_at: NOW.plus_secs(600),
+    };
+    f.store.store_code(code).await.unwrap();
+
+    assert!(f.store.revoke_consent(app, me, NOW).await.unwrap());
+    assert!(!live(&f, 1).await, "the user's tokens for the app stop");
+    assert!(live(&f, 2).await, "another user's tokens stay");
+    assert!(live(&f, 3).await, "the user's tokens for another app stay");
+    let redeemed = f
+        .store
+        .exchange_code(TokenDigest::of("code"), app, pair(4), NOW)
+        .await
+        .unwrap();
+    assert!(redeemed.is_none(), "the user's codes for the app go");
+    assert_eq!(f.store.consented_scopes(app, me).await.unwrap(), None);
+    let left: Vec<_> = f
+        .store
+        .list_consents(me)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.app.id)
+        .collect();
+    assert_eq!(left, [two.id]);
+    assert!(
+        f.store
+            .consented_scopes(app, other_user)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(!f.store.revoke_consent(app, me, NOW).await.unwrap());
+}
+
+#[tokio::test]
+async fn owners_list_their_apps_and_replace_redirect_uris() {
+    let f = fixture().await;
+    let (me, other) = (f.grant.user_id, user(&f, "hubot").await);
+    let mut owned = Vec::new();
+    for name in ["Mine", "Also mine"] {
+        let new = NewApp {
+            owner_id: Some(me),
+            ..new_app(name)
+        };
+        owned.push(f.store.create_app(new, NOW).await.unwrap());
+    }
+    assert_eq!(owned[0].owner_id, Some(me));
+    let ids = |apps: Vec<refreshd_store::App>| apps.iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(f.store.list_owned_apps(me).await.unwrap()),
+        [owned[0].id, owned[1].id],
+        "oldest first, and not the unowned app"
+    );
+    assert!(f.store.list_owned_apps(other).await.unwrap().is_empty());
+
+    let client_id = &owned[0].client_id;
+    let uris = "http://a.example/cb\nhttp://b.example/cb";
+    let app = f
+        .store
+        .set_redirect_uris(client_id, uris, NOW.plus_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(app.allows_redirect("http://b.example/cb"));
+    assert!(!app.allows_redirect("http://c.example/cb"));
+    assert!(
+        !app.allows_redirect("http://b.example/c"),
+        "exact matches only"
+    );
+    assert!(!app.allows_redirect("http://localhost/cb"), "replaced");
+    let found = f.store.find_app(client_id).await.unwrap().unwrap();
+    assert_eq!(
+        found.redirect_uris().collect::<Vec<_>>(),
+        ["http://a.example/cb", "http://b.example/cb"]
+    );
+    assert_eq!(found.owner_id, Some(me));
+    let unknown = ClientId::parse("nope").unwrap();
+    assert!(
+        f.store
+            .set_redirect_uris(&unknown, uris, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn an_owner_sees_and_revokes_live_token_families() {
+    let f = fixture().await;
+    let app = f.grant.app_id;
+    let theirs = Grant {
+        user_id: user(&f, "hubot").await,
+        scopes: "user".into(),
+        ..f.grant.clone()
+    };
+    f.store
+        .issue_pair(f.grant.clone(), pair(1), NOW)
+        .await
+        .unwrap();
+    f.store.issue_pair(theirs, pair(2), NOW).await.unwrap();
+    let active = f.store.active_tokens(app, NOW, 10).await.unwrap();
+    let seen: Vec<_> = active
+        .iter()
+        .map(|t| {
+            (
+                t.login.as_str(),
+                t.access_last_eight.as_str(),
+                t.scopes.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("hubot", "00000002", "user"),
+            ("octocat", "00000001", "repo")
+        ],
+        "newest first"
+    );
+    assert_eq!(active[1].expires_at, Some(NOW.plus_secs(28_800)));
+    let (theirs, mine) = (active[0].family_id, active[1].family_id);
+    assert_eq!(f.store.active_tokens(app, NOW, 1).await.unwrap().len(), 1);
+
+    rotate(&f, 1, 3, NOW).await;
+    let active = f.store.active_tokens(app, NOW, 10).await.unwrap();
+    let rotated: Vec<_> = active.iter().filter(|t| t.family_id == mine).collect();
+    assert_eq!(rotated.len(), 1, "a rotated family is listed once");
+    assert_eq!(rotated[0].access_last_eight, "00000003");
+    assert_eq!(active.len(), 2);
+
+    // A Google-style refresh adds an access token and leaves the refresh pair live: still one
+    // row for the family, showing the newest token.
+    let extra = NewAccess {
+        digest: TokenDigest::of("access-4"),
+        last_eight: "00000004".into(),
+        expires_at: Some(NOW.plus_secs(3_599)),
+    };
+    let refresh = TokenDigest::of("refresh-3");
+    assert!(
+        f.store
+            .extend_family(refresh, app, extra, NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let active = f.store.active_tokens(app, NOW, 10).await.unwrap();
+    let extended: Vec<_> = active.iter().filter(|t| t.family_id == mine).collect();
+    assert_eq!(extended.len(), 1, "an extended family is listed once");
+    assert_eq!(extended[0].access_last_eight, "00000004");
+    assert_eq!(active.len(), 2);
+
+    assert!(!f.store.revoke_family(app + 1, mine, NOW).await.unwrap());
+    assert!(live(&f, 3).await, "another app's id revokes nothing");
+    assert!(f.store.revoke_family(app, mine, NOW).await.unwrap());
+    assert!(!live(&f, 3).await);
+    let left: Vec<_> = f
+        .store
+        .active_tokens(app, NOW, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.family_id)
+        .collect();
+    assert_eq!(left, [theirs]);
+    assert!(!f.store.revoke_family(app, mine, NOW).await.unwrap());
+
+    let dead = NOW.plus_secs(15_811_200);
+    assert!(
+        f.store
+            .active_tokens(app, dead, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "families whose tokens have all expired are not listed"
+    );
 }

@@ -86,7 +86,7 @@ pub fn authorization(provider: &Provider, auth: &Authorization, token: &str) -> 
         "token_last_eight": auth.access_last_eight,
         "hashed_token": auth.access_digest.to_hex(),
         "app": {
-            "url": auth.app.redirect_uri,
+            "url": auth.app.redirect_uris().next(),
             "name": auth.app.name,
             "client_id": auth.app.client_id.as_str(),
         },

@@ -15,8 +15,8 @@ impl Apps for PostgresStore {
         execute(
             &client,
             "INSERT INTO apps (client_id, name, kind, redirect_uri, secret_digest,
-                 expiring_tokens, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                 expiring_tokens, owner_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
             &[
                 &app.client_id.as_str(),
                 &app.name,
@@ -24,6 +24,7 @@ impl Apps for PostgresStore {
                 &app.redirect_uri,
                 &app.secret_digest.as_bytes().as_slice(),
                 &app.expiring_tokens,
+                &app.owner_id,
                 &now.secs(),
             ],
         )
@@ -46,6 +47,25 @@ impl Apps for PostgresStore {
 
     async fn find_app(&self, client_id: &ClientId) -> Result<Option<App>, StoreError> {
         find_app_in(&self.client().await?, client_id.as_str()).await
+    }
+
+    async fn list_owned_apps(&self, owner_id: i64) -> Result<Vec<App>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {APP_COLUMNS} FROM apps a WHERE a.owner_id = $1 ORDER BY a.id");
+        query(&client, &sql, &[&owner_id])
+            .await?
+            .iter()
+            .map(app_of)
+            .collect()
+    }
+
+    async fn set_redirect_uris(
+        &self,
+        client_id: &ClientId,
+        uris: &str,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError> {
+        self.update_app(client_id, "redirect_uri", &uris, now).await
     }
 
     async fn set_expiring_tokens(

@@ -8,7 +8,7 @@ use refreshd_core::rotation::{ReuseVerdict, RotatedPair, judge_reuse};
 use refreshd_core::{Timestamp, TokenDigest};
 
 use super::rows::find_authorization_in;
-use super::{PostgresStore, conflict_or_unavailable, execute, query_opt};
+use super::{Params, PostgresStore, conflict_or_unavailable, execute, query_opt};
 use crate::{
     Authorization, Grant, Grants, NewAccess, NewCode, NewPair, RedeemedCode, Rotation, StoreError,
     Swept,
@@ -114,6 +114,38 @@ async fn start_family(
     .map_err(|e| conflict_or_unavailable(e, "token"))?;
     let row = row.ok_or_else(|| StoreError::Corrupt("no pair returned by its insert".into()))?;
     Ok(row.try_get(0)?)
+}
+
+/// Ends everything `user_id` granted `app_id`: every token family, every code, and the
+/// approval that lets an authorize request skip the consent page. `false`: there was no
+/// approval.
+pub(super) async fn revoke_user_grant(
+    tx: &deadpool_postgres::Transaction<'_>,
+    app_id: i64,
+    user_id: i64,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    execute(
+        tx,
+        "UPDATE families SET revoked_at = $3
+         WHERE app_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        &[&app_id, &user_id, &now.secs()],
+    )
+    .await?;
+    let grant: &Params = &[&app_id, &user_id];
+    execute(
+        tx,
+        "DELETE FROM codes WHERE app_id = $1 AND user_id = $2",
+        grant,
+    )
+    .await?;
+    let deleted = execute(
+        tx,
+        "DELETE FROM consents WHERE app_id = $1 AND user_id = $2",
+        grant,
+    )
+    .await?;
+    Ok(deleted > 0)
 }
 
 /// Why a refresh token's conditional update matched nothing, and what follows from it; runs
@@ -381,19 +413,7 @@ impl Grants for PostgresStore {
         if auth.app.id != app_id {
             return Ok(false);
         }
-        execute(
-            &tx,
-            "UPDATE families SET revoked_at = $3
-             WHERE app_id = $1 AND user_id = $2 AND revoked_at IS NULL",
-            &[&app_id, &auth.user.id, &now.secs()],
-        )
-        .await?;
-        execute(
-            &tx,
-            "DELETE FROM codes WHERE app_id = $1 AND user_id = $2",
-            &[&app_id, &auth.user.id],
-        )
-        .await?;
+        revoke_user_grant(&tx, app_id, auth.user.id, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -489,6 +509,7 @@ impl Grants for PostgresStore {
         .await?;
         for sql in [
             "DELETE FROM sessions WHERE expires_at <= $1",
+            "DELETE FROM web_sessions WHERE expires_at <= $1",
             "DELETE FROM replays WHERE expires_at <= $1",
             "DELETE FROM leases WHERE expires_at <= $1",
         ] {

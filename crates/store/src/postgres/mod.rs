@@ -8,6 +8,7 @@
 mod accounts;
 mod broker;
 mod grants;
+mod pages;
 mod rows;
 mod tls;
 
@@ -23,6 +24,7 @@ use crate::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_passwords.sql"),
+    include_str!("migrations/0003_pages.sql"),
 ];
 
 /// How long a request waits for a connection (or to open one) before it fails with 503.
@@ -174,7 +176,7 @@ fn conflict_or_unavailable(e: tokio_postgres::Error, what: &'static str) -> Stor
     }
 }
 
-type Params<'a> = [&'a (dyn ToSql + Sync)];
+pub(super) type Params<'a> = [&'a (dyn ToSql + Sync)];
 
 /// Runs a statement (prepared once per connection) and returns its rows.
 async fn query(

@@ -8,8 +8,8 @@ use super::query_opt;
 use crate::{App, Authorization, StoreError, User};
 
 pub(super) const APP_COLUMNS: &str = "a.id AS app_id, a.client_id, a.name AS app_name, a.kind, a.redirect_uri,
-    a.secret_digest, a.expiring_tokens, a.created_at AS app_created_at, a.updated_at AS app_updated_at";
-const USER_COLUMNS: &str = "u.id AS user_id, u.login, u.name AS user_name, u.email,
+    a.secret_digest, a.expiring_tokens, a.owner_id, a.created_at AS app_created_at, a.updated_at AS app_updated_at";
+pub(super) const USER_COLUMNS: &str = "u.id AS user_id, u.login, u.name AS user_name, u.email,
     u.created_at AS user_created_at, u.updated_at AS user_updated_at";
 
 fn corrupt(what: &str) -> StoreError {
@@ -32,12 +32,13 @@ pub(super) fn app_of(row: &Row) -> Result<App, StoreError> {
         redirect_uri: row.try_get("redirect_uri")?,
         secret_digest: digest_of(row, "secret_digest")?,
         expiring_tokens: row.try_get("expiring_tokens")?,
+        owner_id: row.try_get("owner_id")?,
         created_at: Timestamp(row.try_get("app_created_at")?),
         updated_at: Timestamp(row.try_get("app_updated_at")?),
     })
 }
 
-fn user_of(row: &Row) -> Result<User, StoreError> {
+pub(super) fn user_of(row: &Row) -> Result<User, StoreError> {
     Ok(User {
         id: row.try_get("user_id")?,
         login: row.try_get("login")?,

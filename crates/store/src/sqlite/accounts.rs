@@ -16,8 +16,8 @@ impl Apps for SqliteStore {
             .write(move |conn| {
                 conn.execute(
                     "INSERT INTO apps (client_id, name, kind, redirect_uri, secret_digest,
-                         expiring_tokens, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                         expiring_tokens, owner_id, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
                     params![
                         app.client_id.as_str(),
                         app.name,
@@ -25,6 +25,7 @@ impl Apps for SqliteStore {
                         app.redirect_uri,
                         app.secret_digest.as_bytes(),
                         app.expiring_tokens,
+                        app.owner_id,
                         now.secs()
                     ],
                 )
@@ -48,6 +49,28 @@ impl Apps for SqliteStore {
     async fn find_app(&self, client_id: &ClientId) -> Result<Option<App>, StoreError> {
         self.readers
             .read(|conn| find_app_in(conn, client_id.as_str()))
+    }
+
+    async fn list_owned_apps(&self, owner_id: i64) -> Result<Vec<App>, StoreError> {
+        self.readers.read(|conn| {
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {APP_COLUMNS} FROM apps a WHERE a.owner_id = ?1 ORDER BY a.id"
+                ))
+                .map_err(unavailable)?;
+            let apps = s.query_map([owner_id], app_of).map_err(unavailable)?;
+            apps.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+    }
+
+    async fn set_redirect_uris(
+        &self,
+        client_id: &ClientId,
+        uris: &str,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError> {
+        self.update_app(client_id, "redirect_uri", Value::from(uris.to_owned()), now)
+            .await
     }
 
     async fn set_expiring_tokens(

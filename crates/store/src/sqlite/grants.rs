@@ -94,6 +94,34 @@ fn revoke_family(conn: &Connection, family_id: i64, now: Timestamp) -> Result<()
     Ok(())
 }
 
+/// Ends everything `user_id` granted `app_id`: every token family, every code, and the
+/// approval that lets an authorize request skip the consent page. `false`: there was no
+/// approval.
+pub(super) fn revoke_user_grant(
+    conn: &Connection,
+    app_id: i64,
+    user_id: i64,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    conn.execute(
+        "UPDATE families SET revoked_at = ?3
+         WHERE app_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+        params![app_id, user_id, now.secs()],
+    )
+    .map_err(unavailable)?;
+    conn.execute(
+        "DELETE FROM codes WHERE app_id = ?1 AND user_id = ?2",
+        params![app_id, user_id],
+    )
+    .map_err(unavailable)?;
+    conn.execute(
+        "DELETE FROM consents WHERE app_id = ?1 AND user_id = ?2",
+        params![app_id, user_id],
+    )
+    .map(|deleted| deleted > 0)
+    .map_err(unavailable)
+}
+
 /// Why a refresh token's conditional update matched nothing, and what follows from it.
 fn judge_failed_rotation(
     conn: &Connection,
@@ -374,17 +402,7 @@ impl Grants for SqliteStore {
                 if auth.app.id != app_id {
                     return Ok(false);
                 }
-                conn.execute(
-                    "UPDATE families SET revoked_at = ?3
-                     WHERE app_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-                    params![app_id, auth.user.id, now.secs()],
-                )
-                .map_err(unavailable)?;
-                conn.execute(
-                    "DELETE FROM codes WHERE app_id = ?1 AND user_id = ?2",
-                    params![app_id, auth.user.id],
-                )
-                .map_err(unavailable)?;
+                revoke_user_grant(conn, app_id, auth.user.id, now)?;
                 Ok(true)
             })
             .await
@@ -474,6 +492,7 @@ impl Grants for SqliteStore {
                     .map_err(unavailable)?;
                 for sql in [
                     "DELETE FROM sessions WHERE expires_at <= ?1",
+                    "DELETE FROM web_sessions WHERE expires_at <= ?1",
                     "DELETE FROM replays WHERE expires_at <= ?1",
                     "DELETE FROM leases WHERE expires_at <= ?1",
                 ] {

@@ -5,6 +5,7 @@ mod accounts;
 mod broker;
 mod checkpointer;
 mod grants;
+mod pages;
 mod readers;
 mod rows;
 mod writer;
@@ -21,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_broker.sql"),
     include_str!("migrations/0003_leases_and_expiry.sql"),
     include_str!("migrations/0004_passwords.sql"),
+    include_str!("migrations/0005_pages.sql"),
 ];
 
 /// The file path in a `sqlite://PATH` or `sqlite:PATH` URL.

@@ -1,0 +1,537 @@
+//! The authorize endpoints, GitHub's `/login/oauth/authorize` and Google's `/o/oauth2/v2/auth`:
+//! sign in if needed, approve (or not) on the consent page, then back to the app with a code.
+//!
+//! An unknown client or a redirect URI the app did not register is shown as an error page and
+//! never redirected to; every later problem is sent to the app as an OAuth error, with `state`.
+//! The pages post back to the same path, carrying the request's parameters, so one handler
+//! sees a request through sign-in and consent.
+
+use std::collections::HashMap;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use refreshd_core::{ClientId, Dialect, Scopes};
+use refreshd_store::{App, User};
+
+use super::{PageError, Posted, Visitor, page, signin};
+use crate::Provider;
+
+/// The parameters an authorize request may carry, and that its pages carry along.
+const PARAMETERS: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "login",
+    "allow_signup",
+    "code_challenge",
+    "code_challenge_method",
+    "response_type",
+    "access_type",
+    "prompt",
+    "login_hint",
+    "include_granted_scopes",
+];
+
+/// At most this many scopes of at most this many bytes each.
+const MAX_SCOPES: usize = 50;
+const MAX_SCOPE_LEN: usize = 200;
+
+pub async fn github(
+    State(provider): State<Provider>,
+    visitor: Visitor,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let params = parse(query.as_deref().unwrap_or(""))?;
+    authorize(&provider, visitor, Dialect::Github, params, None).await
+}
+
+pub async fn google(
+    State(provider): State<Provider>,
+    visitor: Visitor,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let params = parse(query.as_deref().unwrap_or(""))?;
+    authorize(&provider, visitor, Dialect::Google, params, None).await
+}
+
+pub async fn github_form(
+    State(provider): State<Provider>,
+    visitor: Visitor,
+    Posted(form): Posted<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let (params, action) = posted(form)?;
+    authorize(&provider, visitor, Dialect::Github, params, Some(action)).await
+}
+
+pub async fn google_form(
+    State(provider): State<Provider>,
+    visitor: Visitor,
+    Posted(form): Posted<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let (params, action) = posted(form)?;
+    authorize(&provider, visitor, Dialect::Google, params, Some(action)).await
+}
+
+/// What a page of the flow posted back.
+struct Action {
+    csrf: String,
+    kind: ActionKind,
+}
+
+enum ActionKind {
+    SignIn { login: String, password: String },
+    Authorize,
+    Cancel,
+}
+
+type Params = HashMap<String, String>;
+
+/// The known parameters of a query, each at most once (RFC 6749 §3.1).
+fn parse(query: &str) -> Result<Params, PageError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .map_err(|_| PageError::BadRequest("The authorization request is malformed.".into()))?;
+    known(pairs)
+}
+
+fn known(pairs: Vec<(String, String)>) -> Result<Params, PageError> {
+    let mut params = Params::new();
+    for (name, value) in pairs {
+        if !PARAMETERS.contains(&name.as_str()) {
+            continue;
+        }
+        if params.insert(name.clone(), value).is_some() {
+            return Err(PageError::BadRequest(format!(
+                "The parameter {name} was given more than once."
+            )));
+        }
+    }
+    Ok(params)
+}
+
+/// Splits a posted page into the request's parameters and what the user did.
+fn posted(form: Vec<(String, String)>) -> Result<(Params, Action), PageError> {
+    let (mut fields, mut request) = (HashMap::new(), Vec::new());
+    for (name, value) in form {
+        match name.as_str() {
+            "csrf" | "action" | "username" | "password" => {
+                fields.insert(name, value);
+            }
+            _ => request.push((name, value)),
+        }
+    }
+    let mut field = |name: &str| {
+        fields
+            .remove(name)
+            .ok_or_else(|| PageError::BadRequest("The form is missing fields.".into()))
+    };
+    let kind = match field("action")?.as_str() {
+        "sign_in" => ActionKind::SignIn {
+            login: field("username")?,
+            password: field("password")?,
+        },
+        "authorize" => ActionKind::Authorize,
+        "cancel" => ActionKind::Cancel,
+        _ => return Err(PageError::BadRequest("Unknown action.".into())),
+    };
+    let csrf = field("csrf")?;
+    Ok((known(request)?, Action { csrf, kind }))
+}
+
+/// A request whose client and redirect URI checked out: from here on, problems go to the app.
+struct Checked {
+    dialect: Dialect,
+    app: App,
+    redirect_uri: String,
+    state: Option<String>,
+    params: Params,
+}
+
+/// Finds the app and its redirect URI, or says why on an error page.
+async fn check_client(
+    provider: &Provider,
+    dialect: Dialect,
+    params: Params,
+) -> Result<Checked, PageError> {
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| PageError::BadRequest("The request has no client_id.".into()))?;
+    let unknown = || {
+        PageError::BadRequest(format!(
+            "There is no application with the client_id {client_id:?}."
+        ))
+    };
+    let app = match ClientId::parse(client_id) {
+        Some(id) => provider.store.find_app(&id).await?,
+        None => None,
+    }
+    .filter(|app| app.kind.dialect() == dialect)
+    .ok_or_else(unknown)?;
+    let redirect_uri = match (params.get("redirect_uri"), dialect) {
+        (Some(given), _) if app.allows_redirect(given) => given.clone(),
+        (Some(_), _) => {
+            return Err(PageError::BadRequest(
+                "The redirect_uri is not one registered for this application, so refreshd will \
+                 not send you there."
+                    .into(),
+            ));
+        }
+        (None, Dialect::Github) => app
+            .redirect_uris()
+            .next()
+            .ok_or_else(|| PageError::BadRequest("The application has no redirect URI.".into()))?
+            .to_owned(),
+        (None, Dialect::Google) => {
+            return Err(PageError::BadRequest(
+                "Missing required parameter: redirect_uri".into(),
+            ));
+        }
+    };
+    let state = params.get("state").cloned();
+    Ok(Checked {
+        dialect,
+        app,
+        redirect_uri,
+        state,
+        params,
+    })
+}
+
+/// An OAuth error sent to the app (RFC 6749 §4.1.2.1).
+struct Refusal {
+    error: &'static str,
+    description: &'static str,
+}
+
+const fn refusal(error: &'static str, description: &'static str) -> Refusal {
+    Refusal { error, description }
+}
+
+/// What the request asks for, once its parameters are valid.
+struct Ask {
+    scopes: Scopes,
+    challenge: Option<(String, String)>,
+    /// Google's `prompt`: `none` and `consent` change the flow.
+    prompt_none: bool,
+    prompt_consent: bool,
+}
+
+fn check_params(request: &Checked) -> Result<Ask, Refusal> {
+    let get = |name: &str| request.params.get(name).map(String::as_str);
+    if request.dialect == Dialect::Google {
+        match get("response_type") {
+            Some("code") => {}
+            None => {
+                return Err(refusal(
+                    "invalid_request",
+                    "Required parameter is missing: response_type",
+                ));
+            }
+            Some(_) => {
+                return Err(refusal(
+                    "unsupported_response_type",
+                    "Only response_type=code is supported.",
+                ));
+            }
+        }
+        if get("scope").is_none_or(|s| s.trim().is_empty()) {
+            return Err(refusal(
+                "invalid_request",
+                "Missing required parameter: scope",
+            ));
+        }
+    }
+    let scopes = Scopes::parse(get("scope").unwrap_or(""));
+    if scopes.as_slice().len() > MAX_SCOPES
+        || scopes.as_slice().iter().any(|s| s.len() > MAX_SCOPE_LEN)
+    {
+        return Err(refusal(
+            "invalid_scope",
+            "Too many scopes, or a scope too long.",
+        ));
+    }
+    let challenge = match (get("code_challenge"), get("code_challenge_method")) {
+        (None, None) => None,
+        (Some(challenge), method) => {
+            let method = method.unwrap_or("plain");
+            if !refreshd_core::pkce::is_supported_method(method) || challenge.len() > 128 {
+                return Err(refusal(
+                    "invalid_request",
+                    "Unsupported code_challenge_method or malformed code_challenge.",
+                ));
+            }
+            Some((challenge.to_owned(), method.to_owned()))
+        }
+        (None, Some(_)) => {
+            return Err(refusal(
+                "invalid_request",
+                "code_challenge_method without code_challenge.",
+            ));
+        }
+    };
+    let prompts: Vec<&str> = get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if prompts
+        .iter()
+        .any(|p| !["none", "consent", "select_account", "login"].contains(p))
+        || (prompts.contains(&"none") && prompts.len() > 1)
+    {
+        return Err(refusal("invalid_request", "Invalid prompt."));
+    }
+    Ok(Ask {
+        scopes,
+        challenge,
+        prompt_none: prompts.contains(&"none"),
+        prompt_consent: prompts.contains(&"consent"),
+    })
+}
+
+async fn authorize(
+    provider: &Provider,
+    mut visitor: Visitor,
+    dialect: Dialect,
+    params: Params,
+    action: Option<Action>,
+) -> Result<Response, PageError> {
+    let request = check_client(provider, dialect, params).await?;
+    if let Some(action) = &action {
+        visitor.check_csrf(&action.csrf)?;
+    }
+    let ask = match check_params(&request) {
+        Ok(ask) => ask,
+        Err(refusal) => return Ok(back_to_app(&request, &visitor, Err(refusal))),
+    };
+    let user = match (visitor.user.clone(), action.map(|a| a.kind)) {
+        (Some(user), kind) => Some((user, kind)),
+        (None, Some(ActionKind::SignIn { login, password })) => {
+            match signin::verify(provider, &login, &password).await? {
+                Some(user) => {
+                    visitor.sign_in(provider, user.clone()).await?;
+                    Some((user, None))
+                }
+                None => {
+                    let page = sign_in_page(&request, &visitor, &login, Some(signin::INCORRECT));
+                    return Ok(with_status(page, StatusCode::UNAUTHORIZED));
+                }
+            }
+        }
+        (None, _) => None,
+    };
+    let Some((user, kind)) = user else {
+        if ask.prompt_none {
+            let refusal = refusal("login_required", "The user is not signed in.");
+            return Ok(back_to_app(&request, &visitor, Err(refusal)));
+        }
+        let suggested = request
+            .params
+            .get("login")
+            .or(request.params.get("login_hint"));
+        let suggested = suggested.map(String::as_str).unwrap_or("");
+        return Ok(sign_in_page(&request, &visitor, suggested, None));
+    };
+    match kind {
+        Some(ActionKind::Cancel) => {
+            let refusal = refusal(
+                "access_denied",
+                "The user has denied your application access.",
+            );
+            return Ok(back_to_app(&request, &visitor, Err(refusal)));
+        }
+        Some(ActionKind::Authorize) => {
+            let approved = provider
+                .store
+                .consented_scopes(request.app.id, user.id)
+                .await?;
+            let approved = Scopes::parse(approved.as_deref().unwrap_or(""));
+            let scopes = approved.union(&ask.scopes).to_github();
+            let now = provider.clock.now();
+            provider
+                .store
+                .record_consent(request.app.id, user.id, &scopes, now)
+                .await?;
+        }
+        Some(ActionKind::SignIn { .. }) | None => {
+            let approved = provider
+                .store
+                .consented_scopes(request.app.id, user.id)
+                .await?;
+            let covered = approved.is_some_and(|a| Scopes::parse(&a).covers(&ask.scopes));
+            if !covered || ask.prompt_consent {
+                if ask.prompt_none {
+                    let refusal = refusal(
+                        "consent_required",
+                        "The user has not approved these scopes.",
+                    );
+                    return Ok(back_to_app(&request, &visitor, Err(refusal)));
+                }
+                return Ok(consent_page(&request, &ask, &visitor, &user));
+            }
+        }
+    }
+    let code = crate::issue_code(
+        provider,
+        &request.app,
+        &user,
+        &ask.scopes.to_github(),
+        Some(request.redirect_uri.clone()),
+        ask.challenge.clone(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::IssueError::Store(e) => PageError::from(e),
+        other => PageError::BadRequest(other.to_string()),
+    })?;
+    Ok(back_to_app(&request, &visitor, Ok((code, &ask.scopes))))
+}
+
+/// The redirect to the app: a code (and Google's `scope`), or an error; `state` either way.
+fn back_to_app(
+    request: &Checked,
+    visitor: &Visitor,
+    outcome: Result<(String, &Scopes), Refusal>,
+) -> Response {
+    let mut target = match url::Url::parse(&request.redirect_uri) {
+        Ok(url) => url,
+        Err(_) => {
+            return PageError::BadRequest("The redirect_uri is malformed.".into()).into_response();
+        }
+    };
+    {
+        let mut query = target.query_pairs_mut();
+        match &outcome {
+            Ok((code, scopes)) => {
+                query.append_pair("code", code);
+                if request.dialect == Dialect::Google {
+                    query.append_pair("scope", &scopes.to_spaced());
+                }
+            }
+            Err(refusal) => {
+                query.append_pair("error", refusal.error);
+                if request.dialect == Dialect::Github {
+                    query.append_pair("error_description", refusal.description);
+                }
+            }
+        }
+        if let Some(state) = &request.state {
+            query.append_pair("state", state);
+        }
+    }
+    let mut response = Redirect::to(target.as_str()).into_response();
+    // GitHub answers 302 Found, as clients expect; a form post still becomes a GET.
+    *response.status_mut() = StatusCode::FOUND;
+    visitor.set_cookies(&mut response);
+    response
+}
+
+fn with_status(mut response: Response, status: StatusCode) -> Response {
+    *response.status_mut() = status;
+    response
+}
+
+/// The request's parameters, as hidden fields of the flow's forms.
+fn carried(request: &Checked) -> Vec<(String, String)> {
+    let mut fields: Vec<_> = request
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    fields.sort();
+    fields
+}
+
+fn path(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Github => "/login/oauth/authorize",
+        Dialect::Google => "/o/oauth2/v2/auth",
+    }
+}
+
+fn sign_in_page(
+    request: &Checked,
+    visitor: &Visitor,
+    login: &str,
+    error: Option<&str>,
+) -> Response {
+    let action = path(request.dialect);
+    let body = html! {
+        p.lead { "Sign in to continue to " strong { (request.app.name) } "." }
+        (signin::form(visitor, action, login, &carried(request), error))
+    };
+    page(visitor, StatusCode::OK, "Sign in", body)
+}
+
+/// What a scope lets an app do, in words, for the scopes people meet most.
+fn describe(scope: &str) -> &'static str {
+    match scope {
+        "repo" => "Full control of private repositories",
+        "public_repo" => "Access public repositories",
+        "user" => "Update all user data",
+        "read:user" => "Read all user profile data",
+        "user:email" => "Access user email addresses (read-only)",
+        "gist" => "Create gists",
+        "notifications" => "Access notifications",
+        "read:org" => "Read org and team membership",
+        "workflow" => "Update GitHub Action workflows",
+        "openid" => "Associate you with your personal info",
+        "email" => "See your primary email address",
+        "profile" => "See your personal info",
+        _ => "",
+    }
+}
+
+fn consent_page(request: &Checked, ask: &Ask, visitor: &Visitor, user: &User) -> Response {
+    let app = &request.app;
+    let destination = url::Url::parse(&request.redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let body = html! {
+        div.card.consent {
+            h1 { "Authorize " (app.name) }
+            p.lead {
+                strong { (app.name) } " wants to access your "
+                strong { (user.login) } " account."
+            }
+            @if ask.scopes.as_slice().is_empty() {
+                p { "It asks for no scopes: read-only access to public information." }
+            } @else {
+                ul.scopes {
+                    @for scope in ask.scopes.as_slice() {
+                        li {
+                            code { (scope) }
+                            @let words = describe(scope);
+                            @if !words.is_empty() { " — " (words) }
+                        }
+                    }
+                }
+            }
+            form method="post" action=(path(request.dialect)) {
+                input type="hidden" name="csrf" value=(visitor.csrf());
+                @for (name, value) in carried(request) {
+                    input type="hidden" name=(name) value=(value);
+                }
+                div.actions {
+                    button.secondary type="submit" name="action" value="cancel" { "Cancel" }
+                    button.primary type="submit" name="action" value="authorize" {
+                        "Authorize " (app.name)
+                    }
+                }
+            }
+            p.note { "Authorizing will redirect to " code { (destination) } }
+        }
+    };
+    let mut response = page(
+        visitor,
+        StatusCode::OK,
+        &format!("Authorize {}", app.name),
+        body,
+    );
+    response
+        .headers_mut()
+        .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}

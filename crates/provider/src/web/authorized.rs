@@ -1,0 +1,73 @@
+//! A signed-in user's authorized apps, GitHub's `/settings/connections/applications`: what they
+//! approved, and revoking it (the approval, every token and every code).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use refreshd_core::{ClientId, Scopes};
+use serde::Deserialize;
+
+use super::{PageError, Posted, Visitor, page, when};
+use crate::Provider;
+
+const HERE: &str = "/settings/connections/applications";
+
+pub async fn list(
+    State(provider): State<Provider>,
+    visitor: Visitor,
+) -> Result<Response, PageError> {
+    let user = visitor.user(HERE)?;
+    let consents = provider.store.list_consents(user.id).await?;
+    let body = html! {
+        h1 { "Authorized apps" }
+        @if consents.is_empty() {
+            p.empty { "You have not authorized any applications." }
+        }
+        @for consent in &consents {
+            section.card.app {
+                h2 { (consent.app.name) }
+                p.meta {
+                    "Approved " (when(consent.created_at))
+                    @if consent.updated_at != consent.created_at {
+                        ", last changed " (when(consent.updated_at))
+                    }
+                }
+                p { "Scopes: "
+                    @let scopes = Scopes::parse(&consent.scopes);
+                    @if scopes.as_slice().is_empty() { "none (public information only)" }
+                    @for scope in scopes.as_slice() { code { (scope) } " " }
+                }
+                form method="post"
+                    action={ (HERE) "/" (consent.app.client_id.as_str()) "/revoke" } {
+                    input type="hidden" name="csrf" value=(visitor.csrf());
+                    button.danger type="submit" { "Revoke access" }
+                }
+            }
+        }
+    };
+    Ok(page(&visitor, StatusCode::OK, "Authorized apps", body))
+}
+
+#[derive(Deserialize)]
+pub struct Revoke {
+    csrf: String,
+}
+
+pub async fn revoke(
+    State(provider): State<Provider>,
+    visitor: Visitor,
+    Path(client_id): Path<String>,
+    Posted(form): Posted<Revoke>,
+) -> Result<Response, PageError> {
+    let user = visitor.user(HERE)?;
+    visitor.check_csrf(&form.csrf)?;
+    let app = match ClientId::parse(&client_id) {
+        Some(id) => provider.store.find_app(&id).await?,
+        None => None,
+    }
+    .ok_or(PageError::NotFound)?;
+    let now = provider.clock.now();
+    provider.store.revoke_consent(app.id, user.id, now).await?;
+    Ok(Redirect::to(HERE).into_response())
+}

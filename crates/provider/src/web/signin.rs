@@ -1,0 +1,160 @@
+//! Signing in with a provider user's password (`refreshd user create --password-stdin`) and
+//! signing out.
+
+use std::sync::LazyLock;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use refreshd_core::password;
+use refreshd_store::User;
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+use super::{PageError, Posted, Visitor};
+use crate::Provider;
+
+/// Password checks at once: each Argon2id verification takes tens of milliseconds and 19 MiB,
+/// so a flood of sign-ins waits here instead of exhausting memory.
+static VERIFYING: Semaphore = Semaphore::const_new(4);
+
+/// Checked when the login is unknown, so both failures take the same time.
+static DECOY: LazyLock<String> = LazyLock::new(|| password::hash("refreshd decoy password"));
+
+/// The user `login` names, if `password` is theirs.
+pub async fn verify(
+    provider: &Provider,
+    login: &str,
+    password: &str,
+) -> Result<Option<User>, PageError> {
+    let user = provider.store.find_user(login).await?;
+    let stored = match &user {
+        Some(user) => provider.store.password_hash(&user.login).await?,
+        None => None,
+    };
+    let _slot = VERIFYING
+        .acquire()
+        .await
+        .map_err(|_| PageError::Unavailable)?;
+    let (password, has_password) = (password.to_owned(), stored.is_some());
+    let stored = stored.unwrap_or_else(|| DECOY.clone());
+    let matches = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
+        .await
+        .map_err(|_| PageError::Unavailable)?;
+    Ok(user.filter(|_| matches && has_password))
+}
+
+/// The sign-in form. `hidden` are fields to carry through (an authorize request's).
+pub fn form(
+    visitor: &Visitor,
+    action: &str,
+    login: &str,
+    hidden: &[(String, String)],
+    error: Option<&str>,
+) -> Markup {
+    html! {
+        h1 { "Sign in to refreshd" }
+        @if let Some(error) = error {
+            p.error role="alert" { (error) }
+        }
+        form.card method="post" action=(action) {
+            input type="hidden" name="csrf" value=(visitor.csrf());
+            @for (name, value) in hidden {
+                input type="hidden" name=(name) value=(value);
+            }
+            label for="username" { "Username" }
+            input #username type="text" name="username" value=(login) autocomplete="username"
+                autocapitalize="none" required autofocus;
+            label for="password" { "Password" }
+            input #password type="password" name="password" autocomplete="current-password"
+                required;
+            button.primary type="submit" name="action" value="sign_in" { "Sign in" }
+        }
+    }
+}
+
+/// Where to go after signing in: a path on refreshd, never another site.
+fn local_path(return_to: Option<&str>) -> String {
+    match return_to {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SignInPage {
+    return_to: Option<String>,
+}
+
+pub async fn show(visitor: Visitor, Query(query): Query<SignInPage>) -> Response {
+    let return_to = local_path(query.return_to.as_deref());
+    if visitor.user.is_some() {
+        return Redirect::to(&return_to).into_response();
+    }
+    let body = form(
+        &visitor,
+        "/session",
+        "",
+        &[("return_to".into(), return_to)],
+        None,
+    );
+    super::page(&visitor, StatusCode::OK, "Sign in", body)
+}
+
+#[derive(Deserialize)]
+pub struct SignIn {
+    csrf: String,
+    username: String,
+    password: String,
+    return_to: Option<String>,
+}
+
+pub async fn sign_in(
+    State(provider): State<Provider>,
+    mut visitor: Visitor,
+    Posted(posted): Posted<SignIn>,
+) -> Result<Response, PageError> {
+    visitor.check_csrf(&posted.csrf)?;
+    let return_to = local_path(posted.return_to.as_deref());
+    match verify(&provider, &posted.username, &posted.password).await? {
+        Some(user) => {
+            visitor.sign_in(&provider, user).await?;
+            let mut response = Redirect::to(&return_to).into_response();
+            visitor.set_cookies(&mut response);
+            Ok(response)
+        }
+        None => {
+            let hidden = [("return_to".to_owned(), return_to)];
+            let error = Some(INCORRECT);
+            let body = form(&visitor, "/session", &posted.username, &hidden, error);
+            Ok(super::page(
+                &visitor,
+                StatusCode::UNAUTHORIZED,
+                "Sign in",
+                body,
+            ))
+        }
+    }
+}
+
+pub const INCORRECT: &str = "Incorrect username or password.";
+
+#[derive(Deserialize)]
+pub struct SignOut {
+    csrf: String,
+}
+
+pub async fn sign_out(
+    State(provider): State<Provider>,
+    mut visitor: Visitor,
+    Posted(form): Posted<SignOut>,
+) -> Result<Response, PageError> {
+    visitor.check_csrf(&form.csrf)?;
+    visitor.sign_out(&provider).await?;
+    let mut response = Redirect::to("/login").into_response();
+    visitor.set_cookies(&mut response);
+    Ok(response)
+}
