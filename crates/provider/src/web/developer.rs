@@ -194,7 +194,7 @@ async fn app_page(
             h2 { "Redirect URIs" }
             form method="post" action={ (path) "/redirect_uris" } {
                 input type="hidden" name="csrf" value=(csrf);
-                label for="redirect_uris" {
+                label.hint for="redirect_uris" {
                     "One per line. Authorization requests must use one of them exactly; the first is the default."
                 }
                 textarea #redirect_uris name="redirect_uris" rows="3" required {

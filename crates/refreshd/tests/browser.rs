@@ -1,0 +1,92 @@
+//! The provider's pages in a real browser: `tests/js/browser.mjs` drives Debian's Chromium
+//! (headless, through playwright-core) against a `refreshd serve` process. An owner registers
+//! a GitHub-dialect and a Google-dialect app in the settings pages; a user signs in, authorizes
+//! them, cancels, meets the error page for a foreign redirect URI, gets a non-expiring token
+//! after the owner opts out, and revokes the app. GitHub's and Google's own Node.js libraries
+//! build the authorize URLs and exchange the codes. The screenshots in the README come from
+//! this test (`docs/screenshots/`).
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use common::process::Server;
+
+const LOGIN: &str = "octocat";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[tokio::test]
+async fn a_user_signs_in_and_authorizes_apps_in_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium is not installed at {chromium}: `apt-get install chromium` (scripts/test does)"
+    );
+    let js = repo().join("tests/js");
+    assert!(
+        js.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run `npm ci --prefix tests/js` (scripts/test does)"
+    );
+    let server = Server::start(&[]).await;
+    let mut child = server
+        .command(&[
+            "user",
+            "create",
+            "--login",
+            LOGIN,
+            "--password-stdin",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(PASSWORD.as_bytes()).unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+
+    let output = tokio::process::Command::new("node")
+        .arg("browser.mjs")
+        .current_dir(&js)
+        .env("REFRESHD_URL", &server.url)
+        .env("USER_LOGIN", LOGIN)
+        .env("USER_PASSWORD", PASSWORD)
+        .env("CHROMIUM", &chromium)
+        .env("SCREENSHOT_DIR", repo().join("docs/screenshots"))
+        .output()
+        .await
+        .expect("running node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the browser checks failed:\n{stdout}\n{stderr}\nserver log tail:\n{}",
+        tail(&server.logs())
+    );
+    assert!(stdout.contains("browser: all checks passed"), "{stdout}");
+
+    // What the pages did is in the database: the owner's two apps, the GitHub one opted out.
+    let apps = server.cli(&["app", "list", "--json"]);
+    let apps = apps.as_array().unwrap();
+    assert_eq!(apps.len(), 2, "{apps:?}");
+    let github = apps.iter().find(|a| a["name"] == "Octo CI").unwrap();
+    assert_eq!(github["expiring_tokens"], false);
+    assert_eq!(github["dialect"], "github");
+    let google = apps.iter().find(|a| a["name"] == "Octo Mail").unwrap();
+    assert_eq!(google["dialect"], "google");
+    assert!(
+        !server.logs().contains(PASSWORD),
+        "the password never reaches the log"
+    );
+}
+
+fn tail(log: &str) -> &str {
+    &log[log.len().saturating_sub(4000)..]
+}
