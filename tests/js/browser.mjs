@@ -19,7 +19,7 @@ const env = (name) => {
 const base = env("REFRESHD_URL");
 const login = env("USER_LOGIN");
 const password = env("USER_PASSWORD");
-const screenshots = process.env.SCREENSHOT_DIR;
+const screenshots = env("SCREENSHOT_DIR");
 const step = (what) => console.log(`browser: ${what}`);
 
 // The app's side: a callback server that records every request it gets.
@@ -69,7 +69,6 @@ const checkPage = async (response) => {
 };
 
 const shoot = async (name) => {
-  if (!screenshots) return;
   mkdirSync(screenshots, { recursive: true });
   await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 };

@@ -3,8 +3,11 @@
 //! a GitHub-dialect and a Google-dialect app in the settings pages; a user signs in, authorizes
 //! them, cancels, meets the error page for a foreign redirect URI, gets a non-expiring token
 //! after the owner opts out, and revokes the app. GitHub's and Google's own Node.js libraries
-//! build the authorize URLs and exchange the codes. The screenshots in the README come from
-//! this test (`docs/screenshots/`).
+//! build the authorize URLs and exchange the codes.
+//!
+//! The test screenshots the consent and settings pages into `CARGO_TARGET_TMPDIR/screenshots`,
+//! or into `$REFRESHD_SCREENSHOTS` when set: the README's come from
+//! `REFRESHD_SCREENSHOTS=$PWD/docs/screenshots cargo nextest run -p refreshd --test browser`.
 
 mod common;
 
@@ -16,6 +19,7 @@ use common::process::Server;
 
 const LOGIN: &str = "octocat";
 const PASSWORD: &str = "correct horse battery staple";
+const SCREENSHOTS: [&str; 3] = ["consent.png", "settings.png", "consent-phone.png"];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -33,6 +37,12 @@ async fn a_user_signs_in_and_authorizes_apps_in_chromium() {
         js.join("node_modules/playwright-core").exists(),
         "playwright-core is not installed: run `npm ci --prefix tests/js` (scripts/test does)"
     );
+    let screenshots = std::env::var("REFRESHD_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"));
+    for name in SCREENSHOTS {
+        let _ = std::fs::remove_file(screenshots.join(name));
+    }
     let server = Server::start(&[]).await;
     let mut child = server
         .command(&[
@@ -59,7 +69,7 @@ async fn a_user_signs_in_and_authorizes_apps_in_chromium() {
         .env("USER_LOGIN", LOGIN)
         .env("USER_PASSWORD", PASSWORD)
         .env("CHROMIUM", &chromium)
-        .env("SCREENSHOT_DIR", repo().join("docs/screenshots"))
+        .env("SCREENSHOT_DIR", &screenshots)
         .output()
         .await
         .expect("running node");
@@ -71,6 +81,10 @@ async fn a_user_signs_in_and_authorizes_apps_in_chromium() {
         tail(&server.logs())
     );
     assert!(stdout.contains("browser: all checks passed"), "{stdout}");
+    for name in SCREENSHOTS {
+        let png = std::fs::read(screenshots.join(name)).unwrap_or_default();
+        assert!(png.starts_with(b"\x89PNG"), "no screenshot {name}");
+    }
 
     // What the pages did is in the database: the owner's two apps, the GitHub one opted out.
     let apps = server.cli(&["app", "list", "--json"]);

@@ -31,13 +31,19 @@ pub async fn spawn() -> TestApp {
 }
 
 pub async fn spawn_with(lifetimes: Lifetimes) -> TestApp {
+    spawn_configured(|config| config.lifetimes = lifetimes).await
+}
+
+/// A server whose configuration `configure` adjusts.
+pub async fn spawn_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
+    let mut config = Config {
         database_url: refreshd_store::testing::scratch_database(dir.path()).await,
         master_key: Some(process::TEST_MASTER_KEY.to_owned().into()),
-        lifetimes,
         ..Config::default()
     };
+    configure(&mut config);
+    let lifetimes = config.lifetimes;
     let clock = ManualClock::at(START);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = refreshd::launch(&config, listener, Arc::new(clock.clone()))

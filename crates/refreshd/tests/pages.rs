@@ -1,0 +1,643 @@
+//! The pages at the HTTP level, as an attacker or a careless client meets them: forged and
+//! stale forms, oversized and mistyped bodies, open redirects, foreign redirect URIs, other
+//! people's apps, replayed sessions, and what the authorize endpoints send back to apps.
+//! (The whole flow in a real browser is tests/browser.rs.)
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{TestApp, spawn, spawn_configured};
+use refreshd_core::{AppKind, ClientId, ClientSecret};
+use refreshd_store::{App, NewApp};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+const PASSWORD: &str = "correct horse battery staple";
+const CALLBACK: &str = "http://localhost:9999/callback";
+
+/// A cookie-keeping client that follows no redirects.
+struct Visitor {
+    http: reqwest::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> Option<&str> {
+        self.headers.get(LOCATION).map(|v| v.to_str().unwrap())
+    }
+
+    /// The value of the first hidden `csrf` field.
+    fn csrf(&self) -> String {
+        let start = self.body.find(r#"name="csrf" value=""#).expect("a form") + 19;
+        let end = start + self.body[start..].find('"').unwrap();
+        self.body[start..end].to_owned()
+    }
+
+    fn callback_params(&self) -> HashMap<String, String> {
+        let location = self.location().expect("a redirect");
+        assert!(location.starts_with(CALLBACK), "{location}");
+        let url = reqwest::Url::parse(location).unwrap();
+        url.query_pairs().into_owned().collect()
+    }
+}
+
+impl Visitor {
+    fn new(t: &TestApp) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            http,
+            base: t.url.clone(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Answer {
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let response = request
+            .header("cookie", cookie.join("; "))
+            .send()
+            .await
+            .unwrap();
+        for set in response.headers().get_all(SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (name, rest) = set.split_once('=').unwrap();
+            let value = rest.split(';').next().unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Answer {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let request = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(request).await
+    }
+
+    /// Signs in through `/login`; the answer of the form post.
+    async fn sign_in(&mut self, login: &str, password: &str) -> Answer {
+        let csrf = self.get("/login").await.csrf();
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("username", login),
+            ("password", password),
+            ("return_to", "/settings/developers"),
+        ];
+        self.post("/session", &form).await
+    }
+}
+
+async fn with_password(t: &TestApp) {
+    let hash = refreshd_core::password::hash(PASSWORD);
+    let now = t.provider.clock.now();
+    assert!(
+        t.provider
+            .store
+            .set_password("octocat", &hash, now)
+            .await
+            .unwrap()
+    );
+}
+
+/// An app the fixture user owns, of `kind`, redirecting to `CALLBACK`.
+async fn owned_app(t: &TestApp, kind: AppKind) -> (App, String) {
+    let secret = ClientSecret::generate(kind);
+    let new = NewApp {
+        client_id: ClientId::generate(kind),
+        name: "Owned app".into(),
+        kind,
+        redirect_uri: format!("{CALLBACK}\nhttp://localhost:9999/other"),
+        secret_digest: secret.digest(),
+        expiring_tokens: true,
+        owner_id: Some(t.user.id),
+    };
+    let now = t.provider.clock.now();
+    let app = t.provider.store.create_app(new, now).await.unwrap();
+    (app, secret.expose().to_owned())
+}
+
+/// A token request for `app`, answered in JSON.
+async fn exchange(
+    t: &TestApp,
+    app: &App,
+    secret: &str,
+    params: &[(&str, &str)],
+) -> serde_json::Value {
+    let mut form = vec![
+        ("client_id", app.client_id.as_str()),
+        ("client_secret", secret),
+    ];
+    form.extend_from_slice(params);
+    let response = t
+        .http
+        .post(t.at("/login/oauth/access_token"))
+        .header("accept", "application/json")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
+fn authorize_path(app: &App, extra: &str) -> String {
+    format!(
+        "/login/oauth/authorize?client_id={}&scope=repo&state=st{extra}",
+        app.client_id
+    )
+}
+
+/// A signed-in visitor and an app of theirs.
+async fn signed_in() -> (TestApp, Visitor, App, String) {
+    let t = spawn().await;
+    with_password(&t).await;
+    let (app, secret) = owned_app(&t, AppKind::GithubApp).await;
+    let mut v = Visitor::new(&t);
+    let answer = v.sign_in("octocat", PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    (t, v, app, secret)
+}
+
+#[tokio::test]
+async fn pages_carry_a_strict_policy_and_session_cookies_are_guarded() {
+    let t = spawn().await;
+    with_password(&t).await;
+    let mut v = Visitor::new(&t);
+    let page = v.get("/login").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers["referrer-policy"], "no-referrer");
+    assert!(!page.body.contains("<script"));
+    assert!(!page.body.contains("style="), "no inline styles either");
+
+    let css = v.get("/refreshd.css").await;
+    assert_eq!(css.headers["content-type"], "text/css; charset=utf-8");
+
+    let signed = v.sign_in("octocat", PASSWORD).await;
+    let cookie = signed
+        .headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap())
+        .find(|c| c.starts_with("refreshd_session="))
+        .expect("a session cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    assert!(!cookie.contains("Secure"), "http public URL: not Secure");
+    let session = v.cookies["refreshd_session"].clone();
+    assert!(!session.contains(PASSWORD));
+
+    // Behind https, the cookie is Secure.
+    let https = spawn_configured(|c| c.public_url = Some("https://refreshd.example".into())).await;
+    with_password(&https).await;
+    let mut v = Visitor::new(&https);
+    let signed = v.sign_in("octocat", PASSWORD).await;
+    let secure = signed.headers.get_all(SET_COOKIE).iter().any(|c| {
+        c.to_str().unwrap().starts_with("refreshd_session=")
+            && c.to_str().unwrap().contains("Secure")
+    });
+    assert!(secure);
+}
+
+#[tokio::test]
+async fn sign_in_refuses_wrong_passwords_forged_forms_and_open_redirects() {
+    let t = spawn().await;
+    with_password(&t).await;
+    let mut v = Visitor::new(&t);
+
+    let wrong = v.sign_in("octocat", "not the password").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("Incorrect username or password."));
+    let unknown = v.sign_in("nobody", PASSWORD).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert!(!v.cookies.contains_key("refreshd_session"));
+
+    // A form from another site: no pre-session cookie, or a token that does not match it.
+    let mut stranger = Visitor::new(&t);
+    let form = [
+        ("csrf", "x"),
+        ("username", "octocat"),
+        ("password", PASSWORD),
+    ];
+    assert_eq!(
+        stranger.post("/session", &form).await.status,
+        StatusCode::FORBIDDEN
+    );
+    stranger.get("/login").await;
+    assert_eq!(
+        stranger.post("/session", &form).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(!stranger.cookies.contains_key("refreshd_session"));
+
+    // return_to never leads off refreshd.
+    for evil in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let mut v = Visitor::new(&t);
+        let csrf = v.get("/login").await.csrf();
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("username", "octocat"),
+            ("password", PASSWORD),
+            ("return_to", evil),
+        ];
+        let answer = v.post("/session", &form).await;
+        assert_eq!(answer.location(), Some("/"), "{evil}");
+    }
+
+    // Bodies that are too large or not a form get an error page, not a 500.
+    let csrf = v.get("/login").await.csrf();
+    let big = "x".repeat(70 * 1024);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("username", "octocat"),
+        ("password", big.as_str()),
+    ];
+    let answer = v.post("/session", &form).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(answer.body.contains("larger than refreshd accepts"));
+    let json = v
+        .http
+        .post(format!("{}/session", t.url))
+        .json(&serde_json::json!({"csrf": csrf}));
+    let answer = v.send(json).await;
+    assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let answer = v.post("/session", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_everywhere() {
+    let (_t, mut v, _app, _) = signed_in().await;
+    let stolen = v.cookies["refreshd_session"].clone();
+    let page = v.get("/settings/developers").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let answer = v.post("/logout", &[("csrf", &page.csrf())]).await;
+    assert_eq!(answer.location(), Some("/login"));
+    v.cookies.insert("refreshd_session".into(), stolen);
+    let again = v.get("/settings/developers").await;
+    assert_eq!(
+        again.status,
+        StatusCode::SEE_OTHER,
+        "the old cookie is dead"
+    );
+    assert_eq!(
+        again.location(),
+        Some("/login?return_to=%2Fsettings%2Fdevelopers")
+    );
+}
+
+#[tokio::test]
+async fn foreign_clients_and_redirect_uris_get_an_error_page_and_no_redirect() {
+    let (t, mut v, app, _) = signed_in().await;
+    let cases = [
+        format!("/login/oauth/authorize?client_id=Iv23nosuchclient0000&redirect_uri={CALLBACK}"),
+        "/login/oauth/authorize?redirect_uri=http://localhost:9999/callback".into(),
+        authorize_path(&app, "&redirect_uri=http://evil.example/callback"),
+        authorize_path(&app, "&redirect_uri=http://localhost:9999/callback/deeper"),
+        // A GitHub app is not a Google client, and Google needs the redirect URI spelled out.
+        format!(
+            "/o/oauth2/v2/auth?client_id={}&redirect_uri={CALLBACK}&response_type=code&scope=email",
+            app.client_id
+        ),
+        authorize_path(&app, "&state=twice"),
+    ];
+    for path in cases {
+        let answer = v.get(&path).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(answer.location(), None, "{path}");
+        assert!(answer.body.contains("class=\"error\""), "{path}");
+    }
+    let (google, _) = owned_app(&t, AppKind::GoogleClient).await;
+    let path = format!(
+        "/o/oauth2/v2/auth?client_id={}&response_type=code&scope=email",
+        google.client_id
+    );
+    let answer = v.get(&path).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.body.contains("redirect_uri"));
+}
+
+#[tokio::test]
+async fn consent_is_asked_once_for_the_same_scopes_and_again_for_more() {
+    let (t, mut v, app, secret) = signed_in().await;
+    let consent = v.get(&authorize_path(&app, "")).await;
+    assert_eq!(consent.status, StatusCode::OK);
+    assert_eq!(consent.headers["x-frame-options"], "DENY");
+    assert!(consent.body.contains("Authorize Owned app"));
+
+    // A forged decision (another token) is refused, and nothing is sent to the app.
+    let forged = [
+        ("csrf", "forged"),
+        ("client_id", app.client_id.as_str()),
+        ("scope", "repo"),
+        ("action", "authorize"),
+    ];
+    let answer = v.post("/login/oauth/authorize", &forged).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(answer.location(), None);
+
+    let csrf = consent.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("client_id", app.client_id.as_str()),
+        ("scope", "repo"),
+        ("state", "st"),
+        ("action", "authorize"),
+    ];
+    let approved = v.post("/login/oauth/authorize", &form).await;
+    assert_eq!(approved.status, StatusCode::FOUND);
+    let params = approved.callback_params();
+    assert_eq!(params["state"], "st");
+    let token = exchange(
+        &t,
+        &app,
+        &secret,
+        &[("code", &params["code"]), ("redirect_uri", CALLBACK)],
+    )
+    .await;
+    assert!(
+        token["access_token"].as_str().unwrap().starts_with("ghu_"),
+        "{token}"
+    );
+
+    // Same scopes: straight back with a code. Fewer: the same. More: the page again.
+    let again = v.get(&authorize_path(&app, "")).await;
+    assert_eq!(again.status, StatusCode::FOUND);
+    assert!(again.callback_params().contains_key("code"));
+    let more = v
+        .get(&authorize_path(&app, "&scope=repo%20gist").replace("scope=repo&", ""))
+        .await;
+    assert_eq!(more.status, StatusCode::OK, "{}", more.body);
+    assert!(more.body.contains("gist"));
+
+    // The second registered URI works too, and the code is bound to it.
+    let other = v
+        .get(&authorize_path(
+            &app,
+            "&redirect_uri=http://localhost:9999/other",
+        ))
+        .await;
+    let location = other.location().unwrap();
+    assert!(
+        location.starts_with("http://localhost:9999/other?code="),
+        "{location}"
+    );
+}
+
+#[tokio::test]
+async fn problems_after_the_client_checks_out_go_back_to_the_app() {
+    let (t, mut v, app, _) = signed_in().await;
+    let refusal = v
+        .get(&authorize_path(&app, "&code_challenge_method=S256"))
+        .await;
+    let params = refusal.callback_params();
+    assert_eq!(params["error"], "invalid_request");
+    assert_eq!(params["state"], "st");
+
+    let consent = v.get(&authorize_path(&app, "")).await;
+    let csrf = consent.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("client_id", app.client_id.as_str()),
+        ("scope", "repo"),
+        ("state", "st"),
+        ("action", "cancel"),
+    ];
+    let cancelled = v.post("/login/oauth/authorize", &form).await;
+    let params = cancelled.callback_params();
+    assert_eq!(params["error"], "access_denied");
+    assert!(!params.contains_key("code"));
+
+    let (google, _) = owned_app(&t, AppKind::GoogleClient).await;
+    let base = format!(
+        "/o/oauth2/v2/auth?client_id={}&redirect_uri={CALLBACK}&state=g",
+        google.client_id
+    );
+    let token = v
+        .get(&format!("{base}&response_type=token&scope=email"))
+        .await;
+    assert_eq!(
+        token.callback_params()["error"],
+        "unsupported_response_type"
+    );
+    let no_scope = v.get(&format!("{base}&response_type=code")).await;
+    assert_eq!(no_scope.callback_params()["error"], "invalid_request");
+    let silent = v
+        .get(&format!(
+            "{base}&response_type=code&scope=email&prompt=none"
+        ))
+        .await;
+    assert_eq!(silent.callback_params()["error"], "consent_required");
+
+    let mut stranger = Visitor::new(&t);
+    let silent = stranger
+        .get(&format!(
+            "{base}&response_type=code&scope=email&prompt=none"
+        ))
+        .await;
+    assert_eq!(silent.callback_params()["error"], "login_required");
+    let sign_in = stranger
+        .get(&format!("{base}&response_type=code&scope=email"))
+        .await;
+    assert_eq!(sign_in.status, StatusCode::OK);
+    assert!(sign_in.body.contains("Sign in to continue to"));
+}
+
+#[tokio::test]
+async fn pkce_from_the_authorize_request_binds_the_code() {
+    let (t, mut v, app, secret) = signed_in().await;
+    let verifier = "x".repeat(43);
+    let challenge = verifier.clone(); // the plain method: the challenge is the verifier
+    let pkce = format!("&code_challenge={challenge}&code_challenge_method=plain");
+    let consent = v.get(&authorize_path(&app, &pkce)).await;
+    let csrf = consent.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("client_id", app.client_id.as_str()),
+        ("scope", "repo"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "plain"),
+        ("action", "authorize"),
+    ];
+    let code = v
+        .post("/login/oauth/authorize", &form)
+        .await
+        .callback_params()["code"]
+        .clone();
+    let body = exchange(&t, &app, &secret, &[("code", &code)]).await;
+    assert!(body.get("error").is_some(), "no verifier: {body}");
+    let body = exchange(
+        &t,
+        &app,
+        &secret,
+        &[("code", &code), ("code_verifier", &verifier)],
+    )
+    .await;
+    assert!(
+        body.get("error").is_some(),
+        "a code is used once, even after a failed check: {body}"
+    );
+
+    let consent = v.get(&authorize_path(&app, &pkce)).await;
+    assert_eq!(consent.status, StatusCode::FOUND, "already approved");
+    let code = consent.callback_params()["code"].clone();
+    let body = exchange(
+        &t,
+        &app,
+        &secret,
+        &[("code", &code), ("code_verifier", &verifier)],
+    )
+    .await;
+    assert!(
+        body["access_token"].as_str().unwrap().starts_with("ghu_"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn only_an_apps_owner_sees_and_changes_its_settings() {
+    let (t, mut v, app, _) = signed_in().await;
+    let path = format!("/settings/applications/{}", app.client_id);
+    let page = v.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(app.client_id.as_str()));
+
+    // Someone else: not found, whatever they try.
+    let now = t.provider.clock.now();
+    let hubot = refreshd_store::NewUser {
+        login: "hubot".into(),
+        name: None,
+        email: None,
+    };
+    t.provider.store.create_user(hubot, now).await.unwrap();
+    let hash = refreshd_core::password::hash(PASSWORD);
+    t.provider
+        .store
+        .set_password("hubot", &hash, now)
+        .await
+        .unwrap();
+    let mut other = Visitor::new(&t);
+    other.sign_in("hubot", PASSWORD).await;
+    assert_eq!(other.get(&path).await.status, StatusCode::NOT_FOUND);
+    let csrf = other.get("/settings/developers").await.csrf();
+    let answer = other
+        .post(&format!("{path}/secret"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    let answer = other
+        .post(
+            &format!("{path}/expiration"),
+            &[("csrf", &csrf), ("expiring", "off")],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    let stored = t
+        .provider
+        .store
+        .find_app(&app.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.expiring_tokens);
+    assert_eq!(stored.secret_digest, app.secret_digest);
+
+    // The owner: a new secret is shown once and replaces the old one; bad redirect URIs are
+    // refused; the expiration switch flips.
+    let csrf = page.csrf();
+    let renewed = v.post(&format!("{path}/secret"), &[("csrf", &csrf)]).await;
+    assert_eq!(renewed.status, StatusCode::OK);
+    assert!(renewed.body.contains("id=\"client-secret\""));
+    assert!(!v.get(&path).await.body.contains("id=\"client-secret\""));
+    let stored = t
+        .provider
+        .store
+        .find_app(&app.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(stored.secret_digest, app.secret_digest);
+
+    for bad in ["javascript:alert(1)", "https://a.example/cb#x", ""] {
+        let answer = v
+            .post(
+                &format!("{path}/redirect_uris"),
+                &[("csrf", &csrf), ("redirect_uris", bad)],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let uris = "https://a.example/cb\r\nhttps://b.example/cb";
+    let answer = v
+        .post(
+            &format!("{path}/redirect_uris"),
+            &[("csrf", &csrf), ("redirect_uris", uris)],
+        )
+        .await;
+    assert_eq!(answer.location(), Some(path.as_str()));
+    let stored = t
+        .provider
+        .store
+        .find_app(&app.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.redirect_uris().collect::<Vec<_>>(),
+        ["https://a.example/cb", "https://b.example/cb"]
+    );
+
+    let answer = v
+        .post(
+            &format!("{path}/expiration"),
+            &[("csrf", &csrf), ("expiring", "off")],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    let stored = t
+        .provider
+        .store
+        .find_app(&app.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.expiring_tokens);
+    let answer = v
+        .post(
+            &format!("{path}/tokens/not-a-number/revoke"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+}
