@@ -100,6 +100,26 @@ impl Visitor {
         self.send(request).await
     }
 
+    /// Answers a GitHub consent page for `app` (scope `repo`, state `st`) with `action`.
+    async fn decide(
+        &mut self,
+        consent: &Answer,
+        app: &App,
+        action: &str,
+        extra: &[(&str, &str)],
+    ) -> Answer {
+        let csrf = consent.csrf();
+        let mut form = vec![
+            ("csrf", csrf.as_str()),
+            ("client_id", app.client_id.as_str()),
+            ("scope", "repo"),
+            ("state", "st"),
+            ("action", action),
+        ];
+        form.extend_from_slice(extra);
+        self.post("/login/oauth/authorize", &form).await
+    }
+
     /// Signs in through `/login`; the answer of the form post.
     async fn sign_in(&mut self, login: &str, password: &str) -> Answer {
         let csrf = self.get("/login").await.csrf();
@@ -163,6 +183,12 @@ async fn exchange(
         .await
         .unwrap();
     response.json().await.unwrap()
+}
+
+/// The app as stored now.
+async fn stored_app(t: &TestApp, app: &App) -> App {
+    let found = t.provider.store.find_app(&app.client_id).await.unwrap();
+    found.expect("the app is stored")
 }
 
 fn authorize_path(app: &App, extra: &str) -> String {
@@ -368,15 +394,7 @@ async fn consent_is_asked_once_for_the_same_scopes_and_again_for_more() {
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
     assert_eq!(answer.location(), None);
 
-    let csrf = consent.csrf();
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("client_id", app.client_id.as_str()),
-        ("scope", "repo"),
-        ("state", "st"),
-        ("action", "authorize"),
-    ];
-    let approved = v.post("/login/oauth/authorize", &form).await;
+    let approved = v.decide(&consent, &app, "authorize", &[]).await;
     assert_eq!(approved.status, StatusCode::FOUND);
     let params = approved.callback_params();
     assert_eq!(params["state"], "st");
@@ -427,15 +445,7 @@ async fn problems_after_the_client_checks_out_go_back_to_the_app() {
     assert_eq!(params["state"], "st");
 
     let consent = v.get(&authorize_path(&app, "")).await;
-    let csrf = consent.csrf();
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("client_id", app.client_id.as_str()),
-        ("scope", "repo"),
-        ("state", "st"),
-        ("action", "cancel"),
-    ];
-    let cancelled = v.post("/login/oauth/authorize", &form).await;
+    let cancelled = v.decide(&consent, &app, "cancel", &[]).await;
     let params = cancelled.callback_params();
     assert_eq!(params["error"], "access_denied");
     assert!(!params.contains_key("code"));
@@ -482,20 +492,12 @@ async fn pkce_from_the_authorize_request_binds_the_code() {
     let challenge = verifier.clone(); // the plain method: the challenge is the verifier
     let pkce = format!("&code_challenge={challenge}&code_challenge_method=plain");
     let consent = v.get(&authorize_path(&app, &pkce)).await;
-    let csrf = consent.csrf();
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("client_id", app.client_id.as_str()),
-        ("scope", "repo"),
+    let pkce_fields = [
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "plain"),
-        ("action", "authorize"),
     ];
-    let code = v
-        .post("/login/oauth/authorize", &form)
-        .await
-        .callback_params()["code"]
-        .clone();
+    let approved = v.decide(&consent, &app, "authorize", &pkce_fields).await;
+    let code = approved.callback_params()["code"].clone();
     let body = exchange(&t, &app, &secret, &[("code", &code)]).await;
     assert!(body.get("error").is_some(), "no verifier: {body}");
     let body = exchange(
@@ -563,13 +565,7 @@ async fn only_an_apps_owner_sees_and_changes_its_settings() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    let stored = t
-        .provider
-        .store
-        .find_app(&app.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_app(&t, &app).await;
     assert!(stored.expiring_tokens);
     assert_eq!(stored.secret_digest, app.secret_digest);
 
@@ -580,13 +576,7 @@ async fn only_an_apps_owner_sees_and_changes_its_settings() {
     assert_eq!(renewed.status, StatusCode::OK);
     assert!(renewed.body.contains("id=\"client-secret\""));
     assert!(!v.get(&path).await.body.contains("id=\"client-secret\""));
-    let stored = t
-        .provider
-        .store
-        .find_app(&app.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_app(&t, &app).await;
     assert_ne!(stored.secret_digest, app.secret_digest);
 
     for bad in ["javascript:alert(1)", "https://a.example/cb#x", ""] {
@@ -606,13 +596,7 @@ async fn only_an_apps_owner_sees_and_changes_its_settings() {
         )
         .await;
     assert_eq!(answer.location(), Some(path.as_str()));
-    let stored = t
-        .provider
-        .store
-        .find_app(&app.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_app(&t, &app).await;
     assert_eq!(
         stored.redirect_uris().collect::<Vec<_>>(),
         ["https://a.example/cb", "https://b.example/cb"]
@@ -625,13 +609,7 @@ async fn only_an_apps_owner_sees_and_changes_its_settings() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
-    let stored = t
-        .provider
-        .store
-        .find_app(&app.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_app(&t, &app).await;
     assert!(!stored.expiring_tokens);
     let answer = v
         .post(

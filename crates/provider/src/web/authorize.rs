@@ -12,7 +12,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use refreshd_core::{ClientId, Dialect, Scopes};
+use refreshd_core::{Dialect, Scopes};
 use refreshd_store::{App, User};
 
 use super::{PageError, Posted, Visitor, page, signin};
@@ -163,12 +163,10 @@ async fn check_client(
             "There is no application with the client_id {client_id:?}."
         ))
     };
-    let app = match ClientId::parse(client_id) {
-        Some(id) => provider.store.find_app(&id).await?,
-        None => None,
-    }
-    .filter(|app| app.kind.dialect() == dialect)
-    .ok_or_else(unknown)?;
+    let app = super::app_named(provider, client_id)
+        .await?
+        .filter(|app| app.kind.dialect() == dialect)
+        .ok_or_else(unknown)?;
     let redirect_uri = match (params.get("redirect_uri"), dialect) {
         (Some(given), _) if app.allows_redirect(given) => given.clone(),
         (Some(_), _) => {

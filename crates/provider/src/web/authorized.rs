@@ -5,10 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use refreshd_core::{ClientId, Scopes};
-use serde::Deserialize;
+use refreshd_core::Scopes;
 
-use super::{PageError, Posted, Visitor, page, when};
+use super::{Button, PageError, Posted, Visitor, app_named, page, when};
 use crate::Provider;
 
 const HERE: &str = "/settings/connections/applications";
@@ -49,24 +48,17 @@ pub async fn list(
     Ok(page(&visitor, StatusCode::OK, "Authorized apps", body))
 }
 
-#[derive(Deserialize)]
-pub struct Revoke {
-    csrf: String,
-}
-
 pub async fn revoke(
     State(provider): State<Provider>,
     visitor: Visitor,
     Path(client_id): Path<String>,
-    Posted(form): Posted<Revoke>,
+    Posted(form): Posted<Button>,
 ) -> Result<Response, PageError> {
     let user = visitor.user(HERE)?;
     visitor.check_csrf(&form.csrf)?;
-    let app = match ClientId::parse(&client_id) {
-        Some(id) => provider.store.find_app(&id).await?,
-        None => None,
-    }
-    .ok_or(PageError::NotFound)?;
+    let app = app_named(&provider, &client_id)
+        .await?
+        .ok_or(PageError::NotFound)?;
     let now = provider.clock.now();
     provider.store.revoke_consent(app.id, user.id, now).await?;
     Ok(Redirect::to(HERE).into_response())

@@ -10,7 +10,7 @@ use refreshd_core::{AppKind, ClientId, ClientSecret, Dialect};
 use refreshd_store::{App, NewApp, User};
 use serde::Deserialize;
 
-use super::{PageError, Posted, Visitor, page, when};
+use super::{Button, PageError, Posted, Visitor, app_named, page, when};
 use crate::Provider;
 
 const LIST: &str = "/settings/developers";
@@ -138,12 +138,10 @@ async fn owned_app(
 ) -> Result<(App, User), PageError> {
     let here = format!("/settings/applications/{client_id}");
     let user = visitor.user(&here)?.clone();
-    let app = match ClientId::parse(client_id) {
-        Some(id) => provider.store.find_app(&id).await?,
-        None => None,
-    }
-    .filter(|app| app.owner_id == Some(user.id))
-    .ok_or(PageError::NotFound)?;
+    let app = app_named(provider, client_id)
+        .await?
+        .filter(|app| app.owner_id == Some(user.id))
+        .ok_or(PageError::NotFound)?;
     Ok((app, user))
 }
 
@@ -263,16 +261,11 @@ fn expiration(app: &App, path: &str, csrf: &str) -> Markup {
     }
 }
 
-#[derive(Deserialize)]
-pub struct Csrf {
-    csrf: String,
-}
-
 pub async fn new_secret(
     State(provider): State<Provider>,
     visitor: Visitor,
     Path(client_id): Path<String>,
-    Posted(form): Posted<Csrf>,
+    Posted(form): Posted<Button>,
 ) -> Result<Response, PageError> {
     let (app, _) = owned_app(&provider, &visitor, &client_id).await?;
     visitor.check_csrf(&form.csrf)?;
@@ -346,7 +339,7 @@ pub async fn revoke_token(
     State(provider): State<Provider>,
     visitor: Visitor,
     Path((client_id, family_id)): Path<(String, String)>,
-    Posted(form): Posted<Csrf>,
+    Posted(form): Posted<Button>,
 ) -> Result<Response, PageError> {
     let (app, _) = owned_app(&provider, &visitor, &client_id).await?;
     visitor.check_csrf(&form.csrf)?;

@@ -15,7 +15,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, html};
-use refreshd_store::StoreError;
+use refreshd_core::ClientId;
+use refreshd_store::{App, StoreError};
 
 use crate::Provider;
 pub use session::Visitor;
@@ -180,6 +181,20 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for Posted<T
                 "The form is missing fields or has malformed ones.".into(),
             )),
         }
+    }
+}
+
+/// A form whose only field is its CSRF token: a button.
+#[derive(serde::Deserialize)]
+pub struct Button {
+    csrf: String,
+}
+
+/// The app `client_id` names; `None` for an unknown or malformed one.
+async fn app_named(provider: &Provider, client_id: &str) -> Result<Option<App>, PageError> {
+    match ClientId::parse(client_id) {
+        Some(id) => Ok(provider.store.find_app(&id).await?),
+        None => Ok(None),
     }
 }
 
