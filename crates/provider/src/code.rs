@@ -46,6 +46,10 @@ pub async fn exchange(
     }
     let mut answer = minted.answer;
     answer.scope = redeemed.grant.scopes;
+    if !redeemed.with_refresh {
+        answer.refresh_token = None;
+        answer.refresh_token_expires_in = None;
+    }
     Ok(answer)
 }
 

@@ -146,6 +146,7 @@ pub async fn issue_code(
     scopes: &str,
     redirect_uri: Option<String>,
     code_challenge: Option<(String, String)>,
+    with_refresh: bool,
 ) -> Result<String, IssueError> {
     if let Some((_, method)) = &code_challenge
         && !refreshd_core::pkce::is_supported_method(method)
@@ -165,6 +166,7 @@ pub async fn issue_code(
         code_challenge,
         code_challenge_method,
         expires_at: provider.clock.now().plus_secs(provider.lifetimes.code_secs),
+        with_refresh,
     };
     provider.store.store_code(new).await?;
     Ok(code)

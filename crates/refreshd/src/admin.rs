@@ -254,7 +254,8 @@ pub async fn code(config: &Config, command: CodeCommand) -> Result<(), BoxError>
     let challenge = code_challenge.zip(code_challenge_method);
     let scopes = Scopes::parse(&scope).to_github();
     let code =
-        refreshd_provider::issue_code(&p, &app, &user, &scopes, redirect_uri, challenge).await?;
+        refreshd_provider::issue_code(&p, &app, &user, &scopes, redirect_uri, challenge, true)
+            .await?;
     let value = json!({ "code": code, "expires_in": p.lifetimes.code_secs });
     print(output.json, &value, || code.clone());
     Ok(())

@@ -434,6 +434,83 @@ async fn consent_is_asked_once_for_the_same_scopes_and_again_for_more() {
     );
 }
 
+/// Google's token endpoint, for a Google-dialect app.
+async fn google_exchange(t: &TestApp, app: &App, secret: &str, code: &str) -> serde_json::Value {
+    let form = [
+        ("client_id", app.client_id.as_str()),
+        ("client_secret", secret),
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", CALLBACK),
+    ];
+    let response = t
+        .http
+        .post(t.at("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn google_gives_a_refresh_token_for_offline_access_the_user_just_approved() {
+    let (t, mut v, _, _) = signed_in().await;
+    let (app, secret) = owned_app(&t, AppKind::GoogleClient).await;
+    let path = "/o/oauth2/v2/auth";
+    let base = format!(
+        "{path}?client_id={}&redirect_uri={CALLBACK}&response_type=code&scope=openid%20email",
+        app.client_id
+    );
+    let approve = async |v: &mut Visitor, query: &str| {
+        let consent = v.get(&format!("{base}{query}")).await;
+        assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
+        let csrf = consent.csrf();
+        let mut form = vec![
+            ("csrf", csrf.as_str()),
+            ("client_id", app.client_id.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("response_type", "code"),
+            ("scope", "openid email"),
+            ("action", "authorize"),
+        ];
+        if query.contains("offline") {
+            form.push(("access_type", "offline"));
+        }
+        let approved = v.post(path, &form).await;
+        approved.callback_params()["code"].clone()
+    };
+
+    // Online access (Google's default): no refresh token.
+    let code = approve(&mut v, "").await;
+    let online = google_exchange(&t, &app, &secret, &code).await;
+    assert!(
+        online["access_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("ya29."),
+        "{online}"
+    );
+    assert!(online.get("refresh_token").is_none(), "{online}");
+
+    // Offline, already approved: the consent page is skipped, and so is the refresh token.
+    let skipped = v.get(&format!("{base}&access_type=offline")).await;
+    let code = skipped.callback_params()["code"].clone();
+    let again = google_exchange(&t, &app, &secret, &code).await;
+    assert!(again.get("refresh_token").is_none(), "{again}");
+
+    // Offline with prompt=consent: approved on the page, so a refresh token comes.
+    let code = approve(&mut v, "&access_type=offline&prompt=consent").await;
+    let offline = google_exchange(&t, &app, &secret, &code).await;
+    assert!(
+        offline["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("1//"),
+        "{offline}"
+    );
+}
+
 #[tokio::test]
 async fn problems_after_the_client_checks_out_go_back_to_the_app() {
     let (t, mut v, app, _) = signed_in().await;

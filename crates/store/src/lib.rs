@@ -130,7 +130,8 @@ pub trait Grants: Send + Sync {
     async fn store_code(&self, code: NewCode) -> Result<(), StoreError>;
 
     /// Redeems a live code of `app_id` and, in the same transaction, starts a token family
-    /// with `pair` for the code's grant; `None` (and nothing stored) when the code is unknown,
+    /// with `pair` for the code's grant (without its refresh token when the code was issued
+    /// without one); `None` (and nothing stored) when the code is unknown,
     /// expired, already redeemed or another app's. Of concurrent redemptions exactly one
     /// succeeds. The caller checks redirect URI and PKCE against the returned code and revokes
     /// `pair` if they fail: the code is single use either way.

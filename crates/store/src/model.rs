@@ -67,6 +67,9 @@ pub struct NewCode {
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
     pub expires_at: Timestamp,
+    /// Whether the family the code starts gets a refresh token: always in GitHub's dialect;
+    /// in Google's only for `access_type=offline` with consent given.
+    pub with_refresh: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -75,6 +78,8 @@ pub struct RedeemedCode {
     pub redirect_uri: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
+    /// `false`: the family was stored without the pair's refresh token; do not hand it out.
+    pub with_refresh: bool,
 }
 
 /// Who a token family is for and what it may do.

@@ -166,6 +166,7 @@ async fn codes_redeem_once_for_their_own_app_before_expiry_and_start_a_family() 
         code_challenge: Some("challenge".into()),
         code_challenge_method: Some("S256".into()),
         expires_at: NOW.plus_secs(600),
+        with_refresh: true,
     };
     let exchange = |n: u32, app_id: i64, pair_n: u32, now: Timestamp| {
         f.store.exchange_code(
@@ -186,6 +187,7 @@ async fn codes_redeem_once_for_their_own_app_before_expiry_and_start_a_family() 
     let redeemed = exchange(1, f.grant.app_id, 2, NOW).await.unwrap().unwrap();
     assert_eq!(redeemed.grant, f.grant);
     assert_eq!(redeemed.code_challenge.as_deref(), Some("challenge"));
+    assert!(redeemed.with_refresh);
     assert!(live(&f, 2).await, "the pair is stored with the redemption");
     assert!(matches!(
         rotate(&f, 2, 3, NOW).await,
@@ -205,6 +207,18 @@ async fn codes_redeem_once_for_their_own_app_before_expiry_and_start_a_family() 
             .is_none(),
         "expired"
     );
+
+    // A code issued without a refresh token (Google's online access) starts a family whose
+    // pair has none: the pair's refresh token is not stored, so it can never be used.
+    let online = NewCode {
+        with_refresh: false,
+        ..code(3)
+    };
+    f.store.store_code(online).await.unwrap();
+    let redeemed = exchange(3, f.grant.app_id, 6, NOW).await.unwrap().unwrap();
+    assert!(!redeemed.with_refresh);
+    assert!(live(&f, 6).await);
+    assert!(matches!(rotate(&f, 6, 7, NOW).await, Rotation::Rejected));
 }
 
 #[tokio::test]
@@ -449,6 +463,7 @@ async fn sweeping_forgets_replays_after_the_window_and_dead_codes() {
         code_challenge: None,
         code_challenge_method: None,
         expires_at: NOW.plus_secs(600),
+        with_refresh: true,
     };
     f.store.store_code(code).await.unwrap();
 
@@ -908,6 +923,7 @@ async fn a_withdrawn_consent_ends_that_users_tokens_for_that_app_only() {
         code_challenge: None,
         code_challenge_method: None,
         expires_at: NOW.plus_secs(600),
+        with_refresh: true,
     };
     f.store.store_code(code).await.unwrap();
 

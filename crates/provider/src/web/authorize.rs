@@ -214,6 +214,8 @@ struct Ask {
     /// Google's `prompt`: `none` and `consent` change the flow.
     prompt_none: bool,
     prompt_consent: bool,
+    /// Google's `access_type=offline`: the grant may get a refresh token.
+    offline: bool,
 }
 
 fn check_params(request: &Checked) -> Result<Ask, Refusal> {
@@ -269,6 +271,9 @@ fn check_params(request: &Checked) -> Result<Ask, Refusal> {
             ));
         }
     };
+    if !matches!(get("access_type"), None | Some("online" | "offline")) {
+        return Err(refusal("invalid_request", "Invalid access_type."));
+    }
     let prompts: Vec<&str> = get("prompt")
         .unwrap_or("")
         .split(' ')
@@ -286,6 +291,7 @@ fn check_params(request: &Checked) -> Result<Ask, Refusal> {
         challenge,
         prompt_none: prompts.contains(&"none"),
         prompt_consent: prompts.contains(&"consent"),
+        offline: get("access_type") == Some("offline"),
     })
 }
 
@@ -332,6 +338,9 @@ async fn authorize(
         let suggested = suggested.map(String::as_str).unwrap_or("");
         return Ok(sign_in_page(&request, &visitor, suggested, None));
     };
+    // Google hands out a refresh token for offline access only when the user has just
+    // approved the consent page, not when it was skipped (its first-authorization rule).
+    let mut approved_now = false;
     match kind {
         Some(ActionKind::Cancel) => {
             let refusal = refusal(
@@ -352,6 +361,7 @@ async fn authorize(
                 .store
                 .record_consent(request.app.id, user.id, &scopes, now)
                 .await?;
+            approved_now = true;
         }
         Some(ActionKind::SignIn { .. }) | None => {
             let approved = provider
@@ -378,6 +388,10 @@ async fn authorize(
         &ask.scopes.to_github(),
         Some(request.redirect_uri.clone()),
         ask.challenge.clone(),
+        match request.dialect {
+            Dialect::Github => true,
+            Dialect::Google => ask.offline && approved_now,
+        },
     )
     .await
     .map_err(|e| match e {

@@ -124,6 +124,7 @@ impl TestApp {
             "openid email",
             redirect_uri,
             None,
+            true,
         )
         .await
         .unwrap()
@@ -138,6 +139,7 @@ impl TestApp {
             "repo",
             None,
             challenge,
+            true,
         )
         .await
         .unwrap()

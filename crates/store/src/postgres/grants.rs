@@ -224,8 +224,8 @@ impl Grants for PostgresStore {
         execute(
             &self.client().await?,
             "INSERT INTO codes (digest, app_id, user_id, scopes, redirect_uri,
-                 code_challenge, code_challenge_method, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 code_challenge, code_challenge_method, expires_at, with_refresh)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &code.digest.as_bytes().as_slice(),
                 &code.grant.app_id,
@@ -235,6 +235,7 @@ impl Grants for PostgresStore {
                 &code.code_challenge,
                 &code.code_challenge_method,
                 &code.expires_at.secs(),
+                &code.with_refresh,
             ],
         )
         .await
@@ -246,7 +247,7 @@ impl Grants for PostgresStore {
         &self,
         code: TokenDigest,
         app_id: i64,
-        pair: NewPair,
+        mut pair: NewPair,
         now: Timestamp,
     ) -> Result<Option<RedeemedCode>, StoreError> {
         let mut client = self.client().await?;
@@ -255,7 +256,8 @@ impl Grants for PostgresStore {
             &tx,
             "UPDATE codes SET redeemed = true
              WHERE digest = $1 AND app_id = $2 AND NOT redeemed AND expires_at > $3
-             RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method",
+                          RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method,
+                       with_refresh",
             &[&code.as_bytes().as_slice(), &app_id, &now.secs()],
         )
         .await?;
@@ -271,7 +273,11 @@ impl Grants for PostgresStore {
             redirect_uri: row.try_get(2)?,
             code_challenge: row.try_get(3)?,
             code_challenge_method: row.try_get(4)?,
+            with_refresh: row.try_get(5)?,
         };
+        if !redeemed.with_refresh {
+            pair.refresh = None;
+        }
         start_family(&tx, &redeemed.grant, &pair, now).await?;
         tx.commit().await?;
         Ok(Some(redeemed))

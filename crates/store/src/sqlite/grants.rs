@@ -211,8 +211,8 @@ impl Grants for SqliteStore {
             .write(move |conn| {
                 conn.execute(
                     "INSERT INTO codes (digest, app_id, user_id, scopes, redirect_uri,
-                         code_challenge, code_challenge_method, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                         code_challenge, code_challenge_method, expires_at, with_refresh)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         code.digest.as_bytes(),
                         code.grant.app_id,
@@ -221,7 +221,8 @@ impl Grants for SqliteStore {
                         code.redirect_uri,
                         code.code_challenge,
                         code.code_challenge_method,
-                        code.expires_at.secs()
+                        code.expires_at.secs(),
+                        code.with_refresh
                     ],
                 )
                 .map_err(|e| conflict_or_unavailable(e, "code"))?;
@@ -234,7 +235,7 @@ impl Grants for SqliteStore {
         &self,
         code: TokenDigest,
         app_id: i64,
-        pair: NewPair,
+        mut pair: NewPair,
         now: Timestamp,
     ) -> Result<Option<RedeemedCode>, StoreError> {
         self.writer
@@ -243,7 +244,8 @@ impl Grants for SqliteStore {
                     .prepare_cached(
                         "UPDATE codes SET redeemed = 1
                          WHERE digest = ?1 AND app_id = ?2 AND redeemed = 0 AND expires_at > ?3
-                         RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method",
+                         RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method,
+                                   with_refresh",
                     )
                     .and_then(|mut s| {
                         s.query_row(params![code.as_bytes(), app_id, now.secs()], |r| {
@@ -251,13 +253,17 @@ impl Grants for SqliteStore {
                                 grant: Grant { app_id, user_id: r.get(0)?, scopes: r.get(1)? },
                                 redirect_uri: r.get(2)?,
                                 code_challenge: r.get(3)?,
-                                code_challenge_method: r.get(4)?,
+                                                                code_challenge_method: r.get(4)?,
+                                with_refresh: r.get(5)?,
                             })
                         })
                         .optional()
                     })
                     .map_err(unavailable)?;
-                if let Some(redeemed) = &redeemed {
+                                if let Some(redeemed) = &redeemed {
+                    if !redeemed.with_refresh {
+                        pair.refresh = None;
+                    }
                     start_family(conn, &redeemed.grant, &pair, now)?;
                 }
                 Ok(redeemed)

@@ -20,3 +20,6 @@ CREATE TABLE consents (
     PRIMARY KEY (app_id, user_id)
 );
 CREATE INDEX consents_user ON consents (user_id);
+
+-- Whether a code's family gets a refresh token (Google's access_type=online gets none).
+ALTER TABLE codes ADD COLUMN with_refresh BOOLEAN NOT NULL DEFAULT true;
