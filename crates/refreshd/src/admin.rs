@@ -36,6 +36,7 @@ fn app_json(app: &App) -> Value {
         "name": app.name,
         "kind": app.kind.as_str(),
         "dialect": app.kind.dialect().as_str(),
+        "redirect_uri": app.redirect_uris().next(),
         "redirect_uris": app.redirect_uris().collect::<Vec<_>>(),
         "expiring_tokens": app.expiring_tokens,
     })

@@ -246,11 +246,23 @@ async fn pages_carry_a_strict_policy_and_session_cookies_are_guarded() {
     with_password(&https).await;
     let mut v = Visitor::new(&https);
     let signed = v.sign_in("octocat", PASSWORD).await;
-    let secure = signed.headers.get_all(SET_COOKIE).iter().any(|c| {
-        c.to_str().unwrap().starts_with("refreshd_session=")
-            && c.to_str().unwrap().contains("Secure")
-    });
-    assert!(secure);
+    let secure = signed
+        .headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("__Host-refreshd_session="))
+        .expect("a __Host- session cookie behind https");
+    assert!(secure.contains("Secure") && secure.contains("Path=/") && !secure.contains("Domain"));
+    let page = v.get("/settings/developers").await;
+    assert_eq!(page.status, StatusCode::OK, "the __Host- cookie signs in");
+    // The plain name is not read behind https: it could have been planted over http.
+    let planted = v.cookies.remove("__Host-refreshd_session").unwrap();
+    v.cookies.insert("refreshd_session".into(), planted);
+    assert_eq!(
+        v.get("/settings/developers").await.status,
+        StatusCode::SEE_OTHER
+    );
 }
 
 #[tokio::test]
@@ -289,6 +301,9 @@ async fn sign_in_refuses_wrong_passwords_forged_forms_and_open_redirects() {
         "//evil.example/x",
         "https://evil.example/",
         "/\\evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/ /evil.example",
     ] {
         let mut v = Visitor::new(&t);
         let csrf = v.get("/login").await.csrf();
@@ -509,6 +524,24 @@ async fn google_gives_a_refresh_token_for_offline_access_the_user_just_approved(
             .starts_with("1//"),
         "{offline}"
     );
+
+    // include_granted_scopes: the new grant also covers what was approved before.
+    let more = base.replace("scope=openid%20email", "scope=profile");
+    let consent = v.get(&format!("{more}&include_granted_scopes=true")).await;
+    let csrf = consent.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("client_id", app.client_id.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("response_type", "code"),
+        ("scope", "profile"),
+        ("include_granted_scopes", "true"),
+        ("action", "authorize"),
+    ];
+    let approved = v.post(path, &form).await.callback_params();
+    assert_eq!(approved["scope"], "openid email profile");
+    let token = google_exchange(&t, &app, &secret, &approved["code"]).await;
+    assert_eq!(token["scope"], "openid email profile");
 }
 
 #[tokio::test]
@@ -520,6 +553,33 @@ async fn problems_after_the_client_checks_out_go_back_to_the_app() {
     let params = refusal.callback_params();
     assert_eq!(params["error"], "invalid_request");
     assert_eq!(params["state"], "st");
+    let many = (0..3000)
+        .map(|n| format!("s{n}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cases = [
+        (format!("&scope={many}"), "invalid_scope"),
+        (
+            "&code_challenge=short&code_challenge_method=S256".into(),
+            "invalid_request",
+        ),
+        ("&prompt=login".into(), "invalid_request"),
+    ];
+    for (extra, error) in cases {
+        let path = authorize_path(&app, &extra).replacen(
+            "scope=repo&",
+            "",
+            usize::from(extra.starts_with("&scope")),
+        );
+        let answer = v.get(&path).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FOUND,
+            "{extra:.60}: {}",
+            answer.body
+        );
+        assert_eq!(answer.callback_params()["error"], error, "{extra:.60}");
+    }
 
     let consent = v.get(&authorize_path(&app, "")).await;
     let cancelled = v.decide(&consent, &app, "cancel", &[]).await;

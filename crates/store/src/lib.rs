@@ -52,8 +52,8 @@ pub trait Apps: Send + Sync {
 pub trait Users: Send + Sync {
     async fn create_user(&self, user: NewUser, now: Timestamp) -> Result<User, StoreError>;
     async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError>;
-    /// Sets (or replaces) a user's password, given as its Argon2id PHC string; `false` when
-    /// there is no such user.
+    /// Sets (or replaces) a user's password, given as its Argon2id PHC string, and ends every
+    /// signed-in session of theirs; `false` when there is no such user.
     async fn set_password(
         &self,
         login: &str,

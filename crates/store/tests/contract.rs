@@ -801,11 +801,32 @@ async fn a_users_password_hash_is_kept_and_replaced() {
         Some("$argon2id$one"),
         "logins are found regardless of case"
     );
+    let session = TokenDigest::of("session");
+    let user = f.grant.user_id;
+    f.store
+        .create_web_session(session, user, NOW.plus_secs(60), NOW)
+        .await
+        .unwrap();
+    assert!(
+        f.store
+            .find_web_session(session, NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(
         f.store
             .set_password("OCTOCAT", "$argon2id$two", NOW)
             .await
             .unwrap()
+    );
+    assert!(
+        f.store
+            .find_web_session(session, NOW)
+            .await
+            .unwrap()
+            .is_none(),
+        "a new password ends the sessions signed in with the old one"
     );
     assert_eq!(
         f.store.password_hash("octocat").await.unwrap().as_deref(),

@@ -243,7 +243,11 @@ fn check_params(request: &Checked) -> Result<Ask, Refusal> {
             ));
         }
     }
-    let scopes = Scopes::parse(get("scope").unwrap_or(""));
+    let raw_scope = get("scope").unwrap_or("");
+    if raw_scope.len() > MAX_SCOPES * (MAX_SCOPE_LEN + 1) {
+        return Err(refusal("invalid_scope", "The scope parameter is too long."));
+    }
+    let scopes = Scopes::parse(raw_scope);
     if scopes.as_slice().len() > MAX_SCOPES
         || scopes.as_slice().iter().any(|s| s.len() > MAX_SCOPE_LEN)
     {
@@ -256,7 +260,11 @@ fn check_params(request: &Checked) -> Result<Ask, Refusal> {
         (None, None) => None,
         (Some(challenge), method) => {
             let method = method.unwrap_or("plain");
-            if !refreshd_core::pkce::is_supported_method(method) || challenge.len() > 128 {
+            let well_formed = (43..=128).contains(&challenge.len())
+                && challenge
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !refreshd_core::pkce::is_supported_method(method) || !well_formed {
                 return Err(refusal(
                     "invalid_request",
                     "Unsupported code_challenge_method or malformed code_challenge.",
@@ -281,7 +289,7 @@ fn check_params(request: &Checked) -> Result<Ask, Refusal> {
         .collect();
     if prompts
         .iter()
-        .any(|p| !["none", "consent", "select_account", "login"].contains(p))
+        .any(|p| !["none", "consent", "select_account"].contains(p))
         || (prompts.contains(&"none") && prompts.len() > 1)
     {
         return Err(refusal("invalid_request", "Invalid prompt."));
@@ -338,54 +346,54 @@ async fn authorize(
         let suggested = suggested.map(String::as_str).unwrap_or("");
         return Ok(sign_in_page(&request, &visitor, suggested, None));
     };
+    if let Some(ActionKind::Cancel) = kind {
+        let refusal = refusal(
+            "access_denied",
+            "The user has denied your application access.",
+        );
+        return Ok(back_to_app(&request, &visitor, Err(refusal)));
+    }
+    let approved = provider
+        .store
+        .consented_scopes(request.app.id, user.id)
+        .await?
+        .map(|scopes| Scopes::parse(&scopes));
+    let earlier = approved.clone().unwrap_or_default();
     // Google hands out a refresh token for offline access only when the user has just
     // approved the consent page, not when it was skipped (its first-authorization rule).
-    let mut approved_now = false;
-    match kind {
-        Some(ActionKind::Cancel) => {
-            let refusal = refusal(
-                "access_denied",
-                "The user has denied your application access.",
-            );
-            return Ok(back_to_app(&request, &visitor, Err(refusal)));
-        }
-        Some(ActionKind::Authorize) => {
-            let approved = provider
-                .store
-                .consented_scopes(request.app.id, user.id)
-                .await?;
-            let approved = Scopes::parse(approved.as_deref().unwrap_or(""));
-            let scopes = approved.union(&ask.scopes).to_github();
-            let now = provider.clock.now();
-            provider
-                .store
-                .record_consent(request.app.id, user.id, &scopes, now)
-                .await?;
-            approved_now = true;
-        }
-        Some(ActionKind::SignIn { .. }) | None => {
-            let approved = provider
-                .store
-                .consented_scopes(request.app.id, user.id)
-                .await?;
-            let covered = approved.is_some_and(|a| Scopes::parse(&a).covers(&ask.scopes));
-            if !covered || ask.prompt_consent {
-                if ask.prompt_none {
-                    let refusal = refusal(
-                        "consent_required",
-                        "The user has not approved these scopes.",
-                    );
-                    return Ok(back_to_app(&request, &visitor, Err(refusal)));
-                }
-                return Ok(consent_page(&request, &ask, &visitor, &user));
+    let approved_now = matches!(kind, Some(ActionKind::Authorize));
+    if approved_now {
+        let scopes = earlier.union(&ask.scopes).to_github();
+        let now = provider.clock.now();
+        provider
+            .store
+            .record_consent(request.app.id, user.id, &scopes, now)
+            .await?;
+    } else {
+        let covered = approved.is_some_and(|approved| approved.covers(&ask.scopes));
+        if !covered || ask.prompt_consent {
+            if ask.prompt_none {
+                let refusal = refusal(
+                    "consent_required",
+                    "The user has not approved these scopes.",
+                );
+                return Ok(back_to_app(&request, &visitor, Err(refusal)));
             }
+            return Ok(consent_page(&request, &ask, &visitor, &user));
         }
     }
+    // Google's include_granted_scopes: the grant covers what was approved before, too.
+    let scopes = match request.params.get("include_granted_scopes") {
+        Some(yes) if yes == "true" && request.dialect == Dialect::Google => {
+            earlier.union(&ask.scopes)
+        }
+        _ => ask.scopes.clone(),
+    };
     let code = crate::issue_code(
         provider,
         &request.app,
         &user,
-        &ask.scopes.to_github(),
+        &scopes.to_github(),
         Some(request.redirect_uri.clone()),
         ask.challenge.clone(),
         match request.dialect {
@@ -398,7 +406,7 @@ async fn authorize(
         crate::IssueError::Store(e) => PageError::from(e),
         other => PageError::BadRequest(other.to_string()),
     })?;
-    Ok(back_to_app(&request, &visitor, Ok((code, &ask.scopes))))
+    Ok(back_to_app(&request, &visitor, Ok((code, &scopes))))
 }
 
 /// The redirect to the app: a code (and Google's `scope`), or an error; `state` either way.

@@ -16,6 +16,10 @@ use crate::Provider;
 
 const SESSION_COOKIE: &str = "refreshd_session";
 const CSRF_COOKIE: &str = "refreshd_csrf";
+/// Behind https the cookies take the `__Host-` prefix: the browser then accepts them only
+/// from this host, `Secure`, for the whole path, so a sibling subdomain or a plain-http
+/// response cannot plant a session or a CSRF cookie.
+const HOST_PREFIX: &str = "__Host-";
 /// How long a sign-in lasts.
 pub const SESSION_SECS: i64 = 14 * 24 * 3600;
 
@@ -38,6 +42,8 @@ impl FromRequestParts<Provider> for Visitor {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, provider: &Provider) -> Result<Self, PageError> {
+        let secure = provider.public_url.starts_with("https://");
+        let prefix = if secure { HOST_PREFIX } else { "" };
         let (mut session, mut pre_session) = (None, None);
         let cookies = parts.headers.get_all(header::COOKIE).iter();
         for cookie in cookies
@@ -46,9 +52,9 @@ impl FromRequestParts<Provider> for Visitor {
             .flatten()
         {
             let value = Some(cookie.value().to_owned()).filter(|v| plausible(v));
-            match cookie.name() {
-                SESSION_COOKIE => session = value,
-                CSRF_COOKIE => pre_session = value,
+            match cookie.name().strip_prefix(prefix) {
+                Some(SESSION_COOKIE) => session = value,
+                Some(CSRF_COOKIE) => pre_session = value,
                 _ => {}
             }
         }
@@ -62,7 +68,6 @@ impl FromRequestParts<Provider> for Visitor {
             }
             None => None,
         };
-        let secure = provider.public_url.starts_with("https://");
         let mut visitor = Self {
             session: session.filter(|_| user.is_some()),
             user,
@@ -141,6 +146,11 @@ impl Visitor {
     }
 
     fn cookie(&self, name: &'static str, value: String, max_age: Option<i64>) -> Cookie<'static> {
+        let name = if self.secure {
+            format!("{HOST_PREFIX}{name}")
+        } else {
+            name.to_owned()
+        };
         let mut cookie = Cookie::build((name, value))
             .path("/")
             .http_only(true)

@@ -74,10 +74,16 @@ pub fn form(
     }
 }
 
-/// Where to go after signing in: a path on refreshd, never another site.
+/// Where to go after signing in: a path on refreshd, never another site. Only visible ASCII
+/// is kept (browsers drop tabs and newlines from a `Location`, so `/\t/evil` would become
+/// `//evil`), with no backslash, and not starting with `//`.
 fn local_path(return_to: Option<&str>) -> String {
     match return_to {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
             path.to_owned()
         }
         _ => "/".to_owned(),

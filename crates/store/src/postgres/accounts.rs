@@ -133,9 +133,15 @@ impl Users for PostgresStore {
         password_hash: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        // One statement: the new password and the end of every session signed in with the old.
         let changed = execute(
             &self.client().await?,
-            "UPDATE users SET password_hash = $2, updated_at = $3 WHERE lower(login) = lower($1)",
+            "WITH changed AS (
+                 UPDATE users SET password_hash = $2, updated_at = $3
+                 WHERE lower(login) = lower($1) RETURNING id),
+             ended AS (
+                 DELETE FROM web_sessions WHERE user_id IN (SELECT id FROM changed))
+             SELECT 1 FROM changed",
             &[&login, &password_hash, &now.secs()],
         )
         .await?;

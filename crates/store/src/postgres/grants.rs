@@ -119,24 +119,29 @@ async fn start_family(
 /// Ends everything `user_id` granted `app_id`: every token family, every code, and the
 /// approval that lets an authorize request skip the consent page. `false`: there was no
 /// approval.
+///
+/// Codes go first: deleting a code that a concurrent exchange is redeeming waits for that
+/// exchange to commit, so the family it starts is visible to the next statement (each
+/// statement reads the commits made before it, under READ COMMITTED) and is revoked with the
+/// others.
 pub(super) async fn revoke_user_grant(
     tx: &deadpool_postgres::Transaction<'_>,
     app_id: i64,
     user_id: i64,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    execute(
-        tx,
-        "UPDATE families SET revoked_at = $3
-         WHERE app_id = $1 AND user_id = $2 AND revoked_at IS NULL",
-        &[&app_id, &user_id, &now.secs()],
-    )
-    .await?;
     let grant: &Params = &[&app_id, &user_id];
     execute(
         tx,
         "DELETE FROM codes WHERE app_id = $1 AND user_id = $2",
         grant,
+    )
+    .await?;
+    execute(
+        tx,
+        "UPDATE families SET revoked_at = $3
+         WHERE app_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        &[&app_id, &user_id, &now.secs()],
     )
     .await?;
     let deleted = execute(

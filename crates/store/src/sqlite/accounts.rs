@@ -147,12 +147,19 @@ impl Users for SqliteStore {
         let (login, password_hash) = (login.to_owned(), password_hash.to_owned());
         self.writer
             .write(move |conn| {
+                let changed = conn
+                    .execute(
+                        "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE login = ?1",
+                        params![login, password_hash, now.secs()],
+                    )
+                    .map_err(unavailable)?;
                 conn.execute(
-                    "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE login = ?1",
-                    params![login, password_hash, now.secs()],
+                    "DELETE FROM web_sessions
+                     WHERE user_id = (SELECT id FROM users WHERE login = ?1)",
+                    [&login],
                 )
-                .map(|changed| changed > 0)
-                .map_err(unavailable)
+                .map_err(unavailable)?;
+                Ok(changed > 0)
             })
             .await
     }
