@@ -339,6 +339,44 @@ async fn sign_in_refuses_wrong_passwords_forged_forms_and_open_redirects() {
 }
 
 #[tokio::test]
+async fn a_login_is_locked_for_a_while_after_ten_failed_sign_ins() {
+    let t = spawn().await;
+    with_password(&t).await;
+    let now = t.provider.clock.now();
+    let mona = refreshd_store::NewUser {
+        login: "mona".into(),
+        name: None,
+        email: None,
+    };
+    t.provider.store.create_user(mona, now).await.unwrap();
+    let hash = refreshd_core::password::hash(PASSWORD);
+    t.provider
+        .store
+        .set_password("mona", &hash, now)
+        .await
+        .unwrap();
+    let mut v = Visitor::new(&t);
+    for _ in 0..10 {
+        let wrong = v.sign_in("Mona", "guess").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = v.sign_in("mona", PASSWORD).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(locked.body.contains("Too many failed sign-ins"));
+    assert_eq!(
+        Visitor::new(&t).sign_in("octocat", PASSWORD).await.status,
+        StatusCode::SEE_OTHER,
+        "other logins are not affected"
+    );
+    t.clock.advance(15 * 60);
+    assert_eq!(
+        Visitor::new(&t).sign_in("mona", PASSWORD).await.status,
+        StatusCode::SEE_OTHER,
+        "the lock ends with its window"
+    );
+}
+
+#[tokio::test]
 async fn signing_out_ends_the_session_everywhere() {
     let (_t, mut v, _app, _) = signed_in().await;
     let stolen = v.cookies["refreshd_session"].clone();

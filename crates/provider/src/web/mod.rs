@@ -130,6 +130,8 @@ pub enum PageError {
     ContentType,
     #[error("refreshd cannot reach its database right now. Try again in a moment.")]
     Unavailable,
+    #[error("Too many failed sign-ins for this account. Try again in 15 minutes.")]
+    TooManyAttempts,
     /// Not signed in: off to the sign-in page, then back to this local path.
     #[error("sign in first")]
     SignIn(String),
@@ -151,6 +153,7 @@ impl IntoResponse for PageError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             Self::SignIn(return_to) => {
                 let query =
                     serde_urlencoded::to_string([("return_to", return_to)]).unwrap_or_default();

@@ -1,13 +1,14 @@
 //! Signing in with a provider user's password (`refreshd user create --password-stdin`) and
 //! signing out.
 
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use refreshd_core::password;
+use refreshd_core::{Timestamp, password};
 use refreshd_store::User;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
@@ -22,12 +23,58 @@ static VERIFYING: Semaphore = Semaphore::const_new(4);
 /// Checked when the login is unknown, so both failures take the same time.
 static DECOY: LazyLock<String> = LazyLock::new(|| password::hash("refreshd decoy password"));
 
-/// The user `login` names, if `password` is theirs.
+/// Failed sign-ins allowed per login in a window, on each instance.
+const MAX_FAILURES: u32 = 10;
+const FAILURE_WINDOW_SECS: i64 = 15 * 60;
+/// Logins with failures remembered at most; past it, windows already over are forgotten.
+const REMEMBERED_LOGINS: usize = 10_000;
+
+/// Recent failed sign-ins by lowercased login: (first failure of the window, count).
+static FAILURES: LazyLock<Mutex<HashMap<String, (Timestamp, u32)>>> =
+    LazyLock::new(Default::default);
+
+/// Whether `login` has used up its failures for the current window.
+fn locked_out(login: &str, now: Timestamp) -> bool {
+    let failures = FAILURES.lock().unwrap_or_else(PoisonError::into_inner);
+    failures
+        .get(&login.to_lowercase())
+        .is_some_and(|(since, count)| {
+            *count >= MAX_FAILURES && now.secs() < since.secs() + FAILURE_WINDOW_SECS
+        })
+}
+
+/// Counts a failed sign-in, or (`failed == false`) forgets the login's failures.
+fn record(login: &str, now: Timestamp, failed: bool) {
+    let mut failures = FAILURES.lock().unwrap_or_else(PoisonError::into_inner);
+    let login = login.to_lowercase();
+    if !failed {
+        failures.remove(&login);
+        return;
+    }
+    if failures.len() >= REMEMBERED_LOGINS {
+        failures.retain(|_, (since, _)| now.secs() < since.secs() + FAILURE_WINDOW_SECS);
+        if failures.len() >= REMEMBERED_LOGINS {
+            failures.clear();
+        }
+    }
+    let entry = failures.entry(login).or_insert((now, 0));
+    if now.secs() >= entry.0.secs() + FAILURE_WINDOW_SECS {
+        *entry = (now, 0);
+    }
+    entry.1 += 1;
+}
+
+/// The user `login` names, if `password` is theirs. After `MAX_FAILURES` failures for a login
+/// in `FAILURE_WINDOW_SECS`, it is refused without a check until the window ends.
 pub async fn verify(
     provider: &Provider,
     login: &str,
     password: &str,
 ) -> Result<Option<User>, PageError> {
+    let now = provider.clock.now();
+    if locked_out(login, now) {
+        return Err(PageError::TooManyAttempts);
+    }
     let user = provider.store.find_user(login).await?;
     let stored = match &user {
         Some(user) => provider.store.password_hash(&user.login).await?,
@@ -42,7 +89,9 @@ pub async fn verify(
     let matches = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
         .await
         .map_err(|_| PageError::Unavailable)?;
-    Ok(user.filter(|_| matches && has_password))
+    let user = user.filter(|_| matches && has_password);
+    record(login, now, user.is_none());
+    Ok(user)
 }
 
 /// The sign-in form. `hidden` are fields to carry through (an authorize request's).
