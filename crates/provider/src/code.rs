@@ -70,7 +70,7 @@ fn check(
     if let Some(given) = redirect_uri {
         let matches = match &redeemed.redirect_uri {
             Some(bound) => given == bound,
-            None => app.allows_redirect(given),
+            None => crate::redirect::allowed(app, given),
         };
         if !matches {
             return Err(CodeMismatch::RedirectUri);

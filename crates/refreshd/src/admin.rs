@@ -158,13 +158,27 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
 
 pub async fn user(config: &Config, command: UserCommand) -> Result<(), BoxError> {
     let p = provider(config).await?;
-    let UserCommand::Create {
-        login,
-        name,
-        email,
-        password_stdin,
-        output,
-    } = command;
+    let (login, name, email, password_stdin, output) = match command {
+        UserCommand::Create {
+            login,
+            name,
+            email,
+            password_stdin,
+            output,
+        } => (login, name, email, password_stdin, output),
+        UserCommand::SetPassword { login, output } => {
+            let hash = read_password()?;
+            if !p.store.set_password(&login, &hash, p.clock.now()).await? {
+                return Err(format!("no user with login {login}").into());
+            }
+            print(
+                output.json,
+                &json!({ "login": login, "password_set": true }),
+                || format!("set the password of {login}; their sessions have ended"),
+            );
+            return Ok(());
+        }
+    };
     let valid = !login.is_empty()
         && login.len() <= 39
         && login

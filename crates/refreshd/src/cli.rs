@@ -162,6 +162,13 @@ pub enum UserCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// Set a user's password from the first line of standard input; ends their sessions.
+    SetPassword {
+        #[arg(long)]
+        login: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -346,16 +346,25 @@ async fn serve_answers_over_http_stops_on_sigterm_and_logs_no_secrets() {
 
 /// Runs `user create … --password-stdin` with `input` on standard input.
 fn create_with_password(cli: &Cli, login: &str, input: &str) -> Output {
-    use std::io::Write;
-    let mut child = cli
-        .command(&[
+    with_stdin(
+        cli,
+        &[
             "user",
             "create",
             "--login",
             login,
             "--password-stdin",
             "--json",
-        ])
+        ],
+        input,
+    )
+}
+
+/// Runs `args` with `input` on standard input.
+fn with_stdin(cli: &Cli, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cli
+        .command(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -398,4 +407,19 @@ async fn a_password_from_stdin_is_stored_only_as_an_argon2id_hash() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("8 to 1024 characters"));
     assert!(store.find_user("shorty").await.unwrap().is_none());
+
+    // A new password replaces the old one; an unknown login is an error.
+    let set = ["user", "set-password", "--login", "mona", "--json"];
+    let changed = with_stdin(&cli, &set, "a new and longer secret\n");
+    assert!(changed.status.success());
+    assert!(!String::from_utf8_lossy(&changed.stdout).contains("longer secret"));
+    let stored = store.password_hash("mona").await.unwrap().unwrap();
+    assert!(refreshd_core::password::verify(
+        "a new and longer secret",
+        &stored
+    ));
+    let set = ["user", "set-password", "--login", "nobody"];
+    let unknown = with_stdin(&cli, &set, "a new and longer secret\n");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user with login nobody"));
 }

@@ -23,11 +23,6 @@ impl App {
     pub fn redirect_uris(&self) -> impl Iterator<Item = &str> {
         self.redirect_uri.lines().filter(|l| !l.is_empty())
     }
-
-    /// Whether `uri` is exactly one of the registered redirect URIs.
-    pub fn allows_redirect(&self, uri: &str) -> bool {
-        self.redirect_uris().any(|registered| registered == uri)
-    }
 }
 
 #[derive(Clone, Debug)]

@@ -168,7 +168,7 @@ async fn check_client(
         .filter(|app| app.kind.dialect() == dialect)
         .ok_or_else(unknown)?;
     let redirect_uri = match (params.get("redirect_uri"), dialect) {
-        (Some(given), _) if app.allows_redirect(given) => given.clone(),
+        (Some(given), _) if crate::redirect::allowed(&app, given) => given.clone(),
         (Some(_), _) => {
             return Err(PageError::BadRequest(
                 "The redirect_uri is not one registered for this application, so refreshd will \
