@@ -121,9 +121,8 @@ impl Pages for PostgresStore {
         now: Timestamp,
         limit: i64,
     ) -> Result<Vec<ActiveToken>, StoreError> {
-        // A family's newest live pair (a Google family keeps several live ones). token_pairs
-        // has no family index (it would cost every rotation a page), so this reads every live
-        // pair of the app's families.
+        // A family's newest live pair (a Google family keeps several live ones). The app's
+        // families come by `families_grant`, their live pairs by `token_pairs_live_family`.
         let sql = "SELECT * FROM (
                        SELECT DISTINCT ON (f.id) f.id, u.login, f.scopes, p.access_last_eight,
                               f.created_at, p.access_expires_at, p.id AS newest

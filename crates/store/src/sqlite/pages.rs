@@ -140,8 +140,8 @@ impl Pages for SqliteStore {
         self.readers.read(|conn| {
             // A family's newest live pair (a Google family keeps several live ones). The other
             // columns come from the row max() picks, as SQLite documents for bare columns.
-            // token_pairs has no family index (it would cost every rotation a page), so this
-            // reads every live pair of the app's families.
+            // The app's families come by `families_grant`, their live pairs by
+            // `token_pairs_live_family`.
             let mut s = conn
                 .prepare_cached(
                     "SELECT f.id, u.login, f.scopes, p.access_last_eight, f.created_at,

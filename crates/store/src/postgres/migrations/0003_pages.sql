@@ -23,3 +23,6 @@ CREATE INDEX consents_user ON consents (user_id);
 
 -- Whether a code's family gets a refresh token (Google's access_type=online gets none).
 ALTER TABLE codes ADD COLUMN with_refresh BOOLEAN NOT NULL DEFAULT true;
+
+-- An app's live token families for its owner's page, without reading the whole table.
+CREATE INDEX token_pairs_live_family ON token_pairs (family_id) WHERE state = 0;
