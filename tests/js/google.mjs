@@ -58,4 +58,4 @@ await assert.rejects(client.getAccessToken(), (error) => {
 });
 await assert.rejects(client.getTokenInfo(again));
 
-console.log("google-auth-library: all checks passed");
+console.log("google: all checks passed");

@@ -83,8 +83,13 @@ fn loopback_match(registered: &Url, given: &Url) -> bool {
         && registered.path() == given.path()
         && registered.query() == given.query()
         && given.fragment().is_none()
+        && given.username().is_empty()
+        && given.password().is_none()
 }
 
+/// A path below the registered one: the extra segments are plain names (unreserved
+/// characters only), so no encoded slash, backslash, `;` or `..` can make a server resolve
+/// it to somewhere else.
 fn below(registered: &Url, given: &Url) -> bool {
     let path = registered.path().trim_end_matches('/');
     registered.scheme() == given.scheme()
@@ -94,8 +99,19 @@ fn below(registered: &Url, given: &Url) -> bool {
         && given.fragment().is_none()
         && given.username().is_empty()
         && given.password().is_none()
-        && (given.path() == registered.path() || given.path().starts_with(&format!("{path}/")))
-        && !given.path().split('/').any(|segment| segment == "..")
+        && (given.path() == registered.path()
+            || given
+                .path()
+                .strip_prefix(&format!("{path}/"))
+                .is_some_and(|rest| {
+                    rest.split('/').all(|segment| {
+                        segment
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+                            && segment != "."
+                            && segment != ".."
+                    })
+                }))
 }
 
 #[cfg(test)]
@@ -151,6 +167,17 @@ mod tests {
         assert!(!allowed(&oauth, "https://oauth.a.example/path"));
         assert!(!allowed(&oauth, "http://a.example/path/x"), "same scheme");
         assert!(!allowed(&oauth, "https://a.example/path/x#frag"));
+        for traversal in [
+            "https://a.example/path/..%2Fopen-redirect",
+            "https://a.example/path/%2e%2e%2fx",
+            "https://a.example/path/..%5Cx",
+            "https://a.example/path/..;/x",
+            "https://a.example/path/x%00",
+            "https://u:p@a.example/path/x",
+        ] {
+            assert!(!allowed(&oauth, traversal), "{traversal}");
+        }
+        assert!(!allowed(&github, "http://u:p@127.0.0.1:5/cb"));
 
         let native = app(AppKind::GoogleClient, "com.example.app:/oauth2redirect");
         assert!(allowed(&native, "com.example.app:/oauth2redirect"));

@@ -16,14 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use common::process::Server;
+use common::run_js;
 
 const LOGIN: &str = "octocat";
 const PASSWORD: &str = "correct horse battery staple";
 const SCREENSHOTS: [&str; 3] = ["consent.png", "settings.png", "consent-phone.png"];
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 #[tokio::test]
 async fn a_user_signs_in_and_authorizes_apps_in_chromium() {
@@ -32,11 +29,7 @@ async fn a_user_signs_in_and_authorizes_apps_in_chromium() {
         Path::new(&chromium).exists(),
         "Chromium is not installed at {chromium}: `apt-get install chromium` (scripts/test does)"
     );
-    let js = repo().join("tests/js");
-    assert!(
-        js.join("node_modules/playwright-core").exists(),
-        "playwright-core is not installed: run `npm ci --prefix tests/js` (scripts/test does)"
-    );
+
     let screenshots = std::env::var("REFRESHD_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"));
@@ -62,25 +55,16 @@ async fn a_user_signs_in_and_authorizes_apps_in_chromium() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 
-    let output = tokio::process::Command::new("node")
-        .arg("browser.mjs")
-        .current_dir(&js)
-        .env("REFRESHD_URL", &server.url)
-        .env("USER_LOGIN", LOGIN)
-        .env("USER_PASSWORD", PASSWORD)
-        .env("CHROMIUM", &chromium)
-        .env("SCREENSHOT_DIR", &screenshots)
-        .output()
-        .await
-        .expect("running node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the browser checks failed:\n{stdout}\n{stderr}\nserver log tail:\n{}",
-        tail(&server.logs())
-    );
-    assert!(stdout.contains("browser: all checks passed"), "{stdout}");
+    let screenshot_dir = screenshots.to_string_lossy();
+    let env = [
+        ("REFRESHD_URL", server.url.as_str()),
+        ("USER_LOGIN", LOGIN),
+        ("USER_PASSWORD", PASSWORD),
+        ("CHROMIUM", &chromium),
+        ("SCREENSHOT_DIR", &screenshot_dir),
+    ];
+    let server_log = || format!("server log tail:\n{}", tail(&server.logs()));
+    run_js("browser.mjs", "playwright-core", &env, server_log).await;
     for name in SCREENSHOTS {
         let png = std::fs::read(screenshots.join(name)).unwrap_or_default();
         assert!(png.starts_with(b"\x89PNG"), "no screenshot {name}");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestApp, field, spawn};
+use common::{TestApp, field, run_js, spawn};
 use refreshd_core::AppKind;
 use refreshd_store::App;
 use serde_json::Value;
@@ -331,33 +331,15 @@ async fn tokeninfo_userinfo_and_revoke() {
 
 #[tokio::test]
 async fn google_auth_library_works_unchanged() {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/js");
-    assert!(
-        dir.join("node_modules/google-auth-library").exists(),
-        "the Node.js test clients are not installed: run `npm ci --prefix tests/js` (scripts/test does)"
-    );
     let t = spawn().await;
     let (app, secret) = google_app(&t).await;
     let code = t.code_for(&app, Some(REDIRECT)).await;
-    let output = tokio::process::Command::new("node")
-        .arg("google.mjs")
-        .current_dir(&dir)
-        .env("REFRESHD_URL", &t.url)
-        .env("CLIENT_ID", app.client_id.as_str())
-        .env("CLIENT_SECRET", &secret)
-        .env("REDIRECT_URI", REDIRECT)
-        .env("CODE", &code)
-        .output()
-        .await
-        .expect("running node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "google-auth-library checks failed:\n{stdout}\n{stderr}"
-    );
-    assert!(
-        stdout.contains("google-auth-library: all checks passed"),
-        "{stdout}"
-    );
+    let env = [
+        ("REFRESHD_URL", t.url.as_str()),
+        ("CLIENT_ID", app.client_id.as_str()),
+        ("CLIENT_SECRET", &secret),
+        ("REDIRECT_URI", REDIRECT),
+        ("CODE", &code),
+    ];
+    run_js("google.mjs", "google-auth-library", &env, String::new).await;
 }

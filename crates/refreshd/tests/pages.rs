@@ -41,9 +41,15 @@ impl Answer {
         self.body[start..end].to_owned()
     }
 
+    /// The query of a redirect to the app's `CALLBACK`.
     fn callback_params(&self) -> HashMap<String, String> {
+        self.params_at(CALLBACK)
+    }
+
+    /// The query of a redirect to `target`.
+    fn params_at(&self, target: &str) -> HashMap<String, String> {
         let location = self.location().expect("a redirect");
-        assert!(location.starts_with(CALLBACK), "{location}");
+        assert!(location.starts_with(&format!("{target}?")), "{location}");
         let url = reqwest::Url::parse(location).unwrap();
         url.query_pairs().into_owned().collect()
     }
@@ -355,11 +361,24 @@ async fn a_login_is_locked_for_a_while_after_ten_failed_sign_ins() {
         .set_password("mona", &hash, now)
         .await
         .unwrap();
-    let mut v = Visitor::new(&t);
-    for _ in 0..10 {
-        let wrong = v.sign_in("Mona", "guess").await;
-        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    // Thirty guesses at once: the attempts are counted before the passwords are checked, so
+    // only ten are checked.
+    let mut guesses = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let mut v = Visitor::new(&t);
+        guesses.spawn(async move { v.sign_in("Mona", "guess").await.status });
     }
+    let statuses = guesses.join_all().await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (10, 20), "{statuses:?}");
+    let mut v = Visitor::new(&t);
     let locked = v.sign_in("mona", PASSWORD).await;
     assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(locked.body.contains("Too many failed sign-ins"));
@@ -480,11 +499,25 @@ async fn consent_is_asked_once_for_the_same_scopes_and_again_for_more() {
             "&redirect_uri=http://localhost:9999/other",
         ))
         .await;
-    let location = other.location().unwrap();
-    assert!(
-        location.starts_with("http://localhost:9999/other?code="),
-        "{location}"
-    );
+    let code = other.params_at("http://localhost:9999/other")["code"].clone();
+    let elsewhere = [("code", code.as_str()), ("redirect_uri", CALLBACK)];
+    let refused = exchange(&t, &app, &secret, &elsewhere).await;
+    assert_eq!(refused["error"], "redirect_uri_mismatch", "{refused}");
+
+    // A loopback redirect URI matches on any port (native apps), end to end.
+    let native = "http://localhost:51234/callback";
+    let answer = v
+        .get(&authorize_path(&app, &format!("&redirect_uri={native}")))
+        .await;
+    let code = answer.params_at(native)["code"].clone();
+    let token = exchange(
+        &t,
+        &app,
+        &secret,
+        &[("code", &code), ("redirect_uri", native)],
+    )
+    .await;
+    assert!(token["access_token"].is_string(), "{token}");
 }
 
 /// Google's token endpoint, for a Google-dialect app.
@@ -580,6 +613,9 @@ async fn google_gives_a_refresh_token_for_offline_access_the_user_just_approved(
     assert_eq!(approved["scope"], "openid email profile");
     let token = google_exchange(&t, &app, &secret, &approved["code"]).await;
     assert_eq!(token["scope"], "openid email profile");
+    // Without it, only what is asked for.
+    let skipped = v.get(&more).await.callback_params();
+    assert_eq!(skipped["scope"], "profile");
 }
 
 #[tokio::test]
@@ -595,8 +631,14 @@ async fn problems_after_the_client_checks_out_go_back_to_the_app() {
         .map(|n| format!("s{n}"))
         .collect::<Vec<_>>()
         .join(",");
+    let fifty_one = (0..51)
+        .map(|n| format!("s{n}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let cases = [
         (format!("&scope={many}"), "invalid_scope"),
+        (format!("&scope={fifty_one}"), "invalid_scope"),
+        (format!("&scope={}", "s".repeat(201)), "invalid_scope"),
         (
             "&code_challenge=short&code_challenge_method=S256".into(),
             "invalid_request",
@@ -658,6 +700,37 @@ async fn problems_after_the_client_checks_out_go_back_to_the_app() {
         .await;
     assert_eq!(sign_in.status, StatusCode::OK);
     assert!(sign_in.body.contains("Sign in to continue to"));
+
+    // Signing in on the authorize page itself: a wrong password shows the page again with
+    // the request still carried; the right one goes on to the consent page.
+    let csrf = sign_in.csrf();
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("client_id", google.client_id.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("response_type", "code"),
+        ("scope", "email"),
+        ("state", "g"),
+        ("action", "sign_in"),
+        ("username", "octocat"),
+        ("password", "not it"),
+    ];
+    let wrong = stranger.post("/o/oauth2/v2/auth", &form).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("Incorrect username or password."));
+    assert!(wrong.body.contains(r#"name="state" value="g""#));
+    assert!(
+        !stranger
+            .cookies
+            .keys()
+            .any(|k| k.ends_with("refreshd_session"))
+    );
+    form.pop();
+    form.push(("password", PASSWORD));
+    let consent = stranger.post("/o/oauth2/v2/auth", &form).await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
+    assert!(consent.body.contains("Authorize Owned app"));
+    assert!(stranger.cookies.contains_key("refreshd_session"));
 }
 
 #[tokio::test]

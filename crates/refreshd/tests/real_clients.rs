@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::spawn;
+use common::{run_js, spawn};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, RefreshToken, TokenResponse, TokenUrl,
@@ -62,38 +60,19 @@ async fn the_oauth2_crate_exchanges_a_code_and_refreshes() {
     );
 }
 
-fn js_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/js")
-}
-
 #[tokio::test]
 async fn octokit_oauth_methods_work_unchanged() {
-    let dir = js_dir();
-    assert!(
-        dir.join("node_modules/@octokit/oauth-methods").exists(),
-        "the Node.js test clients are not installed: run `npm ci --prefix tests/js` (scripts/test does)"
-    );
     let t = spawn().await;
     let code = t.code(None).await;
     let other = t.issue(&t.app).await;
-    let output = tokio::process::Command::new("node")
-        .arg("octokit.mjs")
-        .current_dir(&dir)
-        .env("REFRESHD_URL", &t.url)
-        .env("CLIENT_ID", t.app.client_id.as_str())
-        .env("CLIENT_SECRET", &t.secret)
-        .env("CODE", &code)
-        .env("OTHER_ACCESS_TOKEN", &other.access_token)
-        .output()
-        .await
-        .expect("running node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "octokit checks failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("octokit: all checks passed"), "{stdout}");
+    let env = [
+        ("REFRESHD_URL", t.url.as_str()),
+        ("CLIENT_ID", t.app.client_id.as_str()),
+        ("CLIENT_SECRET", &t.secret),
+        ("CODE", &code),
+        ("OTHER_ACCESS_TOKEN", &other.access_token),
+    ];
+    run_js("octokit.mjs", "@octokit/oauth-methods", &env, String::new).await;
     assert_eq!(
         t.user_status(&other.access_token).await,
         401,

@@ -807,6 +807,12 @@ async fn a_users_password_hash_is_kept_and_replaced() {
         .create_web_session(session, user, NOW.plus_secs(60), NOW)
         .await
         .unwrap();
+    let theirs = TokenDigest::of("their session");
+    let hubot = self::user(&f, "hubot").await;
+    f.store
+        .create_web_session(theirs, hubot, NOW.plus_secs(60), NOW)
+        .await
+        .unwrap();
     assert!(
         f.store
             .find_web_session(session, NOW)
@@ -827,6 +833,14 @@ async fn a_users_password_hash_is_kept_and_replaced() {
             .unwrap()
             .is_none(),
         "a new password ends the sessions signed in with the old one"
+    );
+    assert!(
+        f.store
+            .find_web_session(theirs, NOW)
+            .await
+            .unwrap()
+            .is_some(),
+        "another user's sessions go on"
     );
     assert_eq!(
         f.store.password_hash("octocat").await.unwrap().as_deref(),

@@ -193,7 +193,8 @@ async fn app_page(
             form method="post" action={ (path) "/redirect_uris" } {
                 input type="hidden" name="csrf" value=(csrf);
                 label.hint for="redirect_uris" {
-                    "One per line. Authorization requests must use one of them exactly; the first is the default."
+                    "One per line; the first is the default. Authorization requests must use one of them (a loopback one on any port)."
+
                 }
                 textarea #redirect_uris name="redirect_uris" rows="3" required {
                     (app.redirect_uri)

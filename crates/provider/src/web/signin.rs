@@ -23,74 +23,75 @@ static VERIFYING: Semaphore = Semaphore::const_new(4);
 /// Checked when the login is unknown, so both failures take the same time.
 static DECOY: LazyLock<String> = LazyLock::new(|| password::hash("refreshd decoy password"));
 
-/// Failed sign-ins allowed per login in a window, on each instance.
+/// Sign-in attempts allowed per login in a window without one succeeding, on each instance.
 const MAX_FAILURES: u32 = 10;
 const FAILURE_WINDOW_SECS: i64 = 15 * 60;
-/// Logins with failures remembered at most; past it, windows already over are forgotten.
+/// Logins with attempts remembered at most.
 const REMEMBERED_LOGINS: usize = 10_000;
 
-/// Recent failed sign-ins by lowercased login: (first failure of the window, count).
-static FAILURES: LazyLock<Mutex<HashMap<String, (Timestamp, u32)>>> =
+/// Recent attempts that have not (yet) succeeded, by lowercased login: (start of the window,
+/// count).
+static ATTEMPTS: LazyLock<Mutex<HashMap<String, (Timestamp, u32)>>> =
     LazyLock::new(Default::default);
 
-/// Whether `login` has used up its failures for the current window.
-fn locked_out(login: &str, now: Timestamp) -> bool {
-    let failures = FAILURES.lock().unwrap_or_else(PoisonError::into_inner);
-    failures
-        .get(&login.to_lowercase())
-        .is_some_and(|(since, count)| {
-            *count >= MAX_FAILURES && now.secs() < since.secs() + FAILURE_WINDOW_SECS
-        })
-}
-
-/// Counts a failed sign-in, or (`failed == false`) forgets the login's failures.
-fn record(login: &str, now: Timestamp, failed: bool) {
-    let mut failures = FAILURES.lock().unwrap_or_else(PoisonError::into_inner);
-    let login = login.to_lowercase();
-    if !failed {
-        failures.remove(&login);
-        return;
-    }
-    if failures.len() >= REMEMBERED_LOGINS {
-        failures.retain(|_, (since, _)| now.secs() < since.secs() + FAILURE_WINDOW_SECS);
-        if failures.len() >= REMEMBERED_LOGINS {
-            failures.clear();
+/// Counts an attempt at `login` before its password is checked, so concurrent attempts
+/// cannot slip past the limit; `false` when the login has used up its window.
+fn take_attempt(login: &str, now: Timestamp) -> bool {
+    let mut attempts = ATTEMPTS.lock().unwrap_or_else(PoisonError::into_inner);
+    let ended = |since: &Timestamp| now.secs() >= since.secs() + FAILURE_WINDOW_SECS;
+    if attempts.len() >= REMEMBERED_LOGINS {
+        attempts.retain(|_, (since, _)| !ended(since));
+        // Still full: forget the logins with the fewest attempts first, so a flood of
+        // one-off logins cannot wipe the count of one being guessed at.
+        while attempts.len() >= REMEMBERED_LOGINS {
+            let fewest = attempts.values().map(|(_, n)| *n).min().unwrap_or(0);
+            attempts.retain(|_, (_, n)| *n > fewest);
         }
     }
-    let entry = failures.entry(login).or_insert((now, 0));
-    if now.secs() >= entry.0.secs() + FAILURE_WINDOW_SECS {
+    let entry = attempts.entry(login.to_lowercase()).or_insert((now, 0));
+    if ended(&entry.0) {
         *entry = (now, 0);
     }
+    if entry.1 >= MAX_FAILURES {
+        return false;
+    }
     entry.1 += 1;
+    true
 }
 
-/// The user `login` names, if `password` is theirs. After `MAX_FAILURES` failures for a login
-/// in `FAILURE_WINDOW_SECS`, it is refused without a check until the window ends.
+/// A successful sign-in clears the login's count.
+fn succeeded(login: &str) {
+    let mut attempts = ATTEMPTS.lock().unwrap_or_else(PoisonError::into_inner);
+    attempts.remove(&login.to_lowercase());
+}
+
+/// The user `login` names, if `password` is theirs. After `MAX_FAILURES` attempts for a login
+/// in `FAILURE_WINDOW_SECS` without a success, it is refused without a check until the
+/// window ends. Known and unknown logins cost the same queries and the same hash check.
 pub async fn verify(
     provider: &Provider,
     login: &str,
     password: &str,
 ) -> Result<Option<User>, PageError> {
-    let now = provider.clock.now();
-    if locked_out(login, now) {
+    if !take_attempt(login, provider.clock.now()) {
         return Err(PageError::TooManyAttempts);
     }
     let user = provider.store.find_user(login).await?;
-    let stored = match &user {
-        Some(user) => provider.store.password_hash(&user.login).await?,
-        None => None,
-    };
+    let stored = provider.store.password_hash(login).await?;
     let _slot = VERIFYING
         .acquire()
         .await
         .map_err(|_| PageError::Unavailable)?;
     let (password, has_password) = (password.to_owned(), stored.is_some());
-    let stored = stored.unwrap_or_else(|| DECOY.clone());
-    let matches = tokio::task::spawn_blocking(move || password::verify(&password, &stored))
-        .await
-        .map_err(|_| PageError::Unavailable)?;
+    let matches = tokio::task::spawn_blocking(move || {
+        password::verify(&password, stored.as_deref().unwrap_or(&DECOY))
+    })
+    .await
+    .map_err(|_| PageError::Unavailable)?;
     let user = user.filter(|_| matches && has_password);
-    record(login, now, user.is_none());
+    if user.is_some() {
+        succeeded(login);
+    }
     Ok(user)
 }
 

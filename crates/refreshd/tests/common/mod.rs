@@ -190,3 +190,34 @@ pub fn field<'a>(v: &'a Value, name: &str) -> &'a str {
         .as_str()
         .unwrap_or_else(|| panic!("no string {name:?} in {v}"))
 }
+
+/// Runs `tests/js/<script>` with Node.js and `env` (the packages `scripts/test` installs with
+/// npm; `package` is one the script needs). Panics, with the script's output and `context()`,
+/// unless it exits 0 having printed `marker`.
+pub async fn run_js(
+    script: &str,
+    package: &str,
+    env: &[(&str, &str)],
+    context: impl FnOnce() -> String,
+) {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/js");
+    assert!(
+        dir.join("node_modules").join(package).exists(),
+        "{package} is not installed: run `npm ci --prefix tests/js` (scripts/test does)"
+    );
+    let output = tokio::process::Command::new("node")
+        .arg(script)
+        .current_dir(&dir)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .expect("running node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let marker = format!("{}: all checks passed", script.trim_end_matches(".mjs"));
+    assert!(
+        output.status.success() && stdout.contains(&marker),
+        "{script} failed:\n{stdout}\n{stderr}\n{}",
+        context()
+    );
+}
