@@ -139,6 +139,20 @@ impl Visitor {
     }
 }
 
+/// Creates `login`, with `PASSWORD`.
+async fn another_user(t: &TestApp, login: &str) {
+    let now = t.provider.clock.now();
+    let new = refreshd_store::NewUser {
+        login: login.into(),
+        name: None,
+        email: None,
+    };
+    t.provider.store.create_user(new, now).await.unwrap();
+    let hash = refreshd_core::password::hash(PASSWORD);
+    let store = &t.provider.store;
+    assert!(store.set_password(login, &hash, now).await.unwrap());
+}
+
 async fn with_password(t: &TestApp) {
     let hash = refreshd_core::password::hash(PASSWORD);
     let now = t.provider.clock.now();
@@ -348,19 +362,7 @@ async fn sign_in_refuses_wrong_passwords_forged_forms_and_open_redirects() {
 async fn a_login_is_locked_for_a_while_after_ten_failed_sign_ins() {
     let t = spawn().await;
     with_password(&t).await;
-    let now = t.provider.clock.now();
-    let mona = refreshd_store::NewUser {
-        login: "mona".into(),
-        name: None,
-        email: None,
-    };
-    t.provider.store.create_user(mona, now).await.unwrap();
-    let hash = refreshd_core::password::hash(PASSWORD);
-    t.provider
-        .store
-        .set_password("mona", &hash, now)
-        .await
-        .unwrap();
+    another_user(&t, "mona").await;
     // Thirty guesses at once: the attempts are counted before the passwords are checked, so
     // only ten are checked.
     let mut guesses = tokio::task::JoinSet::new();
@@ -785,19 +787,7 @@ async fn only_an_apps_owner_sees_and_changes_its_settings() {
     assert!(page.body.contains(app.client_id.as_str()));
 
     // Someone else: not found, whatever they try.
-    let now = t.provider.clock.now();
-    let hubot = refreshd_store::NewUser {
-        login: "hubot".into(),
-        name: None,
-        email: None,
-    };
-    t.provider.store.create_user(hubot, now).await.unwrap();
-    let hash = refreshd_core::password::hash(PASSWORD);
-    t.provider
-        .store
-        .set_password("hubot", &hash, now)
-        .await
-        .unwrap();
+    another_user(&t, "hubot").await;
     let mut other = Visitor::new(&t);
     other.sign_in("hubot", PASSWORD).await;
     assert_eq!(other.get(&path).await.status, StatusCode::NOT_FOUND);

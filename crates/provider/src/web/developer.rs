@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use refreshd_core::{AppKind, ClientId, ClientSecret, Dialect};
-use refreshd_store::{App, NewApp, User};
+use refreshd_store::{App, NewApp};
 use serde::Deserialize;
 
 use super::{Button, PageError, Posted, Visitor, app_named, page, when};
@@ -135,14 +135,13 @@ async fn owned_app(
     provider: &Provider,
     visitor: &Visitor,
     client_id: &str,
-) -> Result<(App, User), PageError> {
+) -> Result<App, PageError> {
     let here = format!("/settings/applications/{client_id}");
-    let user = visitor.user(&here)?.clone();
-    let app = app_named(provider, client_id)
+    let user = visitor.user(&here)?;
+    app_named(provider, client_id)
         .await?
         .filter(|app| app.owner_id == Some(user.id))
-        .ok_or(PageError::NotFound)?;
-    Ok((app, user))
+        .ok_or(PageError::NotFound)
 }
 
 pub async fn show(
@@ -150,7 +149,7 @@ pub async fn show(
     visitor: Visitor,
     Path(client_id): Path<String>,
 ) -> Result<Response, PageError> {
-    let (app, _) = owned_app(&provider, &visitor, &client_id).await?;
+    let app = owned_app(&provider, &visitor, &client_id).await?;
     app_page(&provider, &visitor, &app, None, StatusCode::OK).await
 }
 
@@ -268,7 +267,7 @@ pub async fn new_secret(
     Path(client_id): Path<String>,
     Posted(form): Posted<Button>,
 ) -> Result<Response, PageError> {
-    let (app, _) = owned_app(&provider, &visitor, &client_id).await?;
+    let app = owned_app(&provider, &visitor, &client_id).await?;
     visitor.check_csrf(&form.csrf)?;
     let secret = ClientSecret::generate(app.kind);
     let now = provider.clock.now();
@@ -292,7 +291,7 @@ pub async fn redirect_uris(
     Path(client_id): Path<String>,
     Posted(form): Posted<RedirectUris>,
 ) -> Result<Response, PageError> {
-    let (app, _) = owned_app(&provider, &visitor, &client_id).await?;
+    let app = owned_app(&provider, &visitor, &client_id).await?;
     visitor.check_csrf(&form.csrf)?;
     let uris = crate::redirect_uris(&form.redirect_uris)
         .map_err(|e| PageError::BadRequest(e.to_string()))?;
@@ -316,7 +315,7 @@ pub async fn expiration_switch(
     Path(client_id): Path<String>,
     Posted(form): Posted<Expiration>,
 ) -> Result<Response, PageError> {
-    let (app, _) = owned_app(&provider, &visitor, &client_id).await?;
+    let app = owned_app(&provider, &visitor, &client_id).await?;
     visitor.check_csrf(&form.csrf)?;
     let expiring = match form.expiring.as_str() {
         "on" => true,
@@ -342,7 +341,7 @@ pub async fn revoke_token(
     Path((client_id, family_id)): Path<(String, String)>,
     Posted(form): Posted<Button>,
 ) -> Result<Response, PageError> {
-    let (app, _) = owned_app(&provider, &visitor, &client_id).await?;
+    let app = owned_app(&provider, &visitor, &client_id).await?;
     visitor.check_csrf(&form.csrf)?;
     let family_id: i64 = family_id.parse().map_err(|_| PageError::NotFound)?;
     let now = provider.clock.now();
