@@ -7,11 +7,7 @@ use subtle::ConstantTimeEq;
 
 /// Whether `verifier` answers `challenge` under `method` (`S256` or `plain`; absent means plain).
 pub fn verify(method: Option<&str>, challenge: &str, verifier: &str) -> bool {
-    let well_formed = (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-    if !well_formed {
+    if !is_well_formed(verifier) {
         return false;
     }
     let expected = match method.unwrap_or("plain") {
@@ -20,6 +16,15 @@ pub fn verify(method: Option<&str>, challenge: &str, verifier: &str) -> bool {
         _ => return false,
     };
     expected.as_bytes().ct_eq(challenge.as_bytes()).into()
+}
+
+/// RFC 7636's form for a verifier, and so for a `plain` challenge: 43 to 128 unreserved
+/// characters (an S256 challenge, 43 base64url characters, fits it too).
+pub fn is_well_formed(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 /// Whether a client may ask for `method` when a code is issued.

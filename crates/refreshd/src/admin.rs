@@ -158,14 +158,22 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
 
 pub async fn user(config: &Config, command: UserCommand) -> Result<(), BoxError> {
     let p = provider(config).await?;
-    let (login, name, email, password_stdin, output) = match command {
+    match command {
         UserCommand::Create {
             login,
             name,
             email,
             password_stdin,
             output,
-        } => (login, name, email, password_stdin, output),
+        } => {
+            create_user(
+                &p,
+                NewUser { login, name, email },
+                password_stdin,
+                output.json,
+            )
+            .await
+        }
         UserCommand::SetPassword { login, output } => {
             let hash = read_password()?;
             if !p.store.set_password(&login, &hash, p.clock.now()).await? {
@@ -176,26 +184,26 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), BoxError>
                 &json!({ "login": login, "password_set": true }),
                 || format!("set the password of {login}; their sessions have ended"),
             );
-            return Ok(());
+            Ok(())
         }
-    };
-    let valid = !login.is_empty()
-        && login.len() <= 39
-        && login
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && !login.starts_with('-');
-    if !valid {
+    }
+}
+
+async fn create_user(
+    p: &Provider,
+    new: NewUser,
+    password_stdin: bool,
+    json: bool,
+) -> Result<(), BoxError> {
+    let login = &new.login;
+    if !refreshd_core::is_valid_login(login) {
         return Err(
             format!("{login:?} is not a valid login: up to 39 letters, digits or hyphens").into(),
         );
     }
     // Read and checked before anything is stored, so a bad password leaves no user behind.
     let password_hash = password_stdin.then(read_password).transpose()?;
-    let user = p
-        .store
-        .create_user(NewUser { login, name, email }, p.clock.now())
-        .await?;
+    let user = p.store.create_user(new, p.clock.now()).await?;
     if let Some(hash) = password_hash {
         p.store
             .set_password(&user.login, &hash, p.clock.now())
@@ -203,7 +211,7 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), BoxError>
     }
     let value =
         json!({ "id": user.id, "login": user.login, "name": user.name, "email": user.email });
-    print(output.json, &value, || {
+    print(json, &value, || {
         format!("created user {} (id {})", user.login, user.id)
     });
     Ok(())

@@ -13,10 +13,15 @@ use crate::client_auth::{self, Authorization};
 
 /// Accepts `Authorization: Bearer <token>` and GitHub's older `token <token>`.
 fn bearer(headers: &HeaderMap) -> Result<&str, RestError> {
-    if matches!(client_auth::authorization(headers), Authorization::Absent) {
-        return Err(RestError::RequiresAuthentication);
+    match client_auth::authorization(headers) {
+        Authorization::Absent => Err(RestError::RequiresAuthentication),
+        Authorization::Scheme(scheme, token)
+            if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") =>
+        {
+            Ok(token)
+        }
+        _ => Err(RestError::BadCredentials),
     }
-    client_auth::token_of(headers, &["bearer", "token"]).ok_or(RestError::BadCredentials)
 }
 
 /// The authenticated user (`Authorization: Bearer <token>` or `token <token>`).

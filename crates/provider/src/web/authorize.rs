@@ -6,14 +6,15 @@
 //! The pages post back to the same path, carrying the request's parameters, so one handler
 //! sees a request through sign-in and consent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use refreshd_core::{Dialect, Scopes};
 use refreshd_store::{App, User};
+use url::Url;
 
 use super::{PageError, Posted, Visitor, page, signin};
 use crate::Provider;
@@ -39,40 +40,45 @@ const PARAMETERS: &[&str] = &[
 const MAX_SCOPES: usize = 50;
 const MAX_SCOPE_LEN: usize = 200;
 
-pub async fn github(
-    State(provider): State<Provider>,
-    visitor: Visitor,
-    RawQuery(query): RawQuery,
-) -> Result<Response, PageError> {
-    let params = parse(query.as_deref().unwrap_or(""))?;
-    authorize(&provider, visitor, Dialect::Github, params, None).await
+/// Where each dialect's authorize endpoint is; its pages post back to the same path.
+pub const GITHUB_PATH: &str = "/login/oauth/authorize";
+pub const GOOGLE_PATH: &str = "/o/oauth2/v2/auth";
+
+fn path(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Github => GITHUB_PATH,
+        Dialect::Google => GOOGLE_PATH,
+    }
 }
 
-pub async fn google(
-    State(provider): State<Provider>,
-    visitor: Visitor,
-    RawQuery(query): RawQuery,
-) -> Result<Response, PageError> {
-    let params = parse(query.as_deref().unwrap_or(""))?;
-    authorize(&provider, visitor, Dialect::Google, params, None).await
+/// The dialect of the endpoint a request reached (the handlers serve only those two paths).
+fn dialect_at(uri: &Uri) -> Dialect {
+    if uri.path() == GOOGLE_PATH {
+        Dialect::Google
+    } else {
+        Dialect::Github
+    }
 }
 
-pub async fn github_form(
+/// An authorize request, as an app sends it.
+pub async fn show(
     State(provider): State<Provider>,
     visitor: Visitor,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let params = parse(uri.query().unwrap_or(""))?;
+    authorize(&provider, visitor, dialect_at(&uri), params, None).await
+}
+
+/// The sign-in or consent page of the flow, posted back.
+pub async fn decide(
+    State(provider): State<Provider>,
+    visitor: Visitor,
+    uri: Uri,
     Posted(form): Posted<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let (params, action) = posted(form)?;
-    authorize(&provider, visitor, Dialect::Github, params, Some(action)).await
-}
-
-pub async fn google_form(
-    State(provider): State<Provider>,
-    visitor: Visitor,
-    Posted(form): Posted<Vec<(String, String)>>,
-) -> Result<Response, PageError> {
-    let (params, action) = posted(form)?;
-    authorize(&provider, visitor, Dialect::Google, params, Some(action)).await
+    authorize(&provider, visitor, dialect_at(&uri), params, Some(action)).await
 }
 
 /// What a page of the flow posted back.
@@ -87,7 +93,8 @@ enum ActionKind {
     Cancel,
 }
 
-type Params = HashMap<String, String>;
+/// The request's known parameters, in name order (as the pages carry them).
+type Params = BTreeMap<String, String>;
 
 /// The known parameters of a query, each at most once (RFC 6749 §3.1).
 fn parse(query: &str) -> Result<Params, PageError> {
@@ -144,8 +151,7 @@ fn posted(form: Vec<(String, String)>) -> Result<(Params, Action), PageError> {
 struct Checked {
     dialect: Dialect,
     app: App,
-    redirect_uri: String,
-    state: Option<String>,
+    redirect: Url,
     params: Params,
 }
 
@@ -168,7 +174,7 @@ async fn check_client(
         .filter(|app| app.kind.dialect() == dialect)
         .ok_or_else(unknown)?;
     let redirect_uri = match (params.get("redirect_uri"), dialect) {
-        (Some(given), _) if crate::redirect::allowed(&app, given) => given.clone(),
+        (Some(given), _) if crate::redirect::allowed(&app, given) => given.as_str(),
         (Some(_), _) => {
             return Err(PageError::BadRequest(
                 "The redirect_uri is not one registered for this application, so refreshd will \
@@ -179,20 +185,19 @@ async fn check_client(
         (None, Dialect::Github) => app
             .redirect_uris()
             .next()
-            .ok_or_else(|| PageError::BadRequest("The application has no redirect URI.".into()))?
-            .to_owned(),
+            .ok_or_else(|| PageError::BadRequest("The application has no redirect URI.".into()))?,
         (None, Dialect::Google) => {
             return Err(PageError::BadRequest(
                 "Missing required parameter: redirect_uri".into(),
             ));
         }
     };
-    let state = params.get("state").cloned();
+    let redirect = Url::parse(redirect_uri)
+        .map_err(|_| PageError::BadRequest("The redirect_uri is malformed.".into()))?;
     Ok(Checked {
         dialect,
         app,
-        redirect_uri,
-        state,
+        redirect,
         params,
     })
 }
@@ -260,10 +265,7 @@ fn check_params(request: &Checked) -> Result<Ask, Refusal> {
         (None, None) => None,
         (Some(challenge), method) => {
             let method = method.unwrap_or("plain");
-            let well_formed = (43..=128).contains(&challenge.len())
-                && challenge
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let well_formed = refreshd_core::pkce::is_well_formed(challenge);
             if !refreshd_core::pkce::is_supported_method(method) || !well_formed {
                 return Err(refusal(
                     "invalid_request",
@@ -327,8 +329,9 @@ async fn authorize(
                     Some((user, None))
                 }
                 None => {
-                    let page = sign_in_page(&request, &visitor, &login, Some(signin::INCORRECT));
-                    return Ok(with_status(page, StatusCode::UNAUTHORIZED));
+                    let error = Some(signin::INCORRECT);
+                    let status = StatusCode::UNAUTHORIZED;
+                    return Ok(sign_in_page(&request, &visitor, &login, error, status));
                 }
             }
         }
@@ -344,7 +347,13 @@ async fn authorize(
             .get("login")
             .or(request.params.get("login_hint"));
         let suggested = suggested.map(String::as_str).unwrap_or("");
-        return Ok(sign_in_page(&request, &visitor, suggested, None));
+        return Ok(sign_in_page(
+            &request,
+            &visitor,
+            suggested,
+            None,
+            StatusCode::OK,
+        ));
     };
     if let Some(ActionKind::Cancel) = kind {
         let refusal = refusal(
@@ -394,7 +403,7 @@ async fn authorize(
         &request.app,
         &user,
         &scopes.to_github(),
-        Some(request.redirect_uri.clone()),
+        Some(request.redirect.to_string()),
         ask.challenge.clone(),
         match request.dialect {
             Dialect::Github => true,
@@ -415,12 +424,7 @@ fn back_to_app(
     visitor: &Visitor,
     outcome: Result<(String, &Scopes), Refusal>,
 ) -> Response {
-    let mut target = match url::Url::parse(&request.redirect_uri) {
-        Ok(url) => url,
-        Err(_) => {
-            return PageError::BadRequest("The redirect_uri is malformed.".into()).into_response();
-        }
-    };
+    let mut target = request.redirect.clone();
     {
         let mut query = target.query_pairs_mut();
         match &outcome {
@@ -437,7 +441,7 @@ fn back_to_app(
                 }
             }
         }
-        if let Some(state) = &request.state {
+        if let Some(state) = request.params.get("state") {
             query.append_pair("state", state);
         }
     }
@@ -448,27 +452,10 @@ fn back_to_app(
     response
 }
 
-fn with_status(mut response: Response, status: StatusCode) -> Response {
-    *response.status_mut() = status;
-    response
-}
-
 /// The request's parameters, as hidden fields of the flow's forms.
-fn carried(request: &Checked) -> Vec<(String, String)> {
-    let mut fields: Vec<_> = request
-        .params
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    fields.sort();
-    fields
-}
-
-fn path(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Github => "/login/oauth/authorize",
-        Dialect::Google => "/o/oauth2/v2/auth",
-    }
+fn carried(request: &Checked) -> Vec<(&str, &str)> {
+    let params = request.params.iter();
+    params.map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 fn sign_in_page(
@@ -476,13 +463,14 @@ fn sign_in_page(
     visitor: &Visitor,
     login: &str,
     error: Option<&str>,
+    status: StatusCode,
 ) -> Response {
     let action = path(request.dialect);
     let body = html! {
         p.lead { "Sign in to continue to " strong { (request.app.name) } "." }
         (signin::form(visitor, action, login, &carried(request), error))
     };
-    page(visitor, StatusCode::OK, "Sign in", body)
+    page(visitor, status, "Sign in", body)
 }
 
 /// What a scope lets an app do, in words, for the scopes people meet most.
@@ -506,9 +494,7 @@ fn describe(scope: &str) -> &'static str {
 
 fn consent_page(request: &Checked, ask: &Ask, visitor: &Visitor, user: &User) -> Response {
     let app = &request.app;
-    let destination = url::Url::parse(&request.redirect_uri)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
+    let destination = request.redirect.origin().ascii_serialization();
     let body = html! {
         div.card.consent {
             h1 { "Authorize " (app.name) }
@@ -544,14 +530,11 @@ fn consent_page(request: &Checked, ask: &Ask, visitor: &Visitor, user: &User) ->
             p.note { "Authorizing will redirect to " code { (destination) } }
         }
     };
-    let mut response = page(
+    // Never framed: every page carries `X-Frame-Options: DENY` (see `secure_headers`).
+    page(
         visitor,
         StatusCode::OK,
         &format!("Authorize {}", app.name),
         body,
-    );
-    response
-        .headers_mut()
-        .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
+    )
 }

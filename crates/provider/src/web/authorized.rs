@@ -18,6 +18,7 @@ pub async fn list(
 ) -> Result<Response, PageError> {
     let user = visitor.user(HERE)?;
     let consents = provider.store.list_consents(user.id).await?;
+    let csrf = visitor.csrf();
     let body = html! {
         h1 { "Authorized apps" }
         @if consents.is_empty() {
@@ -39,7 +40,7 @@ pub async fn list(
                 }
                 form method="post"
                     action={ (HERE) "/" (consent.app.client_id.as_str()) "/revoke" } {
-                    input type="hidden" name="csrf" value=(visitor.csrf());
+                    input type="hidden" name="csrf" value=(csrf);
                     button.danger type="submit" { "Revoke access" }
                 }
             }

@@ -130,14 +130,19 @@ pub async fn create(
     .await
 }
 
-/// The app `client_id` names, if the visitor owns it; anyone else sees "not found".
+/// The app `client_id` names, if the visitor owns it; anyone else sees "not found". A form's
+/// `csrf` token is checked first, so a forged post never reaches the database.
 async fn owned_app(
     provider: &Provider,
     visitor: &Visitor,
     client_id: &str,
+    csrf: Option<&str>,
 ) -> Result<App, PageError> {
     let here = format!("/settings/applications/{client_id}");
     let user = visitor.user(&here)?;
+    if let Some(csrf) = csrf {
+        visitor.check_csrf(csrf)?;
+    }
     app_named(provider, client_id)
         .await?
         .filter(|app| app.owner_id == Some(user.id))
@@ -149,7 +154,7 @@ pub async fn show(
     visitor: Visitor,
     Path(client_id): Path<String>,
 ) -> Result<Response, PageError> {
-    let app = owned_app(&provider, &visitor, &client_id).await?;
+    let app = owned_app(&provider, &visitor, &client_id, None).await?;
     app_page(&provider, &visitor, &app, None, StatusCode::OK).await
 }
 
@@ -267,8 +272,7 @@ pub async fn new_secret(
     Path(client_id): Path<String>,
     Posted(form): Posted<Button>,
 ) -> Result<Response, PageError> {
-    let app = owned_app(&provider, &visitor, &client_id).await?;
-    visitor.check_csrf(&form.csrf)?;
+    let app = owned_app(&provider, &visitor, &client_id, Some(&form.csrf)).await?;
     let secret = ClientSecret::generate(app.kind);
     let now = provider.clock.now();
     let app = provider
@@ -291,8 +295,7 @@ pub async fn redirect_uris(
     Path(client_id): Path<String>,
     Posted(form): Posted<RedirectUris>,
 ) -> Result<Response, PageError> {
-    let app = owned_app(&provider, &visitor, &client_id).await?;
-    visitor.check_csrf(&form.csrf)?;
+    let app = owned_app(&provider, &visitor, &client_id, Some(&form.csrf)).await?;
     let uris = crate::redirect_uris(&form.redirect_uris)
         .map_err(|e| PageError::BadRequest(e.to_string()))?;
     let now = provider.clock.now();
@@ -315,8 +318,7 @@ pub async fn expiration_switch(
     Path(client_id): Path<String>,
     Posted(form): Posted<Expiration>,
 ) -> Result<Response, PageError> {
-    let app = owned_app(&provider, &visitor, &client_id).await?;
-    visitor.check_csrf(&form.csrf)?;
+    let app = owned_app(&provider, &visitor, &client_id, Some(&form.csrf)).await?;
     let expiring = match form.expiring.as_str() {
         "on" => true,
         "off" => false,
@@ -341,8 +343,7 @@ pub async fn revoke_token(
     Path((client_id, family_id)): Path<(String, String)>,
     Posted(form): Posted<Button>,
 ) -> Result<Response, PageError> {
-    let app = owned_app(&provider, &visitor, &client_id).await?;
-    visitor.check_csrf(&form.csrf)?;
+    let app = owned_app(&provider, &visitor, &client_id, Some(&form.csrf)).await?;
     let family_id: i64 = family_id.parse().map_err(|_| PageError::NotFound)?;
     let now = provider.clock.now();
     provider.store.revoke_family(app.id, family_id, now).await?;

@@ -36,12 +36,12 @@ pub fn router(provider: Provider) -> Router {
         .route("/session", post(signin::sign_in))
         .route("/logout", post(signin::sign_out))
         .route(
-            "/login/oauth/authorize",
-            get(authorize::github).post(authorize::github_form),
+            authorize::GITHUB_PATH,
+            get(authorize::show).post(authorize::decide),
         )
         .route(
-            "/o/oauth2/v2/auth",
-            get(authorize::google).post(authorize::google_form),
+            authorize::GOOGLE_PATH,
+            get(authorize::show).post(authorize::decide),
         )
         .route("/settings/connections/applications", get(authorized::list))
         .route(

@@ -68,14 +68,15 @@ impl FromRequestParts<Provider> for Visitor {
             }
             None => None,
         };
+        let fresh = pre_session.is_none();
         let mut visitor = Self {
             session: session.filter(|_| user.is_some()),
             user,
-            pre_session: pre_session.clone().unwrap_or_else(|| random::base62(43)),
+            pre_session: pre_session.unwrap_or_else(|| random::base62(43)),
             set: Vec::new(),
             secure,
         };
-        if pre_session.is_none() {
+        if fresh {
             let cookie = visitor.cookie(CSRF_COOKIE, visitor.pre_session.clone(), None);
             visitor.set.push(cookie);
         }

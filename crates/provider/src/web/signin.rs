@@ -13,7 +13,7 @@ use refreshd_store::User;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
-use super::{PageError, Posted, Visitor};
+use super::{Button, PageError, Posted, Visitor};
 use crate::Provider;
 
 /// Password checks at once: each Argon2id verification takes tens of milliseconds and 19 MiB,
@@ -73,6 +73,11 @@ pub async fn verify(
     login: &str,
     password: &str,
 ) -> Result<Option<User>, PageError> {
+    // A login no user can have is refused before it is looked up or remembered, so the
+    // attempt counts stay small whatever is posted.
+    if !refreshd_core::is_valid_login(login) {
+        return Ok(None);
+    }
     if !take_attempt(login, provider.clock.now()) {
         return Err(PageError::TooManyAttempts);
     }
@@ -100,7 +105,7 @@ pub fn form(
     visitor: &Visitor,
     action: &str,
     login: &str,
-    hidden: &[(String, String)],
+    hidden: &[(&str, &str)],
     error: Option<&str>,
 ) -> Markup {
     html! {
@@ -150,13 +155,7 @@ pub async fn show(visitor: Visitor, Query(query): Query<SignInPage>) -> Response
     if visitor.user.is_some() {
         return Redirect::to(&return_to).into_response();
     }
-    let body = form(
-        &visitor,
-        "/session",
-        "",
-        &[("return_to".into(), return_to)],
-        None,
-    );
+    let body = form(&visitor, "/session", "", &[("return_to", &return_to)], None);
     super::page(&visitor, StatusCode::OK, "Sign in", body)
 }
 
@@ -183,7 +182,7 @@ pub async fn sign_in(
             Ok(response)
         }
         None => {
-            let hidden = [("return_to".to_owned(), return_to)];
+            let hidden = [("return_to", return_to.as_str())];
             let error = Some(INCORRECT);
             let body = form(&visitor, "/session", &posted.username, &hidden, error);
             Ok(super::page(
@@ -198,15 +197,10 @@ pub async fn sign_in(
 
 pub const INCORRECT: &str = "Incorrect username or password.";
 
-#[derive(Deserialize)]
-pub struct SignOut {
-    csrf: String,
-}
-
 pub async fn sign_out(
     State(provider): State<Provider>,
     mut visitor: Visitor,
-    Posted(form): Posted<SignOut>,
+    Posted(form): Posted<Button>,
 ) -> Result<Response, PageError> {
     visitor.check_csrf(&form.csrf)?;
     visitor.sign_out(&provider).await?;
