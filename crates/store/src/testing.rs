@@ -29,11 +29,6 @@ pub fn scratch_database_blocking(dir: &Path) -> String {
     .expect("setting up the test database")
 }
 
-/// Whether this run's tests use PostgreSQL.
-pub fn on_postgres() -> bool {
-    std::env::var("REFRESHD_TEST_DATABASE").as_deref() == Ok("postgres")
-}
-
 /// A fresh schema in the test cluster at `REFRESHD_TEST_POSTGRES_URL`, and a URL whose
 /// connections use only it: tests share the cluster, never each other's tables.
 pub async fn scratch_postgres() -> String {

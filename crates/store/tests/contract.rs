@@ -734,6 +734,10 @@ async fn a_lease_has_one_holder_until_released_or_expired() {
     let swept = f.store.sweep(NOW.plus_secs(61), GRACE).await.unwrap();
     assert_eq!(swept, Swept::default());
     assert!(
+        f.store.lease_free(key, NOW).await.unwrap(),
+        "the sweep deleted the expired lease (free even at an earlier time)"
+    );
+    assert!(
         f.store
             .take_lease(key, b, NOW.plus_secs(90), NOW.plus_secs(61))
             .await

@@ -4,19 +4,22 @@ use async_trait::async_trait;
 use refreshd_core::{ClientId, Timestamp, TokenDigest};
 use tokio_postgres::types::ToSql;
 
-use super::rows::{APP_COLUMNS, app_of, find_app_in, find_user_in};
-use super::{PostgresStore, conflict_or_unavailable, execute, query, query_opt};
+use super::rows::{APP_COLUMNS, USER_COLUMNS, app_of, find_app_in, find_user_in, user_of};
+use super::{Params, PostgresStore, conflict_or_unavailable, execute, query, query_opt};
 use crate::{App, Apps, NewApp, NewUser, StoreError, User, Users};
 
 #[async_trait]
 impl Apps for PostgresStore {
     async fn create_app(&self, app: NewApp, now: Timestamp) -> Result<App, StoreError> {
-        let client = self.client().await?;
-        execute(
-            &client,
-            "INSERT INTO apps (client_id, name, kind, redirect_uri, secret_digest,
+        let sql = format!(
+            "INSERT INTO apps AS a (client_id, name, kind, redirect_uri, secret_digest,
                  expiring_tokens, owner_id, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+             RETURNING {APP_COLUMNS}"
+        );
+        let row = query_opt(
+            &self.client().await?,
+            &sql,
             &[
                 &app.client_id.as_str(),
                 &app.name,
@@ -30,9 +33,7 @@ impl Apps for PostgresStore {
         )
         .await
         .map_err(|e| conflict_or_unavailable(e, "app"))?;
-        find_app_in(&client, app.client_id.as_str())
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("app vanished after insert".into()))
+        app_of(&row.ok_or_else(|| StoreError::Corrupt("no app returned by its insert".into()))?)
     }
 
     async fn list_apps(&self) -> Result<Vec<App>, StoreError> {
@@ -99,28 +100,29 @@ impl PostgresStore {
         value: &(dyn ToSql + Sync),
         now: Timestamp,
     ) -> Result<Option<App>, StoreError> {
-        let client = self.client().await?;
-        let sql = format!("UPDATE apps SET {column} = $2, updated_at = $3 WHERE client_id = $1");
-        execute(&client, &sql, &[&client_id.as_str(), value, &now.secs()]).await?;
-        find_app_in(&client, client_id.as_str()).await
+        let sql = format!(
+            "UPDATE apps AS a SET {column} = $2, updated_at = $3 WHERE client_id = $1
+             RETURNING {APP_COLUMNS}"
+        );
+        let params: &Params = &[&client_id.as_str(), value, &now.secs()];
+        let row = query_opt(&self.client().await?, &sql, params).await?;
+        row.as_ref().map(app_of).transpose()
     }
 }
 
 #[async_trait]
 impl Users for PostgresStore {
     async fn create_user(&self, user: NewUser, now: Timestamp) -> Result<User, StoreError> {
-        let client = self.client().await?;
-        execute(
-            &client,
-            "INSERT INTO users (login, name, email, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $4)",
-            &[&user.login, &user.name, &user.email, &now.secs()],
-        )
-        .await
-        .map_err(|e| conflict_or_unavailable(e, "user"))?;
-        find_user_in(&client, &user.login)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("user vanished after insert".into()))
+        let sql = format!(
+            "INSERT INTO users AS u (login, name, email, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $4)
+             RETURNING {USER_COLUMNS}"
+        );
+        let params: &Params = &[&user.login, &user.name, &user.email, &now.secs()];
+        let row = query_opt(&self.client().await?, &sql, params)
+            .await
+            .map_err(|e| conflict_or_unavailable(e, "user"))?;
+        user_of(&row.ok_or_else(|| StoreError::Corrupt("no user returned by its insert".into()))?)
     }
 
     async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError> {

@@ -7,6 +7,8 @@ use tokio_postgres::Row;
 use super::{PostgresStore, execute, query, query_opt};
 use crate::{ApiKey, Callers, Leases, Replays, Session, StoreError};
 
+const API_KEY_COLUMNS: &str = "id, name, last_four, created_at, revoked_at";
+
 fn api_key_of(row: &Row) -> Result<ApiKey, StoreError> {
     Ok(ApiKey {
         id: row.try_get("id")?,
@@ -26,10 +28,13 @@ impl Callers for PostgresStore {
         last_four: &str,
         now: Timestamp,
     ) -> Result<ApiKey, StoreError> {
-        let rows = query(
-            &self.client().await?,
+        let sql = format!(
             "INSERT INTO api_keys (name, digest, last_four, created_at) VALUES ($1, $2, $3, $4)
-             RETURNING id, name, last_four, created_at, revoked_at",
+             RETURNING {API_KEY_COLUMNS}"
+        );
+        let row = query_opt(
+            &self.client().await?,
+            &sql,
             &[
                 &name,
                 &digest.as_bytes().as_slice(),
@@ -38,19 +43,12 @@ impl Callers for PostgresStore {
             ],
         )
         .await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| StoreError::Corrupt("no key returned by its insert".into()))?;
-        api_key_of(row)
+        api_key_of(&row.ok_or_else(|| StoreError::Corrupt("no key returned by its insert".into()))?)
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let rows = query(
-            &self.client().await?,
-            "SELECT id, name, last_four, created_at, revoked_at FROM api_keys ORDER BY id",
-            &[],
-        )
-        .await?;
+        let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY id");
+        let rows = query(&self.client().await?, &sql, &[]).await?;
         rows.iter().map(api_key_of).collect()
     }
 
@@ -65,10 +63,12 @@ impl Callers for PostgresStore {
     }
 
     async fn find_api_key(&self, digest: TokenDigest) -> Result<Option<ApiKey>, StoreError> {
+        let sql = format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE digest = $1 AND revoked_at IS NULL"
+        );
         let row = query_opt(
             &self.client().await?,
-            "SELECT id, name, last_four, created_at, revoked_at FROM api_keys
-             WHERE digest = $1 AND revoked_at IS NULL",
+            &sql,
             &[&digest.as_bytes().as_slice()],
         )
         .await?;

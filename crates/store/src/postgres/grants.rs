@@ -64,27 +64,37 @@ const START_FAMILY: &str = "WITH family AS (
      SELECT id, $4, $5, $6, $7, $8, $9, $10, $11, $11 FROM family
      RETURNING id";
 
+/// That the `token_pairs` row being changed belongs to a live family of app `$2`, with the
+/// family looked up by primary key. A macro so that constant statements can include it.
+macro_rules! of_live_family {
+    () => {
+        "(SELECT f.app_id = $2 AND f.revoked_at IS NULL
+          FROM families f WHERE f.id = token_pairs.family_id)"
+    };
+}
+
 /// The rotation, in one statement: a conditional update of the presented token's live pair
 /// (of concurrent ones exactly one matches; the others wait for its row lock and then find it
 /// rotated) and the successor's insert (`$5`..`$10`), linked by its refresh digest `$4`.
 /// Returns the grant; no row when the token could not be rotated. The family is only ever
 /// looked up by primary key: with a join or `EXISTS` the planner may scan all of the app's
 /// families instead, thousands of rows per rotation.
-const ROTATE: &str = "WITH old AS (
+const ROTATE: &str = concat!(
+    "WITH old AS (
          UPDATE token_pairs
          SET state = 1, rotated_at = $3, updated_at = $3, replay_sealed = NULL, successor_refresh = $4
          WHERE refresh_digest = $1 AND state = 0
            AND (refresh_expires_at IS NULL OR refresh_expires_at > $3)
-           AND (SELECT f.app_id = $2 AND f.revoked_at IS NULL
-                    FROM families f WHERE f.id = token_pairs.family_id)
-         RETURNING family_id,
-             (SELECT f.user_id FROM families f WHERE f.id = token_pairs.family_id) AS user_id,
-             (SELECT f.scopes FROM families f WHERE f.id = token_pairs.family_id) AS scopes),
+           AND ",
+    of_live_family!(),
+    "
+         RETURNING family_id),
      successor AS (
          INSERT INTO token_pairs (family_id, access_digest, access_last_eight, access_expires_at,
              refresh_digest, refresh_expires_at, replay_sealed, dead_after, created_at, updated_at)
          SELECT family_id, $5, $6, $7, $4, $8, $9, $10, $3, $3 FROM old)
-     SELECT user_id, scopes FROM old";
+     SELECT f.user_id, f.scopes FROM old JOIN families f ON f.id = old.family_id"
+);
 
 async fn start_family(
     client: &impl GenericClient,
@@ -261,8 +271,8 @@ impl Grants for PostgresStore {
             &tx,
             "UPDATE codes SET redeemed = true
              WHERE digest = $1 AND app_id = $2 AND NOT redeemed AND expires_at > $3
-                          RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method,
-                       with_refresh",
+             RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method,
+                 with_refresh",
             &[&code.as_bytes().as_slice(), &app_id, &now.secs()],
         )
         .await?;
@@ -362,18 +372,20 @@ impl Grants for PostgresStore {
         let client = self.client().await?;
         let changed = execute(
             &client,
-            "UPDATE token_pairs
-             SET access_digest = $3, access_last_eight = $4, access_expires_at = $5, updated_at = $6,
-                 replay_sealed = NULL,
-                 dead_after = CASE
-                     WHEN $5::BIGINT IS NULL THEN NULL
-                     WHEN refresh_digest IS NULL THEN $5
-                     WHEN refresh_expires_at IS NULL THEN NULL
-                     ELSE greatest($5, refresh_expires_at) END
-             WHERE access_digest = $1 AND state = 0
-               AND (access_expires_at IS NULL OR access_expires_at > $6)
-               AND (SELECT f.app_id = $2 AND f.revoked_at IS NULL
-                    FROM families f WHERE f.id = token_pairs.family_id)",
+            concat!(
+                "UPDATE token_pairs
+                 SET access_digest = $3, access_last_eight = $4, access_expires_at = $5,
+                     updated_at = $6, replay_sealed = NULL,
+                     dead_after = CASE
+                         WHEN $5::BIGINT IS NULL THEN NULL
+                         WHEN refresh_digest IS NULL THEN $5
+                         WHEN refresh_expires_at IS NULL THEN NULL
+                         ELSE greatest($5, refresh_expires_at) END
+                 WHERE access_digest = $1 AND state = 0
+                   AND (access_expires_at IS NULL OR access_expires_at > $6)
+                   AND ",
+                of_live_family!()
+            ),
             &[
                 &old.as_bytes().as_slice(),
                 &app_id,
@@ -399,11 +411,13 @@ impl Grants for PostgresStore {
     ) -> Result<bool, StoreError> {
         let changed = execute(
             &self.client().await?,
-            "UPDATE token_pairs SET state = 2, replay_sealed = NULL, updated_at = $3
-             WHERE access_digest = $1 AND state = 0
-               AND (access_expires_at IS NULL OR access_expires_at > $3)
-               AND (SELECT f.app_id = $2 AND f.revoked_at IS NULL
-                    FROM families f WHERE f.id = token_pairs.family_id)",
+            concat!(
+                "UPDATE token_pairs SET state = 2, replay_sealed = NULL, updated_at = $3
+                 WHERE access_digest = $1 AND state = 0
+                   AND (access_expires_at IS NULL OR access_expires_at > $3)
+                   AND ",
+                of_live_family!()
+            ),
             &[&access.as_bytes().as_slice(), &app_id, &now.secs()],
         )
         .await?;

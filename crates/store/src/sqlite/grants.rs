@@ -253,14 +253,14 @@ impl Grants for SqliteStore {
                                 grant: Grant { app_id, user_id: r.get(0)?, scopes: r.get(1)? },
                                 redirect_uri: r.get(2)?,
                                 code_challenge: r.get(3)?,
-                                                                code_challenge_method: r.get(4)?,
+                                code_challenge_method: r.get(4)?,
                                 with_refresh: r.get(5)?,
                             })
                         })
                         .optional()
                     })
                     .map_err(unavailable)?;
-                                if let Some(redeemed) = &redeemed {
+                if let Some(redeemed) = &redeemed {
                     if !redeemed.with_refresh {
                         pair.refresh = None;
                     }
@@ -527,31 +527,22 @@ impl Grants for SqliteStore {
                         s.query_row(params![from, SWEEP_STRETCH, cutoff], |r| r.get(0))
                     })
                     .map_err(unavailable)?;
-                let Some(until) = until else {
-                    return Ok((
-                        Swept {
-                            codes,
-                            replays: 0,
-                            tokens,
-                        },
-                        None,
-                    ));
+                let replays = match until {
+                    Some(until) => conn
+                        .prepare_cached(
+                            "UPDATE token_pairs SET replay_sealed = NULL
+                             WHERE id > ?1 AND id <= ?2 AND replay_sealed IS NOT NULL",
+                        )
+                        .and_then(|mut s| s.execute([from, until]))
+                        .map_err(unavailable)?,
+                    None => 0,
                 };
-                let replays = conn
-                    .prepare_cached(
-                        "UPDATE token_pairs SET replay_sealed = NULL
-                         WHERE id > ?1 AND id <= ?2 AND replay_sealed IS NOT NULL",
-                    )
-                    .and_then(|mut s| s.execute([from, until]))
-                    .map_err(unavailable)?;
-                Ok((
-                    Swept {
-                        codes,
-                        replays,
-                        tokens,
-                    },
-                    Some(until),
-                ))
+                let swept = Swept {
+                    codes,
+                    replays,
+                    tokens,
+                };
+                Ok((swept, until))
             })
             .await?;
         // Moved only once the sweep is durable.
