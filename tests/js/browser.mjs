@@ -105,7 +105,9 @@ const register = async (name, dialect) => {
     clientSecret: (await page.locator("#client-secret").textContent()).trim(),
     settings: `${base}/settings/applications/${clientId}`,
   };
-  await page.goto(app.settings);
+    await page.goto(app.settings);
+  assert.equal(page.url(), app.settings, "the owner stays on the app's page");
+  assert.equal(await page.locator("#client-id").textContent(), clientId);
   assert.equal(await page.locator("#client-secret").count(), 0, "the secret is shown only once");
   return app;
 };
@@ -241,7 +243,11 @@ const row = page.locator("tr", { hasText: fresh.slice(-8) });
 await row.locator("button", { hasText: "Revoke" }).click();
 await page.waitForURL(googleApp.settings);
 assert.equal(await page.locator("tr", { hasText: fresh.slice(-8) }).count(), 0);
-await assert.rejects(google.getTokenInfo(fresh), /invalid_token|400/);
+await assert.rejects(google.getTokenInfo(fresh), (error) => {
+  assert.equal(error.response?.status, 400, String(error));
+  assert.equal(error.response?.data?.error, "invalid_token");
+  return true;
+});
 await assert.rejects(google.refreshToken(tokens.refresh_token), /invalid_grant/);
 
 // --- Phone width: the consent page fits without sideways scrolling.

@@ -56,6 +56,10 @@ await assert.rejects(client.getAccessToken(), (error) => {
   assert.match(String(error.message), /invalid_grant/);
   return true;
 });
-await assert.rejects(client.getTokenInfo(again));
+await assert.rejects(client.getTokenInfo(again), (error) => {
+  assert.equal(error.response?.status, 400, String(error));
+  assert.equal(error.response?.data?.error, "invalid_token");
+  return true;
+});
 
 console.log("google: all checks passed");

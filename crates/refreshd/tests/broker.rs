@@ -51,6 +51,7 @@ async fn github_refresh_answers_flashbacks_shape_with_a_working_token() {
         token,
         &broker.key,
         &provider.github.1,
+        &provider.google.1,
     ] {
         assert!(!logs.contains(secret), "a secret reached the logs");
     }

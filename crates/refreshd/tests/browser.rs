@@ -38,22 +38,17 @@ async fn a_user_signs_in_and_authorizes_apps_in_chromium() {
     }
     let server = Server::start(&[]).await;
     let mut child = server
-        .command(&[
-            "user",
-            "create",
-            "--login",
-            LOGIN,
-            "--password-stdin",
-            "--json",
-        ])
+        .command(&["user", "create", "--login", LOGIN, "--password-stdin"])
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(PASSWORD.as_bytes()).unwrap();
     drop(stdin);
-    assert!(child.wait().unwrap().success());
+    let created = child.wait_with_output().unwrap();
+    assert!(created.status.success());
 
     let screenshot_dir = screenshots.to_string_lossy();
     let env = [
@@ -79,10 +74,23 @@ async fn a_user_signs_in_and_authorizes_apps_in_chromium() {
     assert_eq!(github["dialect"], "github");
     let google = apps.iter().find(|a| a["name"] == "Octo Mail").unwrap();
     assert_eq!(google["dialect"], "google");
-    assert!(
-        !server.logs().contains(PASSWORD),
-        "the password never reaches the log"
-    );
+    // Neither the CLI nor the server ever writes the password, as typed or form-encoded.
+    let written = [
+        String::from_utf8_lossy(&created.stdout).into_owned(),
+        String::from_utf8_lossy(&created.stderr).into_owned(),
+        server.logs(),
+    ]
+    .concat();
+    for form in [
+        PASSWORD.to_owned(),
+        PASSWORD.replace(' ', "+"),
+        PASSWORD.replace(' ', "%20"),
+    ] {
+        assert!(
+            !written.contains(&form),
+            "the password reached the output or log"
+        );
+    }
 }
 
 fn tail(log: &str) -> &str {

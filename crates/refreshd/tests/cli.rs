@@ -1,11 +1,12 @@
 //! The `refreshd` binary itself: admin commands on a real SQLite file, configuration sources,
 //! `serve` over real HTTP with SIGTERM, and logs that never carry a secret.
 
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
+use common::process::{TEST_MASTER_KEY, refreshd};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_refreshd");
 
 struct Cli {
     dir: tempfile::TempDir,
@@ -28,13 +29,12 @@ impl Cli {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        let mut command = refreshd();
         command
             .args(args)
-            .env("REFRESHD_DATABASE_URL", &self.database)
-            .env_remove("REFRESHD_LOG");
+            .env("REFRESHD_DATABASE_URL", &self.database);
         if refreshd_store::postgres::is_postgres(&self.database) {
-            command.env("REFRESHD_MASTER_KEY", "ab".repeat(32));
+            command.env("REFRESHD_MASTER_KEY", TEST_MASTER_KEY);
         }
         command
     }
@@ -175,7 +175,7 @@ fn configuration_comes_from_a_toml_file_env_and_flags() {
     )
     .unwrap();
     // The file beats the default; the environment beats the file; a flag beats both.
-    let output = Command::new(BIN)
+    let output = refreshd()
         .args(["--config", toml.to_str().unwrap(), "migrate"])
         .output()
         .unwrap();
@@ -196,7 +196,7 @@ fn configuration_comes_from_a_toml_file_env_and_flags() {
     assert!(flagged.exists());
 
     std::fs::write(&toml, "lifetimes = { grace_window_secs = \"soon\" }\n").unwrap();
-    let bad = Command::new(BIN)
+    let bad = refreshd()
         .args(["--config", toml.to_str().unwrap(), "migrate"])
         .output()
         .unwrap();

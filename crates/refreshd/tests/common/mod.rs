@@ -147,9 +147,19 @@ impl TestApp {
 
     /// POSTs form parameters (client credentials included) to the token endpoint, asking for JSON.
     pub async fn token(&self, params: &[(&str, &str)]) -> (reqwest::StatusCode, Value) {
+        self.token_for(&self.app, &self.secret, params).await
+    }
+
+    /// The same, for `app` with its `secret`.
+    pub async fn token_for(
+        &self,
+        app: &App,
+        secret: &str,
+        params: &[(&str, &str)],
+    ) -> (reqwest::StatusCode, Value) {
         let mut form = vec![
-            ("client_id", self.app.client_id.as_str()),
-            ("client_secret", self.secret.as_str()),
+            ("client_id", app.client_id.as_str()),
+            ("client_secret", secret),
         ];
         form.extend_from_slice(params);
         let response = self

@@ -8,6 +8,18 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_refreshd");
 
+/// The `refreshd` binary, with nothing from the developer's own `REFRESHD_*` settings (real
+/// client secrets, a config file, a key file) reaching the process under test.
+pub fn refreshd() -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("REFRESHD_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// The master key test instances on one PostgreSQL share.
 pub const TEST_MASTER_KEY: &str =
     "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
@@ -72,7 +84,7 @@ impl Server {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        let mut command = refreshd();
         command
             .args(args)
             .env("REFRESHD_DATABASE_URL", &self.database)
