@@ -37,6 +37,31 @@ pub struct Config {
     pub master_key: Option<SecretString>,
     /// Default: `refreshd.key` beside the SQLite database.
     pub master_key_file: Option<PathBuf>,
+    /// `text` (the default; plain when not writing to a terminal) or `json`, one object a line.
+    pub log_format: LogFormat,
+    /// Where `GET /metrics` (Prometheus) is served, e.g. `127.0.0.1:9090`; off when unset.
+    pub metrics_listen: Option<String>,
+    /// How long a client may take to send a request head (from connecting, or from the first
+    /// byte of a later request on a kept-alive connection).
+    pub header_read_timeout_secs: u64,
+    /// How long a kept-alive connection may idle between requests.
+    pub idle_timeout_secs: u64,
+    /// How long a client may take to send a request body, once its head has arrived.
+    pub body_read_timeout_secs: u64,
+    /// Client connections open at once (lowered to fit the open-file limit); more wait.
+    pub max_connections: usize,
+    /// Largest request head, in bytes (at least 8192); a larger one is answered 431.
+    pub max_header_bytes: usize,
+    /// SQLite: the WAL is checkpointed and restarted when it grows past this many bytes.
+    pub sqlite_wal_max_bytes: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for Config {
@@ -56,9 +81,20 @@ impl Default for Config {
             session_secs: 7 * 24 * 3600,
             master_key: None,
             master_key_file: None,
+            log_format: LogFormat::Text,
+            metrics_listen: None,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_read_timeout_secs: 30,
+            max_connections: 4096,
+            max_header_bytes: 16 * 1024,
+            sqlite_wal_max_bytes: refreshd_store::sqlite::DEFAULT_WAL_MAX_BYTES,
         }
     }
 }
+
+/// hyper reads request heads into a buffer of at least this size.
+const MIN_HEADER_BYTES: usize = 8192;
 
 /// The flags that override configuration; only those given are merged.
 #[derive(Serialize)]
@@ -161,6 +197,14 @@ impl Config {
             ("upstream_timeout_secs", self.upstream_timeout_secs as i64),
             ("connect_timeout_secs", self.connect_timeout_secs as i64),
             ("session_secs", self.session_secs),
+            (
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs as i64,
+            ),
+            ("idle_timeout_secs", self.idle_timeout_secs as i64),
+            ("body_read_timeout_secs", self.body_read_timeout_secs as i64),
+            ("max_connections", self.max_connections as i64),
+            ("sqlite_wal_max_bytes", self.sqlite_wal_max_bytes as i64),
         ];
         for (key, value) in broker {
             if value <= 0 {
@@ -168,6 +212,11 @@ impl Config {
                     "{key} must be positive, not {value}"
                 ))));
             }
+        }
+        if self.max_header_bytes < MIN_HEADER_BYTES {
+            return Err(Box::new(figment::Error::from(format!(
+                "max_header_bytes must be at least {MIN_HEADER_BYTES}"
+            ))));
         }
         if self.database_pool_size == 0 {
             return Err(Box::new(figment::Error::from(
@@ -204,7 +253,29 @@ impl Config {
     pub async fn open_store(
         &self,
     ) -> Result<std::sync::Arc<dyn refreshd_store::Store>, refreshd_store::StoreError> {
-        refreshd_store::open(&self.database_url, self.database_pool_size).await
+        refreshd_store::open_with(
+            &self.database_url,
+            self.database_pool_size,
+            self.sqlite_wal_max_bytes,
+        )
+        .await
+    }
+
+    /// What one client may take of the server. The connection cap is lowered to leave room
+    /// under the process's open-file limit (raised first to its hard limit) for everything
+    /// else, so accepting never runs out of descriptors.
+    pub fn connection_limits(&self) -> crate::listener::Limits {
+        let files = crate::listener::raise_open_files_limit().unwrap_or(u64::MAX);
+        let room = files
+            .saturating_sub(crate::listener::RESERVED_FILES + self.database_pool_size as u64)
+            .max(1);
+        crate::listener::Limits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
+            body_read_timeout: std::time::Duration::from_secs(self.body_read_timeout_secs),
+            max_connections: self.max_connections.min(room as usize),
+            max_header_bytes: self.max_header_bytes,
+        }
     }
 
     /// Where the master key is kept when not configured inline.

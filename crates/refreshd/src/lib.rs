@@ -5,6 +5,8 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod docs;
+pub mod listener;
+pub mod metrics;
 pub mod server;
 pub mod telemetry;
 

@@ -14,7 +14,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    telemetry::init(&config.log);
+    telemetry::init(&config.log, config.log_format);
     let outcome = match cli.command {
         Command::Serve(_) => server::serve(config).await,
         Command::Migrate(args) => admin::migrate(&config, args.json).await,

@@ -9,7 +9,9 @@ use refreshd_core::{Clock, SystemClock};
 use refreshd_provider::Provider;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tower_http::trace::TraceLayer;
+use tower_http::LatencyUnit;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::Config;
 
@@ -22,18 +24,26 @@ pub fn router(provider: Provider, broker: Broker) -> Router {
         .merge(refreshd_provider::web::router(provider))
         .merge(refreshd_broker::router(broker))
         .merge(crate::docs::router())
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-            // The path only: query strings may carry client secrets or codes.
-            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
-        }))
+        .layer(axum::middleware::from_fn(crate::metrics::track_request))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<_>| {
+                    // The path only: query strings may carry client secrets or codes.
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)),
+        )
 }
 
 /// A server started by `launch`: its address, and a handle to stop it.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` is served, if `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    sweeper: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -45,8 +55,11 @@ impl RunningServer {
     /// Stops accepting, lets in-flight requests finish, and waits.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(());
-        self.sweeper.abort();
-        self.task.await.unwrap_or(Ok(()))
+        for task in &self.background {
+            task.abort();
+        }
+        let _ = self.task.await;
+        Ok(())
     }
 }
 
@@ -101,20 +114,36 @@ pub async fn launch(
         config.broker_settings(),
         master_key,
     )?;
-    let sweeper = tokio::spawn(sweep_periodically(provider.clone()));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router(provider, broker))
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
+    crate::metrics::install();
+    let limits = config.connection_limits();
+    let mut background = vec![tokio::spawn(sweep_periodically(provider.clone()))];
+    let mut metrics_addr = None;
+    if let Some(metrics_listen) = &config.metrics_listen {
+        let metrics_listener = TcpListener::bind(metrics_listen)
             .await
+            .map_err(|e| format!("cannot listen on {metrics_listen} (metrics_listen): {e}"))?;
+        metrics_addr = Some(metrics_listener.local_addr()?);
+        let exposition = crate::metrics::router();
+        let limits = limits.clone();
+        background.push(tokio::spawn(async move {
+            crate::listener::serve(metrics_listener, exposition, limits, std::future::pending())
+                .await
+        }));
+    }
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = router(provider, broker);
+    let task = tokio::spawn(async move {
+        crate::listener::serve(listener, app, limits, async {
+            let _ = stopped.await;
+        })
+        .await
     });
     Ok(RunningServer {
         addr,
+        metrics_addr,
         stop,
         task,
-        sweeper,
+        background,
     })
 }
 
@@ -149,7 +178,14 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let server = launch(&config, listener, Arc::new(SystemClock)).await?;
-    tracing::info!(addr = %server.addr, database = %redacted_url(&config.database_url), "refreshd is serving");
+    let limits = config.connection_limits();
+    tracing::info!(
+        addr = %server.addr,
+        metrics = ?server.metrics_addr,
+        database = %redacted_url(&config.database_url),
+        max_connections = limits.max_connections,
+        "refreshd is serving"
+    );
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.stop().await?;

@@ -293,8 +293,19 @@ impl<T: Apps + Users + Pages + Grants + Callers + Replays + Leases> Store for T 
 /// Opens the adapter a database URL names (`sqlite://PATH` or `postgres://…`), creating and
 /// migrating the database if needed. `pool_size` caps PostgreSQL connections.
 pub async fn open(url: &str, pool_size: usize) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    open_with(url, pool_size, sqlite::DEFAULT_WAL_MAX_BYTES).await
+}
+
+/// `open`, with the size past which a SQLite WAL is restarted.
+pub async fn open_with(
+    url: &str,
+    pool_size: usize,
+    sqlite_wal_max_bytes: u64,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if let Some(path) = sqlite::path_of(url) {
-        return Ok(std::sync::Arc::new(sqlite::SqliteStore::open(path).await?));
+        return Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::open(path, sqlite_wal_max_bytes).await?,
+        ));
     }
     if postgres::is_postgres(url) {
         return Ok(std::sync::Arc::new(

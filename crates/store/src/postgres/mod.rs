@@ -87,7 +87,17 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|e| unavailable(&e))
+        let waiting = std::time::Instant::now();
+        let client = self.pool.get().await.map_err(|e| unavailable(&e));
+        metrics::histogram!("refreshd_postgres_pool_wait_seconds")
+            .record(waiting.elapsed().as_secs_f64());
+        let status = self.pool.status();
+        metrics::gauge!("refreshd_postgres_pool_connections", "state" => "open")
+            .set(status.size as f64);
+        metrics::gauge!("refreshd_postgres_pool_connections", "state" => "idle")
+            .set(status.available as f64);
+        metrics::gauge!("refreshd_postgres_pool_max_connections").set(status.max_size as f64);
+        client
     }
 
     /// Applies the migrations not yet applied, under a lock so concurrent starts take turns.

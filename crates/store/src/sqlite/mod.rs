@@ -32,6 +32,9 @@ pub fn path_of(url: &str) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
+/// The WAL size past which it is restarted, unless configured (`sqlite_wal_max_bytes`).
+pub const DEFAULT_WAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
 pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
@@ -41,8 +44,9 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) and migrates the database at `path`.
-    pub async fn open(path: &str) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) and migrates the database at `path`, keeping its WAL near
+    /// `wal_max_bytes` (see `writer`).
+    pub async fn open(path: &str, wal_max_bytes: u64) -> Result<Self, StoreError> {
         let path = path.to_owned();
         let conn = tokio::task::spawn_blocking({
             let path = path.clone();
@@ -51,16 +55,23 @@ impl SqliteStore {
                 migrate(&conn)?;
                 // Checkpoints run on their own thread so commits never wait for one.
                 // Commits do not sync; the writer's syncer does, before any answer.
-                conn.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA synchronous = NORMAL;")
-                    .map_err(unavailable)?;
+                conn.execute_batch(&format!(
+                    "PRAGMA wal_autocheckpoint = 0; PRAGMA synchronous = NORMAL;
+                     PRAGMA journal_size_limit = {wal_max_bytes};"
+                ))
+                .map_err(unavailable)?;
                 Ok(conn)
             }
         })
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))??;
         Ok(Self {
-            writer: Writer::start(conn, std::path::PathBuf::from(format!("{path}-wal"))),
-            _checkpointer: Checkpointer::start(connect(&path)?),
+            writer: Writer::start(
+                conn,
+                std::path::PathBuf::from(format!("{path}-wal")),
+                wal_max_bytes,
+            ),
+            _checkpointer: Checkpointer::start(connect(&path)?, wal_max_bytes),
             readers: Readers::new(path),
             swept_up_to: Default::default(),
         })
@@ -85,13 +96,16 @@ fn connect(path: &str) -> Result<Connection, StoreError> {
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
-         PRAGMA busy_timeout = 5000;
          PRAGMA foreign_keys = ON;
          PRAGMA journal_size_limit = 67108864;",
     )
     .map_err(unavailable)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
     Ok(conn)
 }
+
+/// How long a connection waits for another's lock (another process's, such as the CLI's).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     // The version is read inside the write lock so concurrent starts cannot both migrate.

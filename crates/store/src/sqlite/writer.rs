@@ -6,7 +6,17 @@
 //! fsyncs the WAL file and only then answers each caller. So every acknowledged write is on
 //! disk, one sync covers every batch committed since the last one, and the writer executes
 //! the next batch while the disk syncs the previous.
+//!
+//! The writer also keeps the WAL bounded. Under steady load the checkpointer's passive
+//! checkpoints never catch up, and a WAL restarts (writes from its start again) only when a
+//! write begins with every frame copied into the database. So once a commit leaves the WAL
+//! past half its bound, the writer runs a RESTART checkpoint between two batches: it copies
+//! the few frames the checkpointer has not yet copied, syncs the database file, and waits for
+//! readers still on older frames (point reads: microseconds), so the next batch restarts
+//! the WAL. `journal_size_limit` then truncates the file to the bound. If the checkpointer
+//! is busy checkpointing, the writer does not wait: it tries again after the next batch.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -40,15 +50,19 @@ struct Committed {
 }
 
 impl Writer {
-    /// `conn` must run `synchronous = NORMAL`; `wal` is the path of its WAL file.
-    pub(super) fn start(conn: Connection, wal: PathBuf) -> Self {
+    /// `conn` must run `synchronous = NORMAL`; `wal` is the path of its WAL file, kept near
+    /// `wal_max_bytes`.
+    pub(super) fn start(conn: Connection, wal: PathBuf, wal_max_bytes: u64) -> Self {
         let (jobs, queue) = mpsc::channel::<Work>();
         let (committed, to_sync) = mpsc::channel::<Committed>();
         let halted = Halt::default();
         let writer_halted = halted.clone();
         std::thread::Builder::new()
             .name("refreshd-sqlite-writer".into())
-            .spawn(move || run(conn, queue, committed, writer_halted))
+            .spawn(move || {
+                let bound = WalBound::new(&conn, wal_max_bytes);
+                run(conn, queue, committed, writer_halted, bound)
+            })
             .expect("spawning the SQLite writer thread");
         let sync_halted = halted.clone();
         std::thread::Builder::new()
@@ -109,11 +123,77 @@ fn in_savepoint<T>(
     outcome
 }
 
+thread_local! {
+    /// Frames in the WAL after the last commit on this thread (the writer's), from SQLite's
+    /// WAL hook.
+    static WAL_FRAMES: Cell<i64> = const { Cell::new(0) };
+}
+
+fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.set(i64::from(frames));
+    Ok(())
+}
+
+/// The database's page size, which is also a WAL frame's payload.
+pub(super) fn page_size(conn: &Connection) -> u64 {
+    conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+        .map_or(4096, |size| size.max(512) as u64)
+}
+
+/// How long a WAL restart waits for the checkpointer or a reader.
+const RESTART_PATIENCE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Restarts the WAL from the writer once it passes half of `wal_max_bytes`.
+struct WalBound {
+    restart_at_frames: i64,
+    page_size: u64,
+}
+
+impl WalBound {
+    fn new(conn: &Connection, wal_max_bytes: u64) -> Self {
+        conn.wal_hook(Some(note_wal_frames));
+        let page_size = page_size(conn);
+        Self {
+            restart_at_frames: (wal_max_bytes / 2 / page_size).max(1) as i64,
+            page_size,
+        }
+    }
+
+    /// Called between batches, outside any transaction.
+    fn keep(&self, conn: &Connection) {
+        let frames = WAL_FRAMES.get();
+        metrics::gauge!("refreshd_sqlite_wal_bytes")
+            .set((frames.max(0) as u64 * self.page_size) as f64);
+        if frames < self.restart_at_frames {
+            return;
+        }
+        let started = std::time::Instant::now();
+        // Waiting long for a reader would hold up every write: give up soon, try again later.
+        let _ = conn.busy_timeout(RESTART_PATIENCE);
+        let restarted =
+            conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
+        let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
+        match restarted {
+            // Restarted by the next write.
+            Ok(0) => {
+                WAL_FRAMES.set(0);
+                metrics::histogram!("refreshd_sqlite_wal_restart_seconds")
+                    .record(started.elapsed().as_secs_f64());
+            }
+            // The checkpointer or a reader held on: after the next batch, then.
+            Ok(_) => {}
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+            Err(e) => tracing::warn!(error = %e, "restarting the WAL failed; will retry"),
+        }
+    }
+}
+
 fn run(
     conn: Connection,
     queue: mpsc::Receiver<Work>,
     synced: mpsc::Sender<Committed>,
     halted: Halt,
+    bound: WalBound,
 ) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -141,6 +221,8 @@ fn run(
             };
             finishes.push(work(conn));
         }
+        metrics::histogram!("refreshd_sqlite_batch_writes").record(finishes.len() as f64);
+        let committing = std::time::Instant::now();
         let committed = begun.and_then(|()| {
             if conn.is_autocommit() {
                 return Err(broken());
@@ -150,6 +232,9 @@ fn run(
                 super::unavailable(e)
             })
         });
+        metrics::histogram!("refreshd_sqlite_commit_seconds")
+            .record(committing.elapsed().as_secs_f64());
+        let restart_due = committed.is_ok();
         if synced
             .send(Committed {
                 outcome: committed,
@@ -158,6 +243,10 @@ fn run(
             .is_err()
         {
             return;
+        }
+        // After handing the batch to the syncer, so its callers do not wait for this.
+        if restart_due {
+            bound.keep(&conn);
         }
     }
 }
@@ -189,9 +278,12 @@ fn sync(wal: PathBuf, committed: mpsc::Receiver<Committed>, halted: Halt) {
                     None => open_wal(&wal),
                 };
                 let synced = opened.and_then(|f| {
+                    let syncing = std::time::Instant::now();
                     let outcome = f
                         .sync_data()
                         .map_err(|e| StoreError::Unavailable(format!("syncing the WAL: {e}")));
+                    metrics::histogram!("refreshd_sqlite_sync_seconds")
+                        .record(syncing.elapsed().as_secs_f64());
                     file = Some(f);
                     outcome
                 });
@@ -224,7 +316,10 @@ mod tests {
         )
         .unwrap();
         let wal = PathBuf::from(format!("{}-wal", path.display()));
-        (Writer::start(conn, wal), dir)
+        (
+            Writer::start(conn, wal, super::super::DEFAULT_WAL_MAX_BYTES),
+            dir,
+        )
     }
 
     fn count(conn: &Connection) -> Result<i64, StoreError> {

@@ -1,0 +1,229 @@
+//! What one client can take of a running refreshd, over real sockets: slow request heads and
+//! bodies, idle connections, and a process out of file descriptors.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::process::Server;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A provider process with one GitHub app and a user, and `env` for its limits.
+async fn provider(env: &[(&str, &str)]) -> (Server, String, String) {
+    let server = Server::start(env).await;
+    let app = server.cli(&[
+        "app",
+        "create",
+        "--name",
+        "limits",
+        "--redirect-uri",
+        "http://localhost/cb",
+        "--json",
+    ]);
+    server.cli(&["user", "create", "--login", "octocat", "--json"]);
+    let client_id = app["client_id"].as_str().unwrap().to_owned();
+    let secret = app["client_secret"].as_str().unwrap().to_owned();
+    (server, client_id, secret)
+}
+
+/// Issues a token family and refreshes it once over a new connection; the status.
+async fn refresh(server: &Server, client_id: &str, secret: &str) -> u16 {
+    let pair = server.cli(&[
+        "token",
+        "issue",
+        "--client-id",
+        client_id,
+        "--login",
+        "octocat",
+    ]);
+    let response = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+        .post(format!("{}/login/oauth/access_token", server.url))
+        .header("Accept", "application/json")
+        .form(&[
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", pair["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+fn addr(server: &Server) -> String {
+    server.url.trim_start_matches("http://").to_owned()
+}
+
+/// Reads until the peer closes; the bytes read.
+async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return seen,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_thousand_slow_heads_do_not_stop_a_refresh_and_are_closed_after_the_header_timeout() {
+    refreshd::listener::raise_open_files_limit();
+    let (server, client_id, secret) = provider(&[("REFRESHD_HEADER_READ_TIMEOUT_SECS", "4")]).await;
+    let addr = addr(&server);
+    let mut slow = Vec::new();
+    for _ in 0..2000 {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(b"POST /login/oauth/access_token HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    // Each keeps trickling a header line every half second, and notes when it was closed.
+    let opened = Instant::now();
+    let closed_at = Arc::new(Mutex::new(Vec::new()));
+    let trickles: Vec<_> = slow
+        .into_iter()
+        .map(|mut stream| {
+            let closed_at = closed_at.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 256];
+                loop {
+                    tokio::select! {
+                        read = stream.read(&mut buf) => {
+                            if matches!(read, Ok(0) | Err(_)) {
+                                closed_at.lock().unwrap().push(Instant::now());
+                                return;
+                            }
+                        }
+                        () = tokio::time::sleep(Duration::from_millis(500)) => {
+                            if stream.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                                closed_at.lock().unwrap().push(Instant::now());
+                                return;
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    assert_eq!(refresh(&server, &client_id, &secret).await, 200);
+    let refreshed = Instant::now();
+    for trickle in trickles {
+        tokio::time::timeout(Duration::from_secs(60), trickle)
+            .await
+            .expect("every slow connection is closed by the server")
+            .unwrap();
+    }
+    let closed_at = std::mem::take(&mut *closed_at.lock().unwrap());
+    assert_eq!(closed_at.len(), 2000);
+    let first_closed = closed_at.iter().min().unwrap();
+    assert!(
+        *first_closed > refreshed,
+        "the refresh was answered while all 2,000 slow connections were open \
+         (first closed {:?} after opening, refresh done {:?})",
+        *first_closed - opened,
+        refreshed - opened
+    );
+    assert!(
+        *first_closed >= opened + Duration::from_secs(3),
+        "none closed before its header timeout"
+    );
+    // The server is fine afterwards.
+    assert_eq!(refresh(&server, &client_id, &secret).await, 200);
+}
+
+#[tokio::test]
+async fn a_server_out_of_file_descriptors_logs_it_and_recovers_by_itself() {
+    let (server, client_id, secret) = provider(&[("REFRESHD_HEADER_READ_TIMEOUT_SECS", "2")]).await;
+    // Lower the running server's limit below what its connection cap allows, so accepting
+    // fails with "too many open files".
+    let pid = server.pid();
+    let status = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), "--nofile=200:200"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let addr = addr(&server);
+    let mut held = Vec::new();
+    for _ in 0..400 {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\n").await;
+        held.push(stream);
+    }
+    // A normal client gets in once the stalled heads time out, with no help.
+    assert_eq!(refresh(&server, &client_id, &secret).await, 200);
+    let logs = server.logs();
+    assert!(
+        logs.contains("accepting a connection failed"),
+        "the accept error is logged"
+    );
+    drop(held);
+}
+
+#[tokio::test]
+async fn idle_connections_close_after_the_idle_timeout_and_slow_bodies_are_refused() {
+    let (server, _, _) = provider(&[
+        ("REFRESHD_IDLE_TIMEOUT_SECS", "2"),
+        ("REFRESHD_HEADER_READ_TIMEOUT_SECS", "30"),
+        ("REFRESHD_BODY_READ_TIMEOUT_SECS", "2"),
+    ])
+    .await;
+    let addr = addr(&server);
+
+    // Kept alive after a response, then closed once idle for the idle timeout.
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let seen = tokio::time::timeout(Duration::from_secs(20), read_to_close(&mut stream))
+        .await
+        .expect("the idle connection was closed");
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+
+    // A body promised and never sent: refused once the body deadline passes.
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /login/oauth/access_token HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nclient_id=",
+        )
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(20), read_to_close(&mut stream))
+        .await
+        .expect("the connection with a slow body was answered and closed");
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(
+        seen.starts_with("HTTP/1.1 400") || seen.starts_with("HTTP/1.1 408"),
+        "{seen}"
+    );
+
+    // A head over max_header_bytes is refused, not buffered.
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = stream.write_all(big.as_bytes()).await;
+    let seen = tokio::time::timeout(Duration::from_secs(20), read_to_close(&mut stream))
+        .await
+        .expect("an oversized head is refused");
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(
+        seen.is_empty() || seen.starts_with("HTTP/1.1 431"),
+        "{seen}"
+    );
+}
