@@ -59,6 +59,7 @@ impl Flights {
     /// Every caller gets the same result.
     pub async fn join<F, S, SF, L, LF>(
         &self,
+        provider: &'static str,
         key: TokenDigest,
         lookup: TokenDigest,
         call: impl FnOnce() -> F,
@@ -76,12 +77,16 @@ impl Flights {
             let mut flights = self.lock();
             match flights.get_mut(key.as_bytes()) {
                 Some(flight) => {
+                    metrics::counter!("refreshd_broker_refreshes_total", "provider" => provider, "answer" => "joined")
+                        .increment(1);
                     if lookup != flight.starter && !flight.unsaved.contains(&lookup) {
                         flight.unsaved.push(lookup);
                     }
                     flight.outcome.clone()
                 }
                 None => {
+                    metrics::counter!("refreshd_broker_refreshes_total", "provider" => provider, "answer" => "called")
+                        .increment(1);
                     let (done, outcome) = watch::channel(None);
                     let flight = Flight {
                         outcome: outcome.clone(),
@@ -178,6 +183,7 @@ mod tests {
                     };
                     flights
                         .join(
+                            "test",
                             key,
                             TokenDigest::of(&format!("caller-{i}")),
                             call,
@@ -216,7 +222,8 @@ mod tests {
                     Ok(answer("done"))
                 };
                 flights
-                    .join(key, TokenDigest::of("a"), call, nothing, || async {})
+                    .join("test", key, TokenDigest::of("a"), call, nothing, || async {
+                    })
                     .await
             })
         };
@@ -224,7 +231,14 @@ mod tests {
         leader.abort();
         let second = || async { Err(BrokerError::Upstream("second call".into())) };
         let result = flights
-            .join(key, TokenDigest::of("b"), second, nothing, || async {})
+            .join(
+                "test",
+                key,
+                TokenDigest::of("b"),
+                second,
+                nothing,
+                || async {},
+            )
             .await;
         assert_eq!(
             result.ok().map(|r| r.token).as_deref(),
@@ -240,7 +254,8 @@ mod tests {
         let nothing = |_: Vec<TokenDigest>, _: Refreshed| async {};
         let call = || async { panic!("a bug") };
         let result = flights
-            .join(key, TokenDigest::of("a"), call, nothing, || async {})
+            .join("test", key, TokenDigest::of("a"), call, nothing, || async {
+            })
             .await;
         assert!(matches!(result, Err(BrokerError::Upstream(_))));
         assert!(flights.lock().is_empty());

@@ -6,8 +6,8 @@
 //! instances one calls upstream at a time; it stores its answer in the vault before it
 //! releases the lease or answers anyone, so nobody can miss it there.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
@@ -17,6 +17,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use refreshd_core::TokenDigest;
 use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::auth::Caller;
@@ -140,18 +142,16 @@ async fn refresh_through(
     broker.upstream(upstream)?;
     let lookup = Vault::lookup(upstream, &caller.id, refresh_token);
     if let Some(answer) = replayed(broker, lookup, refresh_token).await? {
+        metrics::counter!("refreshd_broker_refreshes_total", "provider" => upstream.name(), "answer" => "replayed")
+            .increment(1);
         return Ok(answer);
     }
     let flight = TokenDigest::of(&format!("{}\0{refresh_token}", upstream.name()));
     let (for_call, for_save) = (broker.clone(), broker.clone());
     let (token, saved_token) = (refresh_token.to_owned(), refresh_token.to_owned());
     // Held from the upstream call until every joined caller's answer is saved.
-    let lease = Lease {
-        key: flight,
-        holder: refreshd_core::random::bytes::<16>(),
-        taken: Arc::new(AtomicBool::new(false)),
-        kept: Arc::new(AtomicBool::new(false)),
-    };
+    let lease = Lease::new(flight);
+    let hold_secs = hold_secs(broker);
     let (for_release, held, for_saves) = (broker.clone(), lease.clone(), lease.clone());
     let call =
         move || async move { refresh_once(&for_call, upstream, &lease, lookup, &token).await };
@@ -165,15 +165,19 @@ async fn refresh_through(
             }
         }
     };
-    let land = move || async move { held.release(&for_release).await };
+    let land = move || async move { held.release(&for_release, hold_secs).await };
     broker
         .0
         .flights
-        .join(flight, lookup, call, save, land)
+        .join(upstream.name(), flight, lookup, call, save, land)
         .await
 }
 
 /// A flight's claim on one refresh token across instances: a lease row in the database.
+/// The holder renews it every second while it works, so a holder that dies (a crash, a
+/// SIGKILL) holds the token for a few seconds only, well inside the grace window upstreams
+/// give a retry; a holder that must not let anyone try the token soon (the upstream's outcome
+/// is unknown) extends it instead of releasing it.
 #[derive(Clone)]
 struct Lease {
     key: TokenDigest,
@@ -182,19 +186,65 @@ struct Lease {
     /// Set when another instance must not try the token before the lease expires: the
     /// upstream's outcome is unknown, or an answer could not be saved for replay.
     kept: Arc<AtomicBool>,
+    /// The renewals, stopped when the flight lands.
+    renewals: Arc<Mutex<Option<Renewals>>>,
 }
 
+/// The task renewing a lease, and how to tell it the flight landed.
+type Renewals = (Arc<Notify>, JoinHandle<()>);
+
+/// A lease's term from its last renewal: how long a dead holder blocks the token.
+const LEASE_TERM_SECS: i64 = 5;
+const RENEW_EVERY: Duration = Duration::from_secs(1);
+
 impl Lease {
-    async fn take(&self, broker: &Broker, lease_secs: u64) -> Result<bool, BrokerError> {
+    fn new(key: TokenDigest) -> Self {
+        Self {
+            key,
+            holder: refreshd_core::random::bytes::<16>(),
+            taken: Arc::default(),
+            kept: Arc::default(),
+            renewals: Arc::default(),
+        }
+    }
+
+    async fn take(&self, broker: &Broker) -> Result<bool, BrokerError> {
         let now = broker.0.clock.now();
-        let until = now.plus_secs(lease_secs as i64);
         let taken = broker
             .0
             .store
-            .take_lease(self.key, self.holder, until, now)
+            .take_lease(self.key, self.holder, now.plus_secs(LEASE_TERM_SECS), now)
             .await?;
         self.taken.store(taken, Ordering::SeqCst);
+        if taken {
+            let landed = Arc::new(Notify::new());
+            let renewing = tokio::spawn(self.clone().renew(broker.clone(), landed.clone()));
+            *self.renewals.lock().unwrap_or_else(|p| p.into_inner()) = Some((landed, renewing));
+        }
         Ok(taken)
+    }
+
+    async fn renew(self, broker: Broker, landed: Arc<Notify>) {
+        loop {
+            tokio::select! {
+                () = landed.notified() => return,
+                () = tokio::time::sleep(RENEW_EVERY) => {}
+            }
+            let until = broker.0.clock.now().plus_secs(LEASE_TERM_SECS);
+            match broker
+                .0
+                .store
+                .renew_lease(self.key, self.holder, until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!("a refresh lease lapsed while its upstream call ran");
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not renew a refresh lease; retrying"),
+            }
+        }
     }
 
     /// Holds the lease until it expires instead of releasing it.
@@ -202,11 +252,27 @@ impl Lease {
         self.kept.store(true, Ordering::SeqCst);
     }
 
-    async fn release(&self, broker: &Broker) {
-        if !self.taken.load(Ordering::SeqCst) || self.kept.load(Ordering::SeqCst) {
+    /// Stops the renewals, then releases the lease, or extends it for `hold_secs` if kept.
+    async fn release(&self, broker: &Broker, hold_secs: u64) {
+        let renewals = self
+            .renewals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((landed, renewing)) = renewals {
+            landed.notify_one();
+            let _ = renewing.await;
+        }
+        if !self.taken.load(Ordering::SeqCst) {
             return;
         }
-        if let Err(e) = broker.0.store.release_lease(self.key, self.holder).await {
+        let store = &broker.0.store;
+        if self.kept.load(Ordering::SeqCst) {
+            let until = broker.0.clock.now().plus_secs(hold_secs as i64);
+            if let Err(e) = store.renew_lease(self.key, self.holder, until).await {
+                tracing::warn!(error = %e, "could not extend a refresh lease whose outcome is unknown");
+            }
+        } else if let Err(e) = store.release_lease(self.key, self.holder).await {
             tracing::warn!(error = %e, "could not release a refresh lease; it will expire");
         }
     }
@@ -215,11 +281,16 @@ impl Lease {
 /// How often a flight that finds the token's lease taken looks again.
 const LEASE_POLL: Duration = Duration::from_millis(20);
 
+/// How long a lease is kept when the upstream's outcome is unknown, and how long a flight
+/// waits for another's: the longest upstream call, and the saves after it.
+fn hold_secs(broker: &Broker) -> u64 {
+    crate::upstream::longest_call_secs(&broker.0.settings) + LEASE_MARGIN_SECS
+}
+
 /// One flight's work, correct across instances. It waits until the vault has this caller's
 /// answer (another flight, here or elsewhere, refreshed the token) or the token's lease is
 /// free, then takes the lease for the upstream call; the flight releases it once every
-/// answer is saved. The lease outlives the longest upstream call, so a holder that died
-/// blocks others only until then.
+/// answer is saved.
 async fn refresh_once(
     broker: &Broker,
     upstream: Upstream,
@@ -227,14 +298,19 @@ async fn refresh_once(
     lookup: TokenDigest,
     refresh_token: &str,
 ) -> Result<Refreshed, BrokerError> {
-    let lease_secs = crate::upstream::longest_call_secs(&broker.0.settings) + LEASE_MARGIN_SECS;
-    let give_up = Instant::now() + Duration::from_secs(2 * lease_secs);
+    let give_up = Instant::now() + Duration::from_secs(2 * hold_secs(broker));
     // The first try takes the lease at once; after that a read says when trying may succeed,
     // so a flight waiting on another writes nothing while it waits.
     let mut free = true;
+    let mut waited = false;
     loop {
-        if free && lease.take(broker, lease_secs).await? {
+        if free && lease.take(broker).await? {
             break;
+        }
+        if !waited {
+            waited = true;
+            metrics::counter!("refreshd_broker_lease_waits_total", "provider" => upstream.name())
+                .increment(1);
         }
         // A flight holding the lease saves its answer before releasing it.
         if let Some(answer) = replayed(broker, lookup, refresh_token).await? {
@@ -330,6 +406,24 @@ async fn call_upstream(
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token),
     ];
-    let (status, body) = client.post_form(url, &form).await?;
-    client.read_token_answer(status, &body, broker.0.clock.now().secs())
+    let started = std::time::Instant::now();
+    let answer = match client.post_form(url, &form).await {
+        Ok((status, body)) => client.read_token_answer(status, &body, broker.0.clock.now().secs()),
+        Err(e) => Err(e),
+    };
+    let outcome = match &answer {
+        Ok(_) => "refreshed",
+        Err(BrokerError::InvalidGrant { .. }) => "refused",
+        Err(e) if e.outcome_unknown() => "unknown",
+        Err(_) => "failed",
+    };
+    metrics::histogram!("refreshd_broker_upstream_call_duration_seconds", "provider" => upstream.name())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(
+        "refreshd_broker_upstream_calls_total",
+        "provider" => upstream.name(),
+        "outcome" => outcome
+    )
+    .increment(1);
+    answer
 }

@@ -2,6 +2,7 @@
 //! Pure: no I/O beyond the OS random source, no HTTP, no SQL.
 
 pub mod app;
+pub mod audit;
 pub mod clock;
 pub mod digest;
 pub mod lifetimes;

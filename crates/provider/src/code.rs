@@ -32,6 +32,23 @@ pub async fn exchange(
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
 ) -> Result<TokenAnswer, ExchangeError> {
+    let exchanged = redeem(provider, app, code, redirect_uri, verifier).await;
+    let outcome = match &exchanged {
+        Ok(_) => "issued",
+        Err(ExchangeError::Store(_)) => "failed",
+        Err(_) => "refused",
+    };
+    crate::grants::count(app.kind.dialect(), "authorization_code", outcome);
+    exchanged
+}
+
+async fn redeem(
+    provider: &Provider,
+    app: &App,
+    code: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<TokenAnswer, ExchangeError> {
     let now = provider.clock.now();
     let minted = mint(app, Occasion::NewFamily, "", &provider.lifetimes, now);
     let access = minted.pair.access.digest;

@@ -4,6 +4,7 @@ mod client_auth;
 mod code;
 pub mod github;
 pub mod google;
+mod grants;
 mod issue;
 mod params;
 mod redirect;

@@ -144,6 +144,13 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
                 .set_client_secret(&id, secret.digest(), now)
                 .await?
                 .ok_or("the app was deleted meanwhile")?;
+            tracing::info!(
+                target: refreshd_core::audit::AUDIT,
+                event = "app.secret_reset",
+                client_id = %id,
+                via = "cli",
+                "a new client secret replaced the old one"
+            );
             let value = json!({ "client_id": id.as_str(), "client_secret": secret.expose() });
             print(output.json, &value, || {
                 format!(

@@ -590,3 +590,100 @@ async fn the_seeds_own_samples_work_curl_python_requests_and_fetch() {
     assert_eq!(lines[0]["status"], 200, "{}", lines[0]);
     assert_eq!(lines[0]["body"]["refreshToken"], refresh);
 }
+
+/// A relay to `upstream` that passes requests at once and holds each answer back for
+/// `delay`; `answered` is notified when an answer has come back from the upstream.
+async fn slow_relay(
+    upstream: &str,
+    delay: Duration,
+    answered: std::sync::Arc<tokio::sync::Notify>,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let (upstream, answered) = (upstream.clone(), answered.clone());
+            tokio::spawn(async move {
+                let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                });
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = server_read.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    answered.notify_one();
+                    tokio::time::sleep(delay).await;
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}/login/oauth/access_token")
+}
+
+#[tokio::test]
+async fn a_broker_killed_mid_refresh_loses_no_family_when_the_caller_retries() {
+    // An upstream with GitHub's kind of grace window: a rotated token sent again within 10 s
+    // gets the same answer; after that, its whole family is revoked.
+    let provider = Provider::start_with_grace_window("10").await;
+    let answered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let relay = slow_relay(
+        &provider.server.url,
+        Duration::from_secs(3),
+        answered.clone(),
+    )
+    .await;
+    let mut env = provider.upstream_env();
+    env.retain(|(k, _)| *k != "REFRESHD_GITHUB_TOKEN_URL");
+    env.push(("REFRESHD_GITHUB_TOKEN_URL", relay));
+    let mut broker = Broker::start(&env).await;
+    let pair = provider.issue(&provider.github.0);
+    let body = json!({"refresh_token": pair["refresh_token"]});
+
+    let in_flight = {
+        let request = broker
+            .http
+            .post(format!("{}/auth/github/refresh", broker.server.url))
+            .bearer_auth(&broker.key)
+            .json(&body);
+        tokio::spawn(async move { request.send().await })
+    };
+    // The upstream has rotated the token; its answer is on its way back when the broker dies.
+    tokio::time::timeout(Duration::from_secs(20), answered.notified())
+        .await
+        .expect("the upstream answered the broker's call");
+    broker.server.kill();
+    assert!(
+        in_flight.await.unwrap().is_err(),
+        "the killed broker never answered"
+    );
+
+    // The caller retries against the broker restarted on the same database: the dead
+    // holder's lease lapses within seconds, so the retry reaches the upstream inside its
+    // grace window and gets the rotation's answer instead of burning the family.
+    let restarted = Broker::start_on(&broker.server.database, &env).await;
+    let restarted = Broker {
+        key: broker.key.clone(),
+        ..restarted
+    };
+    let (status, answer) = restarted.post("/auth/github/refresh", body).await;
+    assert_eq!(status, 200, "{answer}");
+    let token = answer["token"].as_str().unwrap();
+    assert_eq!(provider.github_user_status(token).await, 200);
+    // The family lives on: the new refresh token refreshes.
+    let (status, next) = restarted
+        .post(
+            "/auth/github/refresh",
+            json!({"refresh_token": answer["refreshToken"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{next}");
+}

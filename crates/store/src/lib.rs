@@ -279,6 +279,14 @@ pub trait Leases: Send + Sync {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+    /// Moves the end of `holder`'s lease on `key` to `until`; `false` if `holder` no longer
+    /// holds it (another took it after it expired).
+    async fn renew_lease(
+        &self,
+        key: TokenDigest,
+        holder: [u8; 16],
+        until: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Releases `key` if `holder` still holds it.
     async fn release_lease(&self, key: TokenDigest, holder: [u8; 16]) -> Result<(), StoreError>;
     /// Whether nobody holds `key` at `now` (a read: cheaper than a failing `take_lease`).

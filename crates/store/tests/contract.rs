@@ -680,6 +680,60 @@ async fn sweeping_deletes_pairs_once_all_their_tokens_have_expired() {
 }
 
 #[tokio::test]
+async fn only_the_holder_renews_a_lease_and_a_renewed_lease_lasts() {
+    let f = fixture().await;
+    let key = TokenDigest::of("github\0ghr_renewed");
+    let (a, b) = ([1u8; 16], [2u8; 16]);
+    assert!(
+        !f.store.renew_lease(key, a, NOW.plus_secs(5)).await.unwrap(),
+        "nothing to renew"
+    );
+    assert!(
+        f.store
+            .take_lease(key, a, NOW.plus_secs(5), NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.store
+            .renew_lease(key, b, NOW.plus_secs(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        f.store.lease_free(key, NOW.plus_secs(5)).await.unwrap(),
+        "another's renewal changed nothing"
+    );
+    assert!(
+        f.store
+            .renew_lease(key, a, NOW.plus_secs(10))
+            .await
+            .unwrap()
+    );
+    assert!(!f.store.lease_free(key, NOW.plus_secs(9)).await.unwrap());
+    assert!(
+        !f.store
+            .take_lease(key, b, NOW.plus_secs(20), NOW.plus_secs(9))
+            .await
+            .unwrap()
+    );
+    // Once it lapsed and another took it, the old holder cannot renew it back.
+    assert!(
+        f.store
+            .take_lease(key, b, NOW.plus_secs(20), NOW.plus_secs(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !f.store
+            .renew_lease(key, a, NOW.plus_secs(30))
+            .await
+            .unwrap()
+    );
+    assert!(f.store.lease_free(key, NOW.plus_secs(20)).await.unwrap());
+}
+
+#[tokio::test]
 async fn a_lease_has_one_holder_until_released_or_expired() {
     let f = fixture().await;
     let key = TokenDigest::of("github\0ghr_token");

@@ -8,6 +8,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use refreshd_core::audit::AUDIT;
 use refreshd_core::{AccessToken, Dialect};
 use refreshd_store::{App, NewAccess};
 
@@ -201,6 +202,15 @@ async fn revoke(
         }
     };
     if revoked {
+        if matches!(what, Revocation::Grant) {
+            tracing::info!(
+                target: AUDIT,
+                event = "app.revoked",
+                client_id = %app.client_id,
+                via = "applications API",
+                "the app deleted a user's authorization"
+            );
+        }
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(RestError::NotFound)

@@ -5,6 +5,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use refreshd_core::audit::AUDIT;
 use refreshd_core::seal::{self, Purpose};
 use refreshd_core::{Dialect, RefreshToken};
 use refreshd_store::{App, Rotation, StoreError};
@@ -205,10 +206,14 @@ async fn refresh(
     app: &App,
     params: &Params,
 ) -> Result<TokenAnswer, TokenError> {
-    let presented = params
+    let count = |outcome| crate::grants::count(Dialect::Github, "refresh_token", outcome);
+    let Some(presented) = params
         .get("refresh_token")
         .and_then(|raw| RefreshToken::parse(raw).ok())
-        .ok_or(TokenError::BadRefreshToken)?;
+    else {
+        count("refused");
+        return Err(TokenError::BadRefreshToken);
+    };
     let now = provider.clock.now();
     let minted = mint(app, Occasion::Refresh, "", &provider.lifetimes, now);
     let access = minted.answer.access_token;
@@ -234,8 +239,12 @@ async fn refresh(
         )
         .await?;
     let (access, refresh, grant) = match rotation {
-        Rotation::Rotated { grant } => (access, refresh, grant),
+        Rotation::Rotated { grant } => {
+            count("rotated");
+            (access, refresh, grant)
+        }
         Rotation::Replay { sealed, grant } => {
+            count("grace_replay");
             let plain = seal::unseal(Purpose::GraceReplay, presented.expose(), &sealed)
                 .ok_or(TokenError::BadRefreshToken)?;
             let plain = String::from_utf8(plain).map_err(|_| TokenError::BadRefreshToken)?;
@@ -243,10 +252,19 @@ async fn refresh(
             (access.to_owned(), refresh.to_owned(), grant)
         }
         Rotation::FamilyRevoked => {
-            tracing::warn!(client_id = %app.client_id, "refresh token reused; its whole token family is revoked");
+            count("reuse_family_revoked");
+            tracing::warn!(
+                target: AUDIT,
+                event = "token.reuse_detected",
+                client_id = %app.client_id,
+                "a rotated refresh token was used again after its grace window; its whole token family is revoked"
+            );
             return Err(TokenError::BadRefreshToken);
         }
-        Rotation::Rejected => return Err(TokenError::BadRefreshToken),
+        Rotation::Rejected => {
+            count("refused");
+            return Err(TokenError::BadRefreshToken);
+        }
     };
     Ok(TokenAnswer::expiring(
         access,

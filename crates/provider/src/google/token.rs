@@ -104,20 +104,29 @@ async fn refresh(
     app: &App,
     params: &Params,
 ) -> Result<TokenAnswer, GoogleError> {
+    let count = |outcome| crate::grants::count(Dialect::Google, "refresh_token", outcome);
     let raw = params
         .get("refresh_token")
         .ok_or(GoogleError::MissingParameter("refresh_token"))?;
-    let presented = RefreshToken::parse(raw)
+    let Some(presented) = RefreshToken::parse(raw)
         .ok()
         .filter(|t| t.kind() == TokenKind::GoogleRefresh)
-        .ok_or(GoogleError::ExpiredOrRevoked)?;
+    else {
+        count("refused");
+        return Err(GoogleError::ExpiredOrRevoked);
+    };
     let now = provider.clock.now();
     let minted = mint(app, Occasion::Refresh, "", &provider.lifetimes, now);
-    let grant = provider
+    let Some(grant) = provider
         .store
         .extend_family(presented.digest(), app.id, minted.pair.access, now)
         .await?
-        .ok_or(GoogleError::ExpiredOrRevoked)?;
+    else {
+        count("refused");
+        return Err(GoogleError::ExpiredOrRevoked);
+    };
+    // Google's refresh tokens do not rotate: the family lives on with a new access token.
+    count("extended");
     let mut answer = minted.answer;
     answer.scope = refreshd_core::Scopes::parse(&grant.scopes).to_spaced();
     Ok(answer)

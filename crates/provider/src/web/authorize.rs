@@ -6,6 +6,7 @@
 //! The pages post back to the same path, carrying the request's parameters, so one handler
 //! sees a request through sign-in and consent.
 
+use refreshd_core::audit::AUDIT;
 use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::State;
@@ -378,6 +379,14 @@ async fn authorize(
             .store
             .record_consent(request.app.id, user.id, &scopes, now)
             .await?;
+        tracing::info!(
+            target: AUDIT,
+            event = "app.authorized",
+            client_id = %request.app.client_id,
+            user = %user.login,
+            scopes = %scopes,
+            "the user approved the app"
+        );
     } else {
         let covered = approved.is_some_and(|approved| approved.covers(&ask.scopes));
         if !covered || ask.prompt_consent {

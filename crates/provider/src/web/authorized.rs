@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use refreshd_core::Scopes;
+use refreshd_core::audit::AUDIT;
 
 use super::{Button, PageError, Posted, Visitor, app_named, page, when};
 use crate::Provider;
@@ -62,5 +63,13 @@ pub async fn revoke(
         .ok_or(PageError::NotFound)?;
     let now = provider.clock.now();
     provider.store.revoke_consent(app.id, user.id, now).await?;
+    tracing::info!(
+        target: AUDIT,
+        event = "app.revoked",
+        client_id = %app.client_id,
+        user = %user.login,
+        via = "authorized apps page",
+        "the user revoked the app's access"
+    );
     Ok(Redirect::to(HERE).into_response())
 }

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
+use refreshd_core::audit::AUDIT;
 use refreshd_core::{AppKind, ClientId, ClientSecret, Dialect};
 use refreshd_store::{App, NewApp};
 use serde::Deserialize;
@@ -280,6 +281,14 @@ pub async fn new_secret(
         .set_client_secret(&app.client_id, secret.digest(), now)
         .await?
         .ok_or(PageError::NotFound)?;
+    tracing::info!(
+        target: AUDIT,
+        event = "app.secret_reset",
+        client_id = %app.client_id,
+        by = visitor.user.as_ref().map_or("", |u| u.login.as_str()),
+        via = "settings page",
+        "a new client secret replaced the old one"
+    );
     app_page(&provider, &visitor, &app, Some(&secret), StatusCode::OK).await
 }
 
@@ -347,5 +356,14 @@ pub async fn revoke_token(
     let family_id: i64 = family_id.parse().map_err(|_| PageError::NotFound)?;
     let now = provider.clock.now();
     provider.store.revoke_family(app.id, family_id, now).await?;
+    tracing::info!(
+        target: AUDIT,
+        event = "app.revoked",
+        client_id = %app.client_id,
+        family_id,
+        by = visitor.user.as_ref().map_or("", |u| u.login.as_str()),
+        via = "app settings page",
+        "the app's owner revoked a token family"
+    );
     Ok(Redirect::to(&app_path(&app)).into_response())
 }

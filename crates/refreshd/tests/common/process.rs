@@ -153,6 +153,12 @@ impl Provider {
         Self::with(Server::start(&[("REFRESHD_LIFETIMES__GRACE_WINDOW_SECS", "0")]).await)
     }
 
+    /// A provider with the grace window `secs`, as on GitHub: a rotated refresh token used
+    /// again within it gets the same answer.
+    pub async fn start_with_grace_window(secs: &str) -> Self {
+        Self::with(Server::start(&[("REFRESHD_LIFETIMES__GRACE_WINDOW_SECS", secs)]).await)
+    }
+
     /// The same, on `database`, which other processes may share.
     pub async fn start_on(database: &str) -> Self {
         Self::with(

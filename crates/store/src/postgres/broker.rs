@@ -187,6 +187,25 @@ impl Leases for PostgresStore {
         Ok(held.is_none())
     }
 
+    async fn renew_lease(
+        &self,
+        key: TokenDigest,
+        holder: [u8; 16],
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let renewed = execute(
+            &self.client().await?,
+            "UPDATE leases SET expires_at = $3 WHERE key = $1 AND holder = $2",
+            &[
+                &key.as_bytes().as_slice(),
+                &holder.as_slice(),
+                &until.secs(),
+            ],
+        )
+        .await?;
+        Ok(renewed > 0)
+    }
+
     async fn release_lease(&self, key: TokenDigest, holder: [u8; 16]) -> Result<(), StoreError> {
         execute(
             &self.client().await?,

@@ -188,6 +188,24 @@ impl Leases for SqliteStore {
         })
     }
 
+    async fn renew_lease(
+        &self,
+        key: TokenDigest,
+        holder: [u8; 16],
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE leases SET expires_at = ?3 WHERE key = ?1 AND holder = ?2",
+                )
+                .and_then(|mut s| s.execute(params![key.as_bytes(), holder, until.secs()]))
+                .map(|n| n > 0)
+                .map_err(unavailable)
+            })
+            .await
+    }
+
     async fn release_lease(&self, key: TokenDigest, holder: [u8; 16]) -> Result<(), StoreError> {
         self.writer
             .write(move |conn| {
