@@ -54,6 +54,9 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// SQLite: the WAL is checkpointed and restarted when it grows past this many bytes.
     pub sqlite_wal_max_bytes: u64,
+    /// Serve HTTPS with this PEM certificate chain and key (both or neither).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +92,8 @@ impl Default for Config {
             max_connections: 4096,
             max_header_bytes: 16 * 1024,
             sqlite_wal_max_bytes: refreshd_store::sqlite::DEFAULT_WAL_MAX_BYTES,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -295,7 +300,14 @@ impl Config {
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .unwrap_or_else(|| {
+                let scheme = if self.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}", self.listen)
+            })
             .trim_end_matches('/')
             .to_owned()
     }

@@ -38,12 +38,40 @@ pub struct Limits {
     pub max_header_bytes: usize,
 }
 
-/// Accepts on `listener` and serves `app` until `stop` resolves, then lets open requests
-/// finish.
+/// Serving HTTPS: the certificate chain and key refreshd presents, from PEM files. Only
+/// HTTP/1.1 is offered (ALPN `http/1.1`).
+#[derive(Clone)]
+pub struct Tls(tokio_rustls::TlsAcceptor);
+
+impl Tls {
+    pub fn load(cert: &std::path::Path, key: &std::path::Path) -> Result<Self, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(cert)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("reading tls_cert {}: {e}", cert.display()))?;
+        if chain.is_empty() {
+            return Err(format!("tls_cert {} holds no certificate", cert.display()));
+        }
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| format!("reading tls_key {}: {e}", key.display()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+            .map_err(|e| format!("tls_cert and tls_key: {e}"))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    }
+}
+
+/// Accepts on `listener` and serves `app` (over TLS if `tls` is set) until `stop` resolves,
+/// then lets open requests finish.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<Tls>,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let limits = Arc::new(limits);
@@ -71,9 +99,22 @@ pub async fn serve(
             limits: limits.clone(),
             peer,
         };
-        let watcher = graceful.watcher();
+        let (watcher, tls) = (graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            connection.serve(stream, watcher).await;
+            match tls {
+                None => connection.serve(stream, watcher).await,
+                Some(Tls(acceptor)) => {
+                    // The handshake counts against the header read timeout.
+                    let deadline = connection.limits.header_read_timeout;
+                    match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => connection.serve(stream, watcher).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
+                    }
+                }
+            }
             drop(permit);
         });
     }
@@ -125,11 +166,10 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(
-        self,
-        stream: tokio::net::TcpStream,
-        watcher: hyper_util::server::graceful::Watcher,
-    ) {
+    async fn serve<S>(self, stream: S, watcher: hyper_util::server::graceful::Watcher)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(Watched {
             inner: stream,

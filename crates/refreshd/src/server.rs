@@ -92,10 +92,16 @@ pub async fn launch(
         )
         .into());
     }
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::listener::Tls::load(cert, key)?),
+        (None, None) => None,
+        _ => return Err("tls_cert and tls_key must be set together".into()),
+    };
     let store = config.open_store().await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let public_url = match &config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
-        None => format!("http://{addr}"),
+        None => format!("{scheme}://{addr}"),
     };
     let provider = Provider {
         store,
@@ -126,14 +132,20 @@ pub async fn launch(
         let exposition = crate::metrics::router();
         let limits = limits.clone();
         background.push(tokio::spawn(async move {
-            crate::listener::serve(metrics_listener, exposition, limits, std::future::pending())
-                .await
+            crate::listener::serve(
+                metrics_listener,
+                exposition,
+                limits,
+                None,
+                std::future::pending(),
+            )
+            .await
         }));
     }
     let (stop, stopped) = oneshot::channel::<()>();
     let app = router(provider, broker);
     let task = tokio::spawn(async move {
-        crate::listener::serve(listener, app, limits, async {
+        crate::listener::serve(listener, app, limits, tls, async {
             let _ = stopped.await;
         })
         .await

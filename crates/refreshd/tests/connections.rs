@@ -227,3 +227,123 @@ async fn idle_connections_close_after_the_idle_timeout_and_slow_bodies_are_refus
         "{seen}"
     );
 }
+
+#[tokio::test]
+async fn serves_https_itself_with_host_prefixed_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name);
+    let (ca, cert, key) = (file("ca.pem"), file("cert.pem"), file("key.pem"));
+    std::fs::write(
+        file("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    // A throwaway CA, and a certificate for 127.0.0.1 that it signs.
+    let openssl = |args: &[&str]| {
+        let made = std::process::Command::new("openssl")
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    };
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    let words = |line: String| line.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    let ca_args = words(format!(
+        "req -x509 {ec} -days 1 -subj /CN=ca -keyout ca.key -out ca.pem"
+    ));
+    let csr_args = words(format!(
+        "req {ec} -subj /CN=localhost -keyout key.pem -out cert.csr"
+    ));
+    openssl(&ca_args.iter().map(String::as_str).collect::<Vec<_>>());
+    openssl(&csr_args.iter().map(String::as_str).collect::<Vec<_>>());
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let database = refreshd_store::testing::scratch_database(dir.path()).await;
+    let child = common::process::refreshd()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("REFRESHD_DATABASE_URL", &database)
+        .env("REFRESHD_MASTER_KEY", common::process::TEST_MASTER_KEY)
+        .env("REFRESHD_TLS_CERT", &cert)
+        .env("REFRESHD_TLS_KEY", &key)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _stop = KillOnDrop(child);
+    let trusted = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(trusted)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{port}");
+    let mut healthy = None;
+    for _ in 0..200 {
+        if let Ok(response) = https.get(format!("{url}/healthz")).send().await {
+            healthy = Some(response.status());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        healthy,
+        Some(reqwest::StatusCode::OK),
+        "refreshd serves https"
+    );
+
+    // The sign-in page's cookies are host-only and secure, as behind any https public URL.
+    let page = https.get(format!("{url}/login")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let cookies: Vec<_> = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(!cookies.is_empty());
+    for cookie in &cookies {
+        assert!(cookie.starts_with("__Host-"), "{cookie}");
+        assert!(
+            cookie.contains("Secure") && cookie.contains("Path=/"),
+            "{cookie}"
+        );
+    }
+
+    // Plain HTTP on the same port gets nothing served.
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
+    assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+}
+
+/// Stops a child process when dropped, whatever the test's outcome.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
