@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use refreshd_broker::{BrokerSettings, GithubUpstream, GoogleUpstream};
 use refreshd_core::Lifetimes;
+use refreshd_provider::TrustedProxies;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,9 @@ pub struct Config {
     pub master_key: Option<SecretString>,
     /// Default: `refreshd.key` beside the SQLite database.
     pub master_key_file: Option<PathBuf>,
+    /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client whose
+    /// sign-in attempts are counted; from anyone else the header is ignored.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for Config {
@@ -56,6 +60,7 @@ impl Default for Config {
             session_secs: 7 * 24 * 3600,
             master_key: None,
             master_key_file: None,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }

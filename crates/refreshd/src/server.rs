@@ -89,6 +89,7 @@ pub async fn launch(
         clock,
         lifetimes: config.lifetimes,
         public_url,
+        trusted_proxies: config.trusted_proxies.clone(),
     };
     let master_key = MasterKey::load(
         config.master_key.as_ref(),
@@ -103,8 +104,10 @@ pub async fn launch(
     )?;
     let sweeper = tokio::spawn(sweep_periodically(provider.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
+    // Each request carries its peer's address (`ConnectInfo`): sign-in attempts are counted by it.
+    let service = router(provider, broker).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router(provider, broker))
+        axum::serve(listener, service)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
             })
