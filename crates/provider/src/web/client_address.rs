@@ -226,4 +226,19 @@ mod tests {
             TrustedProxies::default()
         );
     }
+
+    #[test]
+    fn trusted_proxies_are_configured_as_a_list_or_one_comma_separated_string() {
+        let listed: TrustedProxies = serde_json::from_str(r#"["10.0.0.0/8", "::1"]"#).unwrap();
+        let joined: TrustedProxies = serde_json::from_str(r#""10.0.0.0/8,::1""#).unwrap();
+        assert_eq!(listed, joined);
+        assert!(listed.contains(ip("10.1.1.1")) && listed.contains(ip("::1")));
+        let written = serde_json::to_string(&listed).unwrap();
+        assert_eq!(written, r#"["10.0.0.0/8","::1/128"]"#);
+        assert_eq!(
+            serde_json::from_str::<TrustedProxies>(&written).unwrap(),
+            listed
+        );
+        assert!(serde_json::from_str::<TrustedProxies>(r#"["10.0.0.0/8", "a"]"#).is_err());
+    }
 }
