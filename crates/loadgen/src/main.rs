@@ -54,6 +54,7 @@ async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
         clock: Arc::new(SystemClock),
         lifetimes: Lifetimes::default(),
         public_url: format!("http://{}", args.addr),
+        trusted_proxies: Default::default(),
     };
     let now = refreshd_core::Clock::now(&SystemClock);
     let secret = ClientSecret::generate(AppKind::GithubApp);

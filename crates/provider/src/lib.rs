@@ -17,6 +17,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub use issue::{IssueError, TokenAnswer, issue_code, issue_family};
 pub use redirect::{RedirectUriError, redirect_uris};
 pub use state::Provider;
+pub use web::TrustedProxies;
 
 /// The OpenAPI description of both dialects' endpoints.
 #[derive(utoipa::OpenApi)]

@@ -1,9 +1,12 @@
-//! What every provider handler needs: storage, time, lifetimes and the public URL.
+//! What every provider handler needs: storage, time, lifetimes, the public URL and the proxies
+//! whose word on a client's address is believed.
 
 use std::sync::Arc;
 
 use refreshd_core::{Clock, Lifetimes};
 use refreshd_store::Store;
+
+use crate::web::TrustedProxies;
 
 #[derive(Clone)]
 pub struct Provider {
@@ -12,6 +15,8 @@ pub struct Provider {
     pub lifetimes: Lifetimes,
     /// Where clients reach refreshd, without a trailing slash; used in `url` fields.
     pub public_url: String,
+    /// Peers whose `X-Forwarded-For` names the client whose sign-in attempts are counted.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Provider {

@@ -19,6 +19,7 @@ async fn provider(config: &Config) -> Result<Provider, BoxError> {
         clock: Arc::new(SystemClock),
         lifetimes: config.lifetimes,
         public_url: config.public_url(),
+        trusted_proxies: Default::default(),
     })
 }
 

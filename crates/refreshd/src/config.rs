@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use refreshd_broker::{BrokerSettings, GithubUpstream, GoogleUpstream};
 use refreshd_core::Lifetimes;
+use refreshd_provider::TrustedProxies;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +58,9 @@ pub struct Config {
     /// Serve HTTPS with this PEM certificate chain and key (both or neither).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client whose
+    /// sign-in attempts are counted; from anyone else the header is ignored.
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +98,7 @@ impl Default for Config {
             sqlite_wal_max_bytes: refreshd_store::sqlite::DEFAULT_WAL_MAX_BYTES,
             tls_cert: None,
             tls_key: None,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }

@@ -108,6 +108,7 @@ pub async fn launch(
         clock,
         lifetimes: config.lifetimes,
         public_url,
+        trusted_proxies: config.trusted_proxies.clone(),
     };
     let master_key = MasterKey::load(
         config.master_key.as_ref(),

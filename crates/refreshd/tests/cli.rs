@@ -225,6 +225,28 @@ fn configuration_comes_from_a_toml_file_env_and_flags() {
         String::from_utf8_lossy(&negative.stderr)
             .contains("lifetimes.access_token_secs must be positive")
     );
+
+    let proxies = cli
+        .command(&["migrate"])
+        .env("REFRESHD_TRUSTED_PROXIES", "10.0.0.0/8, ::1")
+        .output()
+        .unwrap();
+    assert!(
+        proxies.status.success(),
+        "{}",
+        String::from_utf8_lossy(&proxies.stderr)
+    );
+    let named = cli
+        .command(&["migrate"])
+        .env("REFRESHD_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal")
+        .output()
+        .unwrap();
+    assert_eq!(named.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&named.stderr);
+    assert!(
+        stderr.contains(r#""proxy.internal" is not an IP address or a CIDR network"#),
+        "{stderr}"
+    );
 }
 
 fn free_port() -> u16 {

@@ -7,8 +7,10 @@ mod common;
 
 use std::collections::HashMap;
 
+use common::process::Server;
 use common::{TestApp, spawn, spawn_configured};
 use refreshd_core::{AppKind, ClientId, ClientSecret};
+use refreshd_provider::TrustedProxies;
 use refreshd_store::{App, NewApp};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -21,6 +23,8 @@ struct Visitor {
     http: reqwest::Client,
     base: String,
     cookies: HashMap<String, String>,
+    /// Sent as `X-Forwarded-For`, as a proxy in front of refreshd would.
+    forwarded_for: Option<String>,
 }
 
 struct Answer {
@@ -65,6 +69,15 @@ impl Visitor {
             http,
             base: t.url.clone(),
             cookies: HashMap::new(),
+            forwarded_for: None,
+        }
+    }
+
+    /// A visitor at `client`, as a proxy on 127.0.0.1 names it in `X-Forwarded-For`.
+    fn at(t: &TestApp, client: &str) -> Self {
+        Self {
+            forwarded_for: Some(client.to_owned()),
+            ..Self::new(t)
         }
     }
 
@@ -74,11 +87,11 @@ impl Visitor {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let response = request
-            .header("cookie", cookie.join("; "))
-            .send()
-            .await
-            .unwrap();
+        let mut request = request.header("cookie", cookie.join("; "));
+        if let Some(client) = &self.forwarded_for {
+            request = request.header("x-forwarded-for", client);
+        }
+        let response = request.send().await.unwrap();
         for set in response.headers().get_all(SET_COOKIE) {
             let set = set.to_str().unwrap();
             let (name, rest) = set.split_once('=').unwrap();
@@ -388,6 +401,223 @@ async fn a_login_is_locked_for_a_while_after_ten_failed_sign_ins() {
         Visitor::new(&t).sign_in("mona", PASSWORD).await.status,
         StatusCode::SEE_OTHER,
         "the lock ends with its window"
+    );
+}
+
+/// A server that believes `X-Forwarded-For` from 127.0.0.1, where the tests' requests come
+/// from, so a test can post from any address.
+async fn behind_a_proxy() -> TestApp {
+    let t = spawn_configured(|config| {
+        config.trusted_proxies = TrustedProxies::parse("127.0.0.1").unwrap();
+    })
+    .await;
+    with_password(&t).await;
+    t
+}
+
+const ATTACKER: &str = "203.0.113.66";
+
+#[tokio::test]
+async fn guesses_from_one_address_do_not_lock_out_the_user_at_another() {
+    let t = behind_a_proxy().await;
+    for _ in 0..10 {
+        let wrong = Visitor::at(&t, ATTACKER).sign_in("octocat", "guess").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = Visitor::at(&t, ATTACKER).sign_in("octocat", PASSWORD).await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the 11th attempt from the guessing address is refused, right password or not"
+    );
+    assert!(locked.body.contains("Too many failed sign-ins"));
+    let user = Visitor::at(&t, "198.51.100.7")
+        .sign_in("octocat", PASSWORD)
+        .await;
+    assert_eq!(user.status, StatusCode::SEE_OTHER, "{}", user.body);
+    // The guessing address behind a proxy that appends it: the hop the client wrote is not read.
+    let spoofing = format!("198.51.100.7, {ATTACKER}");
+    let spoofed = Visitor::at(&t, &spoofing)
+        .sign_in("octocat", PASSWORD)
+        .await;
+    assert_eq!(spoofed.status, StatusCode::TOO_MANY_REQUESTS);
+    let v6 = Visitor::at(&t, "2001:db8:1:2::1")
+        .sign_in("octocat", PASSWORD)
+        .await;
+    assert_eq!(v6.status, StatusCode::SEE_OTHER, "{}", v6.body);
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
+    let t = spawn().await;
+    with_password(&t).await;
+    for _ in 0..10 {
+        let wrong = Visitor::at(&t, ATTACKER).sign_in("octocat", "guess").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    // Every request comes from 127.0.0.1, whatever the header claims.
+    let claimed = Visitor::at(&t, "198.51.100.7")
+        .sign_in("octocat", PASSWORD)
+        .await;
+    assert_eq!(claimed.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn one_address_spraying_a_password_over_many_logins_is_refused_after_thirty() {
+    let t = behind_a_proxy().await;
+    // Concurrently, as a sprayer would: every login unknown but one, each tried once.
+    let mut sprays = tokio::task::JoinSet::new();
+    for n in 0..40 {
+        let mut v = Visitor::at(&t, ATTACKER);
+        let login = if n == 0 {
+            "octocat".to_owned()
+        } else {
+            format!("user{n}")
+        };
+        sprays.spawn(async move { v.sign_in(&login, "Winter2026!").await.status });
+    }
+    let statuses = sprays.join_all().await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (30, 10), "{statuses:?}");
+    let fresh = Visitor::at(&t, ATTACKER).sign_in("hubot", PASSWORD).await;
+    assert_eq!(
+        fresh.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a login not tried yet"
+    );
+    let user = Visitor::at(&t, "198.51.100.7")
+        .sign_in("octocat", PASSWORD)
+        .await;
+    assert_eq!(
+        user.status,
+        StatusCode::SEE_OTHER,
+        "other addresses are not slowed"
+    );
+    t.clock.advance(15 * 60);
+    let later = Visitor::at(&t, ATTACKER).sign_in("octocat", PASSWORD).await;
+    assert_eq!(
+        later.status,
+        StatusCode::SEE_OTHER,
+        "the lock ends with its window"
+    );
+}
+
+#[tokio::test]
+async fn without_the_client_address_sign_in_fails_closed() {
+    let t = spawn().await;
+    with_password(&t).await;
+    // The pages served without connection info, as a serve loop that forgot it would.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let pages = refreshd_provider::web::router(t.provider.clone());
+    tokio::spawn(async move { axum::serve(listener, pages).await });
+    let mut v = Visitor {
+        base,
+        ..Visitor::new(&t)
+    };
+    let refused = v.sign_in("octocat", PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        refused
+            .body
+            .contains("cannot tell where this sign-in comes from")
+    );
+    assert!(!v.cookies.contains_key("refreshd_session"), "not signed in");
+}
+
+/// `logs` without the terminal colour codes the log formatter may add.
+fn without_colours(logs: &str) -> String {
+    let mut plain = String::with_capacity(logs.len());
+    let mut in_code = false;
+    for c in logs.chars() {
+        match (in_code, c) {
+            (false, '\x1b') => in_code = true,
+            (false, c) => plain.push(c),
+            (true, 'm') => in_code = false,
+            (true, _) => {}
+        }
+    }
+    plain
+}
+
+#[tokio::test]
+async fn signing_in_clears_the_logins_count_at_that_address() {
+    let t = behind_a_proxy().await;
+    for _ in 0..9 {
+        let wrong = Visitor::at(&t, ATTACKER).sign_in("octocat", "typo").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    let right = Visitor::at(&t, ATTACKER).sign_in("octocat", PASSWORD).await;
+    assert_eq!(right.status, StatusCode::SEE_OTHER);
+    for _ in 0..9 {
+        let wrong = Visitor::at(&t, ATTACKER).sign_in("octocat", "typo").await;
+        assert_eq!(
+            wrong.status,
+            StatusCode::UNAUTHORIZED,
+            "the login's count began again"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lockout_is_an_audit_event_logged_once_without_the_password() {
+    let server = Server::start(&[("REFRESHD_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]).await;
+    server.create_user_with_password("octocat", PASSWORD);
+    let guess = "hunter2 guess";
+    for _ in 0..10 {
+        let status = server.sign_in_from(ATTACKER, "OctoCat", guess).await;
+        assert_eq!(status, 401);
+    }
+    for _ in 0..3 {
+        assert_eq!(server.sign_in_from(ATTACKER, "octocat", guess).await, 429);
+    }
+    // Thirty failures at other logins from one address lock the address.
+    let sprayer = "2001:db8:5:6::9";
+    for n in 0..30 {
+        let login = format!("user{n}");
+        assert_eq!(server.sign_in_from(sprayer, &login, guess).await, 401);
+    }
+    // Another address in the same /64 is the same client.
+    let neighbour = "2001:db8:5:6::77";
+    assert_eq!(
+        server.sign_in_from(neighbour, "octocat", PASSWORD).await,
+        429
+    );
+    assert_eq!(
+        server.sign_in_from("10.9.9.9", "octocat", PASSWORD).await,
+        303
+    );
+
+    let logs = without_colours(&server.logs());
+    let events: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains(r#"event="signin.locked""#))
+        .collect();
+    assert_eq!(events.len(), 2, "one event per lock: {events:#?}");
+    let login = events[0];
+    assert!(
+        login.contains("WARN") && login.contains("refreshd::audit"),
+        "{login}"
+    );
+    assert!(login.contains(&format!("client={ATTACKER}")), "{login}");
+    assert!(
+        login.contains("login=octocat") && login.contains(r#"scope="login""#),
+        "{login}"
+    );
+    let address = events[1];
+    assert!(address.contains("client=2001:db8:5:6::/64"), "{address}");
+    assert!(address.contains(r#"scope="address""#), "{address}");
+    assert!(address.contains("login=user29"), "{address}");
+    assert!(
+        !logs.contains(guess) && !logs.contains(PASSWORD),
+        "no password is logged"
     );
 }
 

@@ -399,3 +399,39 @@ async fn serve_on_postgres_refuses_settings_that_would_break_cross_instance_refr
         "{no_window}"
     );
 }
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_share_sign_in_attempt_counts() {
+    let database = refreshd_store::testing::scratch_postgres().await;
+    let proxy = [("REFRESHD_TRUSTED_PROXIES", "127.0.0.1")];
+    let instances = [
+        Server::start_on(&database, &proxy).await,
+        Server::start_on(&database, &proxy).await,
+    ];
+    let password = "correct horse battery staple";
+    instances[0].create_user_with_password("octocat", password);
+    let attacker = "203.0.113.66";
+    // Ten guesses spread over both instances, as a load balancer would.
+    for n in 0..10 {
+        let status = instances[n % 2]
+            .sign_in_from(attacker, "octocat", "guess")
+            .await;
+        assert_eq!(status, 401);
+    }
+    for instance in &instances {
+        let status = instance.sign_in_from(attacker, "octocat", password).await;
+        assert_eq!(status, 429, "each instance knows the pair is locked");
+    }
+    assert_eq!(
+        count(
+            &database,
+            "SELECT attempts FROM sign_in_attempts WHERE login = 'octocat'"
+        )
+        .await,
+        10
+    );
+    let user = instances[1]
+        .sign_in_from("198.51.100.7", "octocat", password)
+        .await;
+    assert_eq!(user, 303, "the user at another address signs in");
+}

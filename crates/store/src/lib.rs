@@ -13,8 +13,8 @@ use refreshd_core::{ClientId, Timestamp, TokenDigest};
 
 pub use error::StoreError;
 pub use model::{
-    ActiveToken, ApiKey, App, Authorization, Consent, Grant, NewAccess, NewApp, NewCode, NewPair,
-    NewUser, RedeemedCode, Rotation, Session, Swept, User,
+    ActiveToken, ApiKey, App, AttemptCounts, AttemptLimits, Authorization, Consent, Grant,
+    NewAccess, NewApp, NewCode, NewPair, NewUser, RedeemedCode, Rotation, Session, Swept, User,
 };
 
 /// OAuth applications (clients).
@@ -216,8 +216,9 @@ pub trait Grants: Send + Sync {
 
     /// Housekeeping, safe to run at any time and on every instance at once: deletes codes that
     /// can no longer be redeemed, token pairs whose tokens have all expired, expired sessions,
-    /// broker replays and leases, and forgets sealed grace-replay answers older than the grace
-    /// window. Does a bounded amount of work per call; call it periodically.
+    /// broker replays, leases and sign-in attempt counts, and forgets sealed grace-replay
+    /// answers older than the grace window. Does a bounded amount of work per call; call it
+    /// periodically.
     async fn sweep(&self, now: Timestamp, grace_window_secs: i64) -> Result<Swept, StoreError>;
 }
 
@@ -293,10 +294,48 @@ pub trait Leases: Send + Sync {
     async fn lease_free(&self, key: TokenDigest, now: Timestamp) -> Result<bool, StoreError>;
 }
 
-/// Everything refreshd keeps; one adapter implements all of it.
-pub trait Store: Apps + Users + Pages + Grants + Callers + Replays + Leases {}
+/// Sign-in attempts by login and client address, shared by every instance on one database: a
+/// login guessed at from one address is locked there only, and one address guessing at many
+/// logins is slowed as a whole. Expired counts are deleted by `Grants::sweep`.
+#[async_trait]
+pub trait SignInAttempts: Send + Sync {
+    /// Counts an attempt to sign in as `login` (case-insensitive, not empty) from `address`,
+    /// before its password is checked, and returns the counts with it. `None`, and nothing
+    /// counted, when `login` at `address` or `address` itself has already reached its limit in
+    /// its current window. A window starts with the first attempt counted in it and lasts
+    /// `limits.window_secs`; then the count starts over. Concurrent attempts are counted one at
+    /// a time, so none slips past a limit.
+    async fn count_sign_in_attempt(
+        &self,
+        login: &str,
+        address: &str,
+        limits: AttemptLimits,
+        now: Timestamp,
+    ) -> Result<Option<AttemptCounts>, StoreError>;
 
-impl<T: Apps + Users + Pages + Grants + Callers + Replays + Leases> Store for T {}
+    /// After a successful sign-in as `login` from `address`: forgets that login's attempts
+    /// there, and takes the attempt just counted off the address's count (it did not fail).
+    async fn clear_sign_in_attempts(
+        &self,
+        login: &str,
+        address: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+}
+
+/// How a login is kept in the attempt counts: lowercased, as logins are compared. `None` for
+/// the empty login, which no user has (and which keys an address's own count).
+fn attempt_login(login: &str) -> Option<String> {
+    Some(login.to_lowercase()).filter(|l| !l.is_empty())
+}
+
+/// Everything refreshd keeps; one adapter implements all of it.
+pub trait Store:
+    Apps + Users + Pages + Grants + Callers + Replays + Leases + SignInAttempts
+{
+}
+
+impl<T: Apps + Users + Pages + Grants + Callers + Replays + Leases + SignInAttempts> Store for T {}
 
 /// Opens the adapter a database URL names (`sqlite://PATH` or `postgres://…`), creating and
 /// migrating the database if needed. `pool_size` caps PostgreSQL connections.

@@ -139,6 +139,26 @@ pub struct Authorization {
     pub updated_at: Timestamp,
 }
 
+/// How many sign-in attempts may be counted in one window before further ones are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptLimits {
+    /// At one login from one address.
+    pub per_login: i64,
+    /// From one address, at any login.
+    pub per_address: i64,
+    pub window_secs: i64,
+}
+
+/// Sign-in attempts not followed by a success in the current windows, the one just counted
+/// included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptCounts {
+    /// At this login from this address.
+    pub login: i64,
+    /// From this address, at any login.
+    pub address: i64,
+}
+
 /// What one sweep removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Swept {

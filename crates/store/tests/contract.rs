@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use refreshd_core::{AppKind, ClientId, ClientSecret, Timestamp, TokenDigest};
 use refreshd_store::{
-    Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, Rotation, Store, StoreError, Swept,
+    AttemptCounts, AttemptLimits, Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, Rotation,
+    Store, StoreError, Swept,
 };
 
 const NOW: Timestamp = Timestamp(1_800_000_000);
@@ -1188,5 +1189,133 @@ async fn an_owner_sees_and_revokes_live_token_families() {
             .unwrap()
             .is_empty(),
         "families whose tokens have all expired are not listed"
+    );
+}
+
+const LIMITS: AttemptLimits = AttemptLimits {
+    per_login: 3,
+    per_address: 5,
+    window_secs: 60,
+};
+
+/// Counts a sign-in attempt at `login` from `address` at `now`; `None` when refused.
+async fn attempt(f: &Fixture, login: &str, address: &str, now: Timestamp) -> Option<(i64, i64)> {
+    let counted = f.store.count_sign_in_attempt(login, address, LIMITS, now);
+    let counts = counted.await.unwrap();
+    counts.map(|AttemptCounts { login, address }| (login, address))
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_login_at_an_address_and_per_address() {
+    let f = fixture().await;
+    for n in 1..=3 {
+        assert_eq!(attempt(&f, "octocat", "192.0.2.1", NOW).await, Some((n, n)));
+    }
+    assert_eq!(attempt(&f, "OctoCat", "192.0.2.1", NOW).await, None);
+    assert_eq!(
+        attempt(&f, "octocat", "2001:db8::/64", NOW).await,
+        Some((1, 1)),
+        "another address is not locked out"
+    );
+    assert_eq!(
+        attempt(&f, "hubot", "192.0.2.1", NOW).await,
+        Some((1, 4)),
+        "a refused attempt is not counted"
+    );
+    assert_eq!(attempt(&f, "mona", "192.0.2.1", NOW).await, Some((1, 5)));
+    assert_eq!(
+        attempt(&f, "someone", "192.0.2.1", NOW).await,
+        None,
+        "the address reached its limit across logins"
+    );
+    assert_eq!(attempt(&f, "hubot", "192.0.2.1", NOW).await, None);
+    assert_eq!(
+        attempt(&f, "mona", "192.0.2.2", NOW).await,
+        Some((1, 1)),
+        "other addresses are not slowed"
+    );
+    let later = NOW.plus_secs(LIMITS.window_secs);
+    assert_eq!(
+        attempt(&f, "octocat", "192.0.2.1", later).await,
+        Some((1, 1)),
+        "both windows start over once ended"
+    );
+    assert_eq!(
+        attempt(&f, "", "192.0.2.3", NOW).await,
+        None,
+        "no user has an empty login"
+    );
+}
+
+#[tokio::test]
+async fn a_successful_sign_in_clears_its_login_at_its_address_only() {
+    let f = fixture().await;
+    attempt(&f, "octocat", "192.0.2.1", NOW).await.unwrap();
+    attempt(&f, "octocat", "192.0.2.1", NOW).await.unwrap();
+    attempt(&f, "octocat", "192.0.2.2", NOW).await.unwrap();
+    f.store
+        .clear_sign_in_attempts("OCTOCAT", "192.0.2.1", NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        attempt(&f, "octocat", "192.0.2.1", NOW).await,
+        Some((1, 2)),
+        "the login starts over; the address keeps its one failure"
+    );
+    assert_eq!(
+        attempt(&f, "octocat", "192.0.2.2", NOW).await,
+        Some((2, 2)),
+        "the other address keeps its count"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_sign_in_attempts_never_slip_past_the_limit() {
+    let f = fixture().await;
+    let attempts: Vec<_> = (0..24)
+        .map(|i| {
+            let store = f.store.clone();
+            // Half at one login, half at others, all from one address.
+            let login = if i % 2 == 0 {
+                "octocat".to_owned()
+            } else {
+                format!("user{i}")
+            };
+            tokio::spawn(async move {
+                store
+                    .count_sign_in_attempt(&login, "192.0.2.1", LIMITS, NOW)
+                    .await
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for attempt in attempts {
+        if let Some(counts) = attempt.await.unwrap().unwrap() {
+            seen.push(counts.address);
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, [1, 2, 3, 4, 5], "each counted once, up to the limit");
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_attempt_counts_whose_window_has_ended() {
+    let f = fixture().await;
+    attempt(&f, "octocat", "192.0.2.1", NOW).await.unwrap();
+    let later = NOW.plus_secs(30);
+    attempt(&f, "octocat", "192.0.2.2", later).await.unwrap();
+    f.store
+        .sweep(NOW.plus_secs(LIMITS.window_secs), GRACE)
+        .await
+        .unwrap();
+    assert_eq!(
+        attempt(&f, "octocat", "192.0.2.1", later).await,
+        Some((1, 1)),
+        "the ended window was deleted (counting starts over even at an earlier time)"
+    );
+    assert_eq!(
+        attempt(&f, "octocat", "192.0.2.2", later).await,
+        Some((2, 2)),
+        "a running window is kept"
     );
 }

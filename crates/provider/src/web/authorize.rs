@@ -17,7 +17,7 @@ use refreshd_core::{Dialect, Scopes};
 use refreshd_store::{App, User};
 use url::Url;
 
-use super::{PageError, Posted, Visitor, page, signin};
+use super::{ClientAddress, PageError, Posted, Visitor, page, signin};
 use crate::Provider;
 
 /// The parameters an authorize request may carry, and that its pages carry along.
@@ -65,21 +65,25 @@ fn dialect_at(uri: &Uri) -> Dialect {
 pub async fn show(
     State(provider): State<Provider>,
     visitor: Visitor,
+    client: ClientAddress,
     uri: Uri,
 ) -> Result<Response, PageError> {
     let params = parse(uri.query().unwrap_or(""))?;
-    authorize(&provider, visitor, dialect_at(&uri), params, None).await
+    let dialect = dialect_at(&uri);
+    authorize(&provider, visitor, &client, dialect, params, None).await
 }
 
 /// The sign-in or consent page of the flow, posted back.
 pub async fn decide(
     State(provider): State<Provider>,
     visitor: Visitor,
+    client: ClientAddress,
     uri: Uri,
     Posted(form): Posted<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     let (params, action) = posted(form)?;
-    authorize(&provider, visitor, dialect_at(&uri), params, Some(action)).await
+    let dialect = dialect_at(&uri);
+    authorize(&provider, visitor, &client, dialect, params, Some(action)).await
 }
 
 /// What a page of the flow posted back.
@@ -309,6 +313,7 @@ fn check_params(request: &Checked) -> Result<Ask, Refusal> {
 async fn authorize(
     provider: &Provider,
     mut visitor: Visitor,
+    client: &ClientAddress,
     dialect: Dialect,
     params: Params,
     action: Option<Action>,
@@ -324,7 +329,7 @@ async fn authorize(
     let user = match (visitor.user.clone(), action.map(|a| a.kind)) {
         (Some(user), kind) => Some((user, kind)),
         (None, Some(ActionKind::SignIn { login, password })) => {
-            match signin::verify(provider, &login, &password).await? {
+            match signin::verify(provider, client, &login, &password).await? {
                 Some(user) => {
                     visitor.sign_in(provider, user.clone()).await?;
                     Some((user, None))

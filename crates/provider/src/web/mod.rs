@@ -4,6 +4,7 @@
 
 mod authorize;
 mod authorized;
+mod client_address;
 mod developer;
 mod session;
 mod signin;
@@ -19,6 +20,7 @@ use refreshd_core::ClientId;
 use refreshd_store::{App, StoreError};
 
 use crate::Provider;
+pub use client_address::{ClientAddress, TrustedProxies};
 pub use session::Visitor;
 
 const STYLESHEET: &str = include_str!("refreshd.css");
@@ -132,6 +134,9 @@ pub enum PageError {
     Unavailable,
     #[error("Too many failed sign-ins for this account. Try again in 15 minutes.")]
     TooManyAttempts,
+    /// The server was started without connection info, so sign-in attempts cannot be counted.
+    #[error("refreshd cannot tell where this sign-in comes from, so it cannot accept it.")]
+    NoClientAddress,
     /// Not signed in: off to the sign-in page, then back to this local path.
     #[error("sign in first")]
     SignIn(String),
@@ -154,6 +159,7 @@ impl IntoResponse for PageError {
             Self::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::NoClientAddress => StatusCode::INTERNAL_SERVER_ERROR,
             Self::SignIn(return_to) => {
                 let query =
                     serde_urlencoded::to_string([("return_to", return_to)]).unwrap_or_default();

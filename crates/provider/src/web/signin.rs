@@ -1,19 +1,19 @@
 //! Signing in with a provider user's password (`refreshd user create --password-stdin`) and
 //! signing out.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::LazyLock;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use refreshd_core::{Timestamp, password};
-use refreshd_store::User;
+use refreshd_core::audit::AUDIT;
+use refreshd_core::password;
+use refreshd_store::{AttemptLimits, User};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
-use super::{Button, PageError, Posted, Visitor};
+use super::{Button, ClientAddress, PageError, Posted, Visitor};
 use crate::Provider;
 
 /// Password checks at once: each Argon2id verification takes tens of milliseconds and 19 MiB,
@@ -23,66 +23,43 @@ static VERIFYING: Semaphore = Semaphore::const_new(4);
 /// Checked when the login is unknown, so both failures take the same time.
 static DECOY: LazyLock<String> = LazyLock::new(|| password::hash("refreshd decoy password"));
 
-/// Sign-in attempts allowed per login in a window without one succeeding, on each instance.
-const MAX_FAILURES: u32 = 10;
-const FAILURE_WINDOW_SECS: i64 = 15 * 60;
-/// Logins with attempts remembered at most.
-const REMEMBERED_LOGINS: usize = 10_000;
+/// Sign-in attempts without a success allowed in 15 minutes, counted in the database so every
+/// instance shares them. Per login at one address: a guesser locks only their own address out,
+/// and the user signs in from theirs. Per address across logins: three logins' worth, so
+/// someone mistyping at a couple of accounts is not slowed, while one address spraying a
+/// password over many logins gets 30 guesses a quarter-hour instead of dozens a second.
+const LIMITS: AttemptLimits = AttemptLimits {
+    per_login: 10,
+    per_address: 30,
+    window_secs: 15 * 60,
+};
 
-/// Recent attempts that have not (yet) succeeded, by lowercased login: (start of the window,
-/// count).
-static ATTEMPTS: LazyLock<Mutex<HashMap<String, (Timestamp, u32)>>> =
-    LazyLock::new(Default::default);
-
-/// Counts an attempt at `login` before its password is checked, so concurrent attempts
-/// cannot slip past the limit; `false` when the login has used up its window.
-fn take_attempt(login: &str, now: Timestamp) -> bool {
-    let mut attempts = ATTEMPTS.lock().unwrap_or_else(PoisonError::into_inner);
-    let ended = |since: &Timestamp| now.secs() >= since.secs() + FAILURE_WINDOW_SECS;
-    if attempts.len() >= REMEMBERED_LOGINS {
-        attempts.retain(|_, (since, _)| !ended(since));
-        // Still full: forget the logins with the fewest attempts first, so a flood of
-        // one-off logins cannot wipe the count of one being guessed at.
-        while attempts.len() >= REMEMBERED_LOGINS {
-            let fewest = attempts.values().map(|(_, n)| *n).min().unwrap_or(0);
-            attempts.retain(|_, (_, n)| *n > fewest);
-        }
-    }
-    let entry = attempts.entry(login.to_lowercase()).or_insert((now, 0));
-    if ended(&entry.0) {
-        *entry = (now, 0);
-    }
-    if entry.1 >= MAX_FAILURES {
-        return false;
-    }
-    entry.1 += 1;
-    true
-}
-
-/// A successful sign-in clears the login's count.
-fn succeeded(login: &str) {
-    let mut attempts = ATTEMPTS.lock().unwrap_or_else(PoisonError::into_inner);
-    attempts.remove(&login.to_lowercase());
-}
-
-/// The user `login` names, if `password` is theirs. After `MAX_FAILURES` attempts for a login
-/// in `FAILURE_WINDOW_SECS` without a success, it is refused without a check until the
-/// window ends. Known and unknown logins cost the same queries and the same hash check.
+/// The user `login` names, if `password` is theirs. The attempt is counted before the password
+/// is checked, so concurrent guesses cannot slip past `LIMITS`; past them it is refused
+/// without a check until the window ends, and a success clears the login's count at that
+/// address. Known and unknown logins cost the same queries and the same hash check.
 pub async fn verify(
     provider: &Provider,
+    client: &ClientAddress,
     login: &str,
     password: &str,
 ) -> Result<Option<User>, PageError> {
-    // A login no user can have is refused before it is looked up or remembered, so the
-    // attempt counts stay small whatever is posted.
+    // A login no user can have is refused before it is looked up or counted, so the attempt
+    // counts stay small whatever is posted.
     if !refreshd_core::is_valid_login(login) {
         return Ok(None);
     }
-    if !take_attempt(login, provider.clock.now()) {
+    let address = client.known()?;
+    let now = provider.clock.now();
+    let store = &provider.store;
+    let Some(counts) = store
+        .count_sign_in_attempt(login, address, LIMITS, now)
+        .await?
+    else {
         return Err(PageError::TooManyAttempts);
-    }
-    let user = provider.store.find_user(login).await?;
-    let stored = provider.store.password_hash(login).await?;
+    };
+    let user = store.find_user(login).await?;
+    let stored = store.password_hash(login).await?;
     let _slot = VERIFYING
         .acquire()
         .await
@@ -95,9 +72,27 @@ pub async fn verify(
     .map_err(|_| PageError::Unavailable)?;
     let user = user.filter(|_| matches && has_password);
     if user.is_some() {
-        succeeded(login);
+        store.clear_sign_in_attempts(login, address, now).await?;
+        return Ok(user);
     }
-    Ok(user)
+    // Counts are unique while they rise, so each lock is reported once: by the failure that
+    // reached the limit.
+    if counts.login == LIMITS.per_login {
+        locked(login, address, "login");
+    }
+    if counts.address == LIMITS.per_address {
+        locked(login, address, "address");
+    }
+    Ok(None)
+}
+
+/// The security event of a lock: `scope` is `login` (this login from this address) or
+/// `address` (this address, at any login).
+fn locked(login: &str, address: &str, scope: &'static str) {
+    let login = login.to_lowercase();
+    metrics::counter!("refreshd_signin_lockouts_total", "scope" => scope).increment(1);
+    tracing::warn!(target: AUDIT, event = "signin.locked", login = %login,
+        client = %address, scope = scope, "sign-in locked");
 }
 
 /// The sign-in form. `hidden` are fields to carry through (an authorize request's).
@@ -170,11 +165,12 @@ pub struct SignIn {
 pub async fn sign_in(
     State(provider): State<Provider>,
     mut visitor: Visitor,
+    client: ClientAddress,
     Posted(posted): Posted<SignIn>,
 ) -> Result<Response, PageError> {
     visitor.check_csrf(&posted.csrf)?;
     let return_to = local_path(posted.return_to.as_deref());
-    match verify(&provider, &posted.username, &posted.password).await? {
+    match verify(&provider, &client, &posted.username, &posted.password).await? {
         Some(user) => {
             visitor.sign_in(&provider, user).await?;
             let mut response = Redirect::to(&return_to).into_response();

@@ -55,6 +55,7 @@ pub async fn spawn_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
         clock: Arc::new(clock.clone()),
         lifetimes,
         public_url: url.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
     };
     let (app, secret) = create_app(&provider, AppKind::GithubApp, true).await;
     let user = provider

@@ -109,6 +109,59 @@ impl Server {
 }
 
 impl Server {
+    /// Creates user `login` with `password` (`user create --password-stdin`).
+    pub fn create_user_with_password(&self, login: &str, password: &str) {
+        use std::io::Write;
+        let mut child = self
+            .command(&["user", "create", "--login", login, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(password.as_bytes()).unwrap();
+        drop(stdin);
+        let created = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&created.stderr);
+        assert!(created.status.success(), "user create: {stderr}");
+    }
+
+    /// Signs in as a browser at `client` would, behind a proxy at 127.0.0.1 that names it in
+    /// `X-Forwarded-For`: gets the form (and its CSRF cookie), then posts it. The post's
+    /// status.
+    pub async fn sign_in_from(&self, client: &str, login: &str, password: &str) -> u16 {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let form = http
+            .get(format!("{}/login", self.url))
+            .header("x-forwarded-for", client)
+            .send()
+            .await
+            .unwrap();
+        let cookie = form
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let body = form.text().await.unwrap();
+        let start = body.find(r#"name="csrf" value=""#).expect("a form") + 19;
+        let csrf = &body[start..start + body[start..].find('"').unwrap()];
+        let posted = http
+            .post(format!("{}/session", self.url))
+            .header("x-forwarded-for", client)
+            .header("cookie", cookie)
+            .form(&[("csrf", csrf), ("username", login), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        posted.status().as_u16()
+    }
+
     /// Kills the process at once (SIGKILL): no graceful shutdown, nothing released.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

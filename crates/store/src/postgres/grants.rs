@@ -547,6 +547,13 @@ impl Grants for PostgresStore {
             &[&now_secs, &SWEEP_STRETCH],
         )
         .await?;
+        execute(
+            &tx,
+            "DELETE FROM sign_in_attempts WHERE (address, login) IN (
+                 SELECT address, login FROM sign_in_attempts WHERE expires_at <= $1 LIMIT $2)",
+            &[&now_secs, &SWEEP_STRETCH],
+        )
+        .await?;
         // Pairs are appended in time order, so forgetting old replay answers walks ids upwards
         // from where the last sweep stopped, a bounded number of rows per call (ids have gaps
         // where dead pairs were deleted).

@@ -6,6 +6,7 @@
 //! refreshd recovers without a restart once the database is back.
 
 mod accounts;
+mod attempts;
 mod broker;
 mod grants;
 mod pages;
@@ -25,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_passwords.sql"),
     include_str!("migrations/0003_pages.sql"),
+    include_str!("migrations/0004_sign_in_attempts.sql"),
 ];
 
 /// How long a request waits for a connection (or to open one) before it fails with 503.

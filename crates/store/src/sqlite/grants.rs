@@ -513,6 +513,12 @@ impl Grants for SqliteStore {
                     )
                     .and_then(|mut s| s.execute(params![now.secs(), SWEEP_STRETCH]))
                     .map_err(unavailable)?;
+                conn.prepare_cached(
+                    "DELETE FROM sign_in_attempts WHERE (address, login) IN (
+                         SELECT address, login FROM sign_in_attempts WHERE expires_at <= ?1 LIMIT ?2)",
+                )
+                .and_then(|mut s| s.execute(params![now.secs(), SWEEP_STRETCH]))
+                .map_err(unavailable)?;
                 // Pairs are appended in time order, so the sweep walks ids upwards from where
                 // it stopped, a bounded number of rows per call (ids have gaps where dead pairs
                 // were deleted), never scanning the whole table.

@@ -2,6 +2,7 @@
 //! pool of readers.
 
 mod accounts;
+mod attempts;
 mod broker;
 mod checkpointer;
 mod grants;
@@ -23,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_leases_and_expiry.sql"),
     include_str!("migrations/0004_passwords.sql"),
     include_str!("migrations/0005_pages.sql"),
+    include_str!("migrations/0006_sign_in_attempts.sql"),
 ];
 
 /// The file path in a `sqlite://PATH` or `sqlite:PATH` URL.
