@@ -336,6 +336,24 @@ pub struct UserInfo {
     email_verified: Option<bool>,
 }
 
+/// The bodies that may be left out: their one parameter may come in the query string.
+struct OptionalBodies;
+
+impl Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for path in ["/revoke", "/tokeninfo"] {
+            let post = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut());
+            if let Some(body) = post.and_then(|op| op.request_body.as_mut()) {
+                body.required = Some(utoipa::openapi::Required::False);
+            }
+        }
+    }
+}
+
 /// The provider's security schemes.
 struct Security;
 
@@ -402,6 +420,6 @@ impl Modify for Security {
         TokenInfo,
         UserInfo,
     )),
-    modifiers(&Security)
+    modifiers(&Security, &OptionalBodies)
 )]
 pub struct ProviderApi;

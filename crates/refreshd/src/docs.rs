@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 #[openapi(
     info(
         title = "refreshd",
-        description = "An OAuth token service: a GitHub- and Google-compatible provider of expiring, rotating tokens, and a broker that refreshes GitHub and Google tokens without ever burning a rotating refresh token. GitHub REST routes are also served under `/api/v3`.\n\nA method a path does not serve is answered `405 Method Not Allowed` with an `Allow` header on the Google-dialect and broker paths (in that dialect's error shape), and `404 Not Found` in GitHub's shape on GitHub's paths, as GitHub answers it. Request bodies over 64 KiB are refused with 413."
+        description = "An OAuth token service: a GitHub- and Google-compatible provider of expiring, rotating tokens, and a broker that refreshes GitHub and Google tokens without ever burning a rotating refresh token. GitHub REST routes are also served under `/api/v3`.\n\nA method a path does not serve is answered `405 Method Not Allowed` with an `Allow` header (in the Google dialect's or the broker's error shape on their paths, with no body on refreshd's own), and `404 Not Found` in GitHub's shape on GitHub's paths, as GitHub answers it. Request bodies over 64 KiB are refused with 413."
     ),
     paths(healthz, openapi_json)
 )]
@@ -171,6 +171,18 @@ mod tests {
             }
         }
         assert!(seen.contains_key("googleTokenInfoPost"), "POST /tokeninfo");
+    }
+
+    /// `POST /revoke` and `POST /tokeninfo` read their one parameter from the query string too.
+    #[test]
+    fn bodies_that_may_be_left_out_are_optional() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        for path in ["/revoke", "/tokeninfo"] {
+            let body = &doc["paths"][path]["post"]["requestBody"];
+            assert_eq!(body["required"], false, "{path}");
+            let schema = &body["content"]["application/x-www-form-urlencoded"]["schema"];
+            assert!(schema["$ref"].is_string(), "{path}: {schema}");
+        }
     }
 
     /// Each scheme on the routes it applies to, and no others: a `{}` alternative marks

@@ -37,8 +37,8 @@ async fn authorization(
 #[utoipa::path(post, path = "/revoke", operation_id = "googleRevoke", tag = "Google OAuth",
     params(("token" = Option<String>, Query, description = "An access (`ya29.`) or refresh (`1//`) token; or in the body")),
     request_body(content(
-        (Option<crate::api_doc::RevokeRequest> = "application/x-www-form-urlencoded"),
-        (Option<crate::api_doc::RevokeRequest> = "application/json"),
+        (crate::api_doc::RevokeRequest = "application/x-www-form-urlencoded"),
+        (crate::api_doc::RevokeRequest = "application/json"),
     )),
     responses(
         (status = 200, description = "Revoked: the whole grant", body = crate::api_doc::Revoked),
@@ -126,8 +126,8 @@ pub async fn tokeninfo(
     security((), ("googleToken" = [])),
     params(("access_token" = Option<String>, Query, description = "Or in the body, or as `Authorization: Bearer`")),
     request_body(content(
-        (Option<crate::api_doc::TokenInfoRequest> = "application/x-www-form-urlencoded"),
-        (Option<crate::api_doc::TokenInfoRequest> = "application/json"),
+        (crate::api_doc::TokenInfoRequest = "application/x-www-form-urlencoded"),
+        (crate::api_doc::TokenInfoRequest = "application/json"),
     )),
     responses(
         (status = 200, description = "The token's introspection", body = crate::api_doc::TokenInfo),
