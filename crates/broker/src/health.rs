@@ -15,9 +15,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// 200 when the database answers (upstream trouble makes it `degraded`, not down); 503 when
 /// the database does not.
-#[utoipa::path(get, path = "/health", tag = "Broker",
-    responses((status = 200, description = "`status` ok or degraded; `database`; each upstream: reachable, unreachable or not_configured"),
-        (status = 503, description = "The database is unavailable")))]
+#[utoipa::path(get, path = "/health", operation_id = "brokerHealth", tag = "Broker",
+    responses(
+        (status = 200, description = "The database answers; `status` is `ok` or `degraded`", body = crate::api_doc::HealthReport),
+        (status = 503, description = "The database does not answer; `status` is `unavailable`", body = crate::api_doc::HealthReport),
+    ))]
 pub async fn health(State(broker): State<Broker>) -> (StatusCode, Json<Value>) {
     let database = match broker.0.store.find_api_key(TokenDigest::of("")).await {
         Ok(_) => "ok",

@@ -103,7 +103,7 @@ async fn fetch_user(
 }
 
 /// Log in with a GitHub authorization code.
-#[utoipa::path(post, path = "/auth/github", tag = "Broker", security(("bearer" = [])),
+#[utoipa::path(post, path = "/auth/github", operation_id = "brokerGithubLogin", tag = "Broker", security(("bearer" = [])),
     request_body = crate::api_doc::CodeRequest,
     responses((status = 200, description = "Signed in", body = crate::api_doc::LoggedIn), crate::api_doc::BrokerErrors))]
 pub async fn github(
@@ -137,7 +137,7 @@ pub async fn github(
 }
 
 /// Exchange a Google authorization code.
-#[utoipa::path(post, path = "/auth/google/exchange", tag = "Broker", security(("bearer" = [])),
+#[utoipa::path(post, path = "/auth/google/exchange", operation_id = "brokerGoogleExchange", tag = "Broker", security(("bearer" = [])),
     request_body = crate::api_doc::CodeRequest,
     responses((status = 200, description = "Exchanged", body = crate::api_doc::Exchanged), crate::api_doc::BrokerErrors))]
 pub async fn google_exchange(
@@ -149,15 +149,21 @@ pub async fn google_exchange(
     let body = json_body(&headers, body)?;
     let code = string_field(&body, "code")?;
     let configured = broker.0.settings.google.redirect_uri.as_deref();
-    let redirect_uri = body
-        .get("redirect_uri")
-        .and_then(Value::as_str)
-        .or(configured)
-        .ok_or_else(|| {
+    // One the caller sends must be a real one: an empty string would reach Google as none,
+    // and Google's refusal would look like the upstream's fault.
+    let redirect_uri = match body.get("redirect_uri") {
+        None | Some(Value::Null) => configured.ok_or_else(|| {
             BrokerError::InvalidRequest(
                 "\"redirect_uri\" is required (or configure google.redirect_uri)".into(),
             )
-        })?;
+        })?,
+        Some(Value::String(uri)) if !uri.is_empty() => uri.as_str(),
+        Some(_) => {
+            return Err(BrokerError::InvalidRequest(
+                "\"redirect_uri\" must be a non-empty string".into(),
+            ));
+        }
+    };
     let tokens = exchange(&broker, Upstream::Google, code, Some(redirect_uri)).await?;
     Ok(Json(json!({
         "success": true,
@@ -168,7 +174,7 @@ pub async fn google_exchange(
 }
 
 /// Log in with a Google access token (verified through Google's userinfo endpoint).
-#[utoipa::path(post, path = "/auth/google", tag = "Broker", security(("bearer" = [])),
+#[utoipa::path(post, path = "/auth/google", operation_id = "brokerGoogleLogin", tag = "Broker", security(("bearer" = [])),
     request_body = crate::api_doc::GoogleLoginRequest,
     responses((status = 200, description = "Signed in", body = crate::api_doc::LoggedIn), crate::api_doc::BrokerErrors))]
 pub async fn google(

@@ -87,7 +87,7 @@ pub(crate) fn string_field<'a>(
 
 /// Refresh a GitHub token (seed 000). Concurrent calls with one token make one upstream call;
 /// the same call again inside the replay window gets the same answer without one.
-#[utoipa::path(post, path = "/auth/github/refresh", tag = "Broker", security(("bearer" = [])),
+#[utoipa::path(post, path = "/auth/github/refresh", operation_id = "brokerGithubRefresh", tag = "Broker", security(("bearer" = [])),
     request_body = crate::api_doc::RefreshRequest,
     responses((status = 200, description = "Refreshed", body = crate::api_doc::GithubRefreshed), crate::api_doc::BrokerErrors))]
 pub async fn github(
@@ -109,7 +109,7 @@ pub async fn github(
 }
 
 /// Refresh a Google token (seed 001).
-#[utoipa::path(post, path = "/auth/google/refresh", tag = "Broker", security(("bearer" = [])),
+#[utoipa::path(post, path = "/auth/google/refresh", operation_id = "brokerGoogleRefresh", tag = "Broker", security(("bearer" = [])),
     request_body = crate::api_doc::RefreshRequest,
     responses((status = 200, description = "Refreshed", body = crate::api_doc::GoogleRefreshed), crate::api_doc::BrokerErrors))]
 pub async fn google(

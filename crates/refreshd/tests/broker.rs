@@ -459,6 +459,18 @@ async fn google_exchange_and_login() {
         (400, Some("invalid_request")),
         "no redirect_uri: {err}"
     );
+    // An empty one is the caller's mistake, not Google's refusal (502).
+    let (status, err) = broker
+        .post(
+            "/auth/google/exchange",
+            json!({"code": code["code"], "redirect_uri": ""}),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_request")),
+        "an empty redirect_uri: {err}"
+    );
     let (status, body) = broker
         .post(
             "/auth/google/exchange",

@@ -79,17 +79,12 @@ fn presented_token(body: Result<Bytes, BytesRejection>) -> Result<AccessToken, R
     }
 }
 
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct AccessTokenBody {
-    access_token: String,
-}
-
 /// Check a token: 200 with the authorization object, or 404.
-#[utoipa::path(post, path = "/applications/{client_id}/token", tag = "GitHub OAuth Applications API",
-    params(("client_id" = String, Path)), request_body = AccessTokenBody,
-    responses((status = 200, description = "The authorization object"), (status = 401, description = "Bad credentials"),
-        (status = 404, description = "Not Found"), (status = 422, description = "Validation Failed")))]
+#[utoipa::path(post, path = "/applications/{client_id}/token", operation_id = "githubCheckToken", tag = "GitHub OAuth Applications API",
+    security(("basic" = [])),
+    params(("client_id" = String, Path, description = "The app's client id; it must be the app whose credentials come with the request")),
+    request_body = crate::api_doc::AccessTokenBody,
+    responses((status = 200, description = "The authorization object", body = crate::api_doc::Authorization), crate::api_doc::ApplicationsErrors))]
 pub async fn check(
     State(provider): State<Provider>,
     ClientIdPath(client_id): ClientIdPath,
@@ -108,11 +103,11 @@ pub async fn check(
 }
 
 /// Reset a token: a new token replaces the presented one at once.
-#[utoipa::path(patch, path = "/applications/{client_id}/token", tag = "GitHub OAuth Applications API",
-    params(("client_id" = String, Path)), request_body = AccessTokenBody,
-    responses((status = 200, description = "The authorization object with the new `token`"),
-        (status = 401, description = "Bad credentials"), (status = 404, description = "Not Found"),
-        (status = 422, description = "Validation Failed")))]
+#[utoipa::path(patch, path = "/applications/{client_id}/token", operation_id = "githubResetToken", tag = "GitHub OAuth Applications API",
+    security(("basic" = [])),
+    params(("client_id" = String, Path, description = "The app's client id; it must be the app whose credentials come with the request")),
+    request_body = crate::api_doc::AccessTokenBody,
+    responses((status = 200, description = "The authorization object with the new `token`", body = crate::api_doc::Authorization), crate::api_doc::ApplicationsErrors))]
 pub async fn reset(
     State(provider): State<Provider>,
     ClientIdPath(client_id): ClientIdPath,
@@ -145,10 +140,11 @@ pub async fn reset(
 }
 
 /// Delete a token: 204, or 404 for a token that is not live.
-#[utoipa::path(delete, path = "/applications/{client_id}/token", tag = "GitHub OAuth Applications API",
-    params(("client_id" = String, Path)), request_body = AccessTokenBody,
-    responses((status = 204, description = "Revoked"), (status = 401, description = "Bad credentials"),
-        (status = 404, description = "Not Found"), (status = 422, description = "Validation Failed")))]
+#[utoipa::path(delete, path = "/applications/{client_id}/token", operation_id = "githubDeleteToken", tag = "GitHub OAuth Applications API",
+    security(("basic" = [])),
+    params(("client_id" = String, Path, description = "The app's client id; it must be the app whose credentials come with the request")),
+    request_body = crate::api_doc::AccessTokenBody,
+    responses((status = 204, description = "Revoked"), crate::api_doc::ApplicationsErrors))]
 pub async fn delete_token(
     State(provider): State<Provider>,
     ClientIdPath(client_id): ClientIdPath,
@@ -159,10 +155,11 @@ pub async fn delete_token(
 }
 
 /// Delete an app authorization: revokes every token of the token's user for the app.
-#[utoipa::path(delete, path = "/applications/{client_id}/grant", tag = "GitHub OAuth Applications API",
-    params(("client_id" = String, Path)), request_body = AccessTokenBody,
-    responses((status = 204, description = "Revoked"), (status = 401, description = "Bad credentials"),
-        (status = 404, description = "Not Found"), (status = 422, description = "Validation Failed")))]
+#[utoipa::path(delete, path = "/applications/{client_id}/grant", operation_id = "githubDeleteAuthorization", tag = "GitHub OAuth Applications API",
+    security(("basic" = [])),
+    params(("client_id" = String, Path, description = "The app's client id; it must be the app whose credentials come with the request")),
+    request_body = crate::api_doc::AccessTokenBody,
+    responses((status = 204, description = "Revoked: every token of the grant"), crate::api_doc::ApplicationsErrors))]
 pub async fn delete_grant(
     State(provider): State<Provider>,
     ClientIdPath(client_id): ClientIdPath,

@@ -5,7 +5,6 @@ mod format;
 mod objects;
 mod rest_error;
 pub(crate) mod token;
-pub use token::TokenRequest;
 pub(crate) mod user;
 
 use axum::Router;

@@ -107,34 +107,51 @@ impl TokenError {
     }
 }
 
-/// The parameters of a token request (query string, form or JSON body). Documentation only:
-/// the handler reads them leniently to answer every mistake in GitHub's shape.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct TokenRequest {
-    /// `authorization_code` (the default when `code` is given) or `refresh_token`.
-    grant_type: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    code: Option<String>,
-    redirect_uri: Option<String>,
-    code_verifier: Option<String>,
-    refresh_token: Option<String>,
-}
-
 /// Exchange a code or a refresh token for a token pair (GitHub's dialect).
 #[utoipa::path(
     post,
     path = "/login/oauth/access_token",
+    operation_id = "githubAccessToken",
     tag = "GitHub OAuth",
-    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded",
-        description = "Also accepted as a JSON body or in the query string. Client credentials may be HTTP Basic instead."),
+    security((), ("basic" = [])),
+    request_body(
+        description = "Also read from the query string (the body wins). Client credentials come as HTTP Basic or as `client_id` and `client_secret`.",
+        content(
+            (crate::api_doc::GithubTokenRequest = "application/x-www-form-urlencoded"),
+            (crate::api_doc::GithubTokenRequest = "application/json"),
+        )
+    ),
     responses(
-        (status = 200, description = "A token pair, as JSON, XML or a form per `Accept`; or GitHub's error (`error`, `error_description`, `error_uri`) with status 200, as GitHub answers", body = TokenAnswer),
-        (status = 400, description = "`invalid_request`: an unreadable body"),
-        (status = 413, description = "`invalid_request`: a body over 64 KiB"),
-        (status = 415, description = "`invalid_request`: a body neither form nor JSON"),
-        (status = 503, description = "`temporarily_unavailable`: the database cannot be used"),
+        (status = 200, description = "A token pair, or GitHub's error with status 200 as GitHub answers it; as JSON, XML (`<OAuth>…</OAuth>`) or a form, chosen by `Accept` (`application/json`, `application/xml`, anything else)",
+            content(
+                (crate::api_doc::GithubTokenResponse = "application/json"),
+                (String = "application/xml"),
+                (String = "application/x-www-form-urlencoded"),
+            )),
+        (status = 400, description = "`invalid_request`: a body that is not UTF-8, a JSON object of strings or a valid form. Errors come in the format `Accept` chose",
+            content(
+                (crate::api_doc::GithubTokenError = "application/json"),
+                (String = "application/xml"),
+                (String = "application/x-www-form-urlencoded"),
+            )),
+        (status = 413, description = "`invalid_request`: a body over 64 KiB",
+            content(
+                (crate::api_doc::GithubTokenError = "application/json"),
+                (String = "application/xml"),
+                (String = "application/x-www-form-urlencoded"),
+            )),
+        (status = 415, description = "`invalid_request`: a body neither form nor JSON",
+            content(
+                (crate::api_doc::GithubTokenError = "application/json"),
+                (String = "application/xml"),
+                (String = "application/x-www-form-urlencoded"),
+            )),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be used",
+            content(
+                (crate::api_doc::GithubTokenError = "application/json"),
+                (String = "application/xml"),
+                (String = "application/x-www-form-urlencoded"),
+            )),
     )
 )]
 pub async fn access_token(

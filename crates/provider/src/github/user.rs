@@ -25,8 +25,16 @@ fn bearer(headers: &HeaderMap) -> Result<&str, RestError> {
 }
 
 /// The authenticated user (`Authorization: Bearer <token>` or `token <token>`).
-#[utoipa::path(get, path = "/user", tag = "GitHub REST",
-    responses((status = 200, description = "GitHub's user object"), (status = 401, description = "Bad credentials")))]
+#[utoipa::path(get, path = "/user", operation_id = "githubGetAuthenticatedUser", tag = "GitHub REST",
+    security(("githubToken" = [])),
+    responses(
+        (status = 200, description = "GitHub's user object", body = crate::api_doc::PrivateUser,
+            headers(("X-OAuth-Scopes" = String, description = "The token's scopes, comma-separated"))),
+        (status = 401, description = "`Requires authentication` (no `Authorization`) or `Bad credentials`",
+            body = crate::api_doc::GithubRestError,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"GitHub\"`"))),
+        (status = 503, description = "`Service unavailable`: the database cannot be used", body = crate::api_doc::GithubRestError),
+    ))]
 pub async fn me(
     State(provider): State<Provider>,
     headers: HeaderMap,

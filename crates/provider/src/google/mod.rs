@@ -16,7 +16,10 @@ pub fn router(provider: Provider) -> Router {
     Router::new()
         .route("/token", post(token::token))
         .route("/revoke", post(tokens::revoke))
-        .route("/tokeninfo", get(tokens::tokeninfo).post(tokens::tokeninfo))
+        .route(
+            "/tokeninfo",
+            get(tokens::tokeninfo).post(tokens::tokeninfo_post),
+        )
         .route("/oauth2/v3/userinfo", get(tokens::userinfo))
         .method_not_allowed_fallback(|| async { error::GoogleError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -19,11 +19,23 @@ use crate::params::{Params, ParamsError};
 
 /// Google's token endpoint: `authorization_code` and `refresh_token` grants; refresh tokens
 /// do not rotate.
-#[utoipa::path(post, path = "/token", tag = "Google OAuth",
-    request_body(content = crate::github::TokenRequest, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "`access_token` (`ya29.`), `expires_in`, `scope`, `token_type`, and `refresh_token` (`1//`) on a code exchange", body = TokenAnswer),
-        (status = 400, description = "`invalid_request`, `invalid_grant`, `unsupported_grant_type`, `redirect_uri_mismatch`"),
-        (status = 401, description = "`invalid_client`")))]
+#[utoipa::path(post, path = "/token", operation_id = "googleToken", tag = "Google OAuth",
+    security((), ("basic" = [])),
+    request_body(
+        description = "Also read from the query string (the body wins). Client credentials come as HTTP Basic or as `client_id` and `client_secret`.",
+        content(
+            (crate::api_doc::GoogleTokenRequest = "application/x-www-form-urlencoded"),
+            (crate::api_doc::GoogleTokenRequest = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "`access_token` (`ya29.`), `expires_in`, `scope` (space-separated), `token_type`, and `refresh_token` (`1//`) on a code exchange", body = TokenAnswer),
+        (status = 400, description = "`invalid_request` (a missing parameter, an unreadable body), `unsupported_grant_type`, `invalid_grant` or `redirect_uri_mismatch`", body = crate::api_doc::GoogleError),
+        (status = 401, description = "`invalid_client`: an unknown client or a wrong secret", body = crate::api_doc::GoogleError),
+        (status = 413, description = "`invalid_request`: a body over 64 KiB", body = crate::api_doc::GoogleError),
+        (status = 415, description = "`invalid_request`: a body neither form nor JSON", body = crate::api_doc::GoogleError),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be used", body = crate::api_doc::GoogleError),
+    ))]
 pub async fn token(
     State(provider): State<Provider>,
     headers: HeaderMap,

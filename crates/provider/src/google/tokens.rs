@@ -1,4 +1,4 @@
-//! Google's token introspection and revocation: `POST /revoke`, `GET /tokeninfo`,
+//! Google's token introspection and revocation: `POST /revoke`, `GET|POST /tokeninfo`,
 //! `GET /oauth2/v3/userinfo`.
 
 use axum::Json;
@@ -34,9 +34,19 @@ async fn authorization(
 
 /// `POST /revoke?token=…` (or in the form): revokes the grant the access or refresh token
 /// belongs to, as Google does.
-#[utoipa::path(post, path = "/revoke", tag = "Google OAuth",
-    params(("token" = String, Query, description = "An access or refresh token; also accepted in a form body")),
-    responses((status = 200, description = "Revoked: the whole grant"), (status = 400, description = "`invalid_token`")))]
+#[utoipa::path(post, path = "/revoke", operation_id = "googleRevoke", tag = "Google OAuth",
+    params(("token" = Option<String>, Query, description = "An access (`ya29.`) or refresh (`1//`) token; or in the body")),
+    request_body(content(
+        (crate::api_doc::RevokeRequest = "application/x-www-form-urlencoded"),
+        (crate::api_doc::RevokeRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Revoked: the whole grant", body = crate::api_doc::Revoked),
+        (status = 400, description = "`invalid_request` (no token, an unreadable body) or `invalid_token` (not a live token)", body = crate::api_doc::GoogleError),
+        (status = 413, description = "`invalid_request`: a body over 64 KiB", body = crate::api_doc::GoogleError),
+        (status = 415, description = "`invalid_request`: a body neither form nor JSON", body = crate::api_doc::GoogleError),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be used", body = crate::api_doc::GoogleError),
+    ))]
 pub async fn revoke(
     State(provider): State<Provider>,
     headers: HeaderMap,
@@ -68,12 +78,16 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     crate::client_auth::token_of(headers, &["bearer"])
 }
 
-/// `GET|POST /tokeninfo?access_token=…` (or the token as Bearer, as google-auth-library sends
-/// it): Google's introspection; numbers are strings, as Google's.
-#[utoipa::path(get, path = "/tokeninfo", tag = "Google OAuth",
+/// `GET /tokeninfo?access_token=…` (or the token as Bearer, as google-auth-library sends it):
+/// Google's introspection; numbers are strings, as Google's.
+#[utoipa::path(get, path = "/tokeninfo", operation_id = "googleTokenInfo", tag = "Google OAuth",
+    security((), ("googleToken" = [])),
     params(("access_token" = Option<String>, Query, description = "Or as `Authorization: Bearer`")),
-    responses((status = 200, description = "`azp`, `aud`, `sub`, `scope`, `exp`, `expires_in`, `email`"),
-        (status = 400, description = "`invalid_token`")))]
+    responses(
+        (status = 200, description = "The token's introspection", body = crate::api_doc::TokenInfo),
+        (status = 400, description = "`invalid_request` (no token) or `invalid_token` (not a live Google-dialect access token)", body = crate::api_doc::GoogleError),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be used", body = crate::api_doc::GoogleError),
+    ))]
 pub async fn tokeninfo(
     State(provider): State<Provider>,
     headers: HeaderMap,
@@ -107,10 +121,40 @@ pub async fn tokeninfo(
     Ok(Json(info))
 }
 
+/// `POST /tokeninfo`, as Google accepts it: the same introspection, the token in the form too.
+#[utoipa::path(post, path = "/tokeninfo", operation_id = "googleTokenInfoPost", tag = "Google OAuth",
+    security((), ("googleToken" = [])),
+    params(("access_token" = Option<String>, Query, description = "Or in the body, or as `Authorization: Bearer`")),
+    request_body(content(
+        (crate::api_doc::TokenInfoRequest = "application/x-www-form-urlencoded"),
+        (crate::api_doc::TokenInfoRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The token's introspection", body = crate::api_doc::TokenInfo),
+        (status = 400, description = "`invalid_request` (no token, an unreadable body) or `invalid_token` (not a live Google-dialect access token)", body = crate::api_doc::GoogleError),
+        (status = 413, description = "`invalid_request`: a body over 64 KiB", body = crate::api_doc::GoogleError),
+        (status = 415, description = "`invalid_request`: a body neither form nor JSON", body = crate::api_doc::GoogleError),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be used", body = crate::api_doc::GoogleError),
+    ))]
+pub async fn tokeninfo_post(
+    provider: State<Provider>,
+    headers: HeaderMap,
+    query: RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, GoogleError> {
+    tokeninfo(provider, headers, query, body).await
+}
+
 /// `GET /oauth2/v3/userinfo` with `Authorization: Bearer ya29.…`.
-#[utoipa::path(get, path = "/oauth2/v3/userinfo", tag = "Google OAuth",
-    responses((status = 200, description = "`sub`, `name`, `picture`, `email`, `email_verified`"),
-        (status = 401, description = "`invalid_request`: Invalid Credentials")))]
+#[utoipa::path(get, path = "/oauth2/v3/userinfo", operation_id = "googleUserInfo", tag = "Google OAuth",
+    security(("googleToken" = [])),
+    responses(
+        (status = 200, description = "The token's user", body = crate::api_doc::UserInfo),
+        (status = 401, description = "`invalid_request`: Invalid Credentials (no Bearer token, or not a live Google-dialect access token)",
+            body = crate::api_doc::GoogleError,
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"`"))),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be used", body = crate::api_doc::GoogleError),
+    ))]
 pub async fn userinfo(
     State(provider): State<Provider>,
     headers: HeaderMap,

@@ -1,0 +1,425 @@
+//! The provider's OpenAPI description: both dialects' request and response shapes as the
+//! handlers read and write them, their security schemes, for the document at `/openapi.json`.
+#![allow(dead_code)] // the types exist to be described, not built
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::TokenAnswer;
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GithubGrantType {
+    AuthorizationCode,
+    RefreshToken,
+}
+
+/// The parameters of GitHub's token request, from the query string, a form or a JSON object
+/// of strings (the body wins). An empty value counts as absent. The handler reads them
+/// leniently: every mistake is answered in GitHub's shape, most with status 200.
+#[derive(ToSchema)]
+pub struct GithubTokenRequest {
+    /// `authorization_code` (the default when `code` is given) or `refresh_token`; another
+    /// value is answered `unsupported_grant_type`.
+    grant_type: Option<GithubGrantType>,
+    /// Required unless the client authenticates with HTTP Basic.
+    #[schema(max_length = 100)]
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    /// The authorization code (`authorization_code` grant).
+    code: Option<String>,
+    /// Must be the one the code was issued for, when that request named one.
+    redirect_uri: Option<String>,
+    /// PKCE: required when the code was issued with a challenge.
+    #[schema(pattern = "^[A-Za-z0-9._~-]{43,128}$")]
+    code_verifier: Option<String>,
+    /// The refresh token (`refresh_token` grant).
+    #[schema(pattern = "^ghr_[0-9A-Za-z]{76}$")]
+    refresh_token: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GithubTokenErrorCode {
+    /// Status 200: wrong or missing client credentials.
+    IncorrectClientCredentials,
+    /// Status 200: an unknown, used or expired code, or a PKCE mismatch.
+    BadVerificationCode,
+    /// Status 200.
+    BadRefreshToken,
+    /// Status 200.
+    RedirectUriMismatch,
+    /// Status 200.
+    UnsupportedGrantType,
+    /// Status 400, 413 or 415: the request could not be read.
+    InvalidRequest,
+    /// Status 503.
+    TemporarilyUnavailable,
+}
+
+/// An error of GitHub's token endpoint.
+#[derive(ToSchema)]
+pub struct GithubTokenError {
+    error: GithubTokenErrorCode,
+    error_description: String,
+    /// GitHub's troubleshooting page for the error; absent for `invalid_request` and
+    /// `temporarily_unavailable`.
+    error_uri: Option<String>,
+}
+
+/// What GitHub's token endpoint answers with status 200: a token pair or one of its errors.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum GithubTokenResponse {
+    Pair(TokenAnswer),
+    Error(GithubTokenError),
+}
+
+/// The body of the OAuth Applications API's requests. It is read as JSON whatever its
+/// `Content-Type` says, as GitHub reads it.
+#[derive(ToSchema)]
+pub struct AccessTokenBody {
+    /// A token that cannot be one of refreshd's GitHub access tokens is not found (404).
+    #[schema(pattern = "^gh[ou]_[0-9A-Za-z]{36}$")]
+    access_token: String,
+}
+
+/// One complaint of a `Validation Failed` error.
+#[derive(ToSchema)]
+pub struct ValidationItem {
+    /// `OauthAccess`.
+    resource: String,
+    field: String,
+    /// `missing_field` or `invalid`.
+    code: String,
+}
+
+/// An error of GitHub's REST API.
+#[derive(ToSchema)]
+pub struct GithubRestError {
+    /// `Requires authentication`, `Bad credentials`, `Not Found`, `Validation Failed`,
+    /// `Problems parsing JSON`, `Request body too large` or `Service unavailable`.
+    message: String,
+    documentation_url: String,
+    /// The HTTP status, as a string.
+    #[schema(pattern = "^[0-9]{3}$")]
+    status: String,
+    /// With `Validation Failed` only.
+    errors: Option<Vec<ValidationItem>>,
+}
+
+/// The errors of the OAuth Applications API, in the order they are checked.
+#[derive(utoipa::IntoResponses)]
+pub enum ApplicationsErrors {
+    /// `Problems parsing JSON`: a body that is not a JSON object, or could not be read
+    #[response(status = 400)]
+    BadRequest(GithubRestError),
+    /// `Requires authentication` (no credentials) or `Bad credentials`
+    #[response(status = 401, headers(("WWW-Authenticate" = String, description = "`Basic realm=\"GitHub\"`")))]
+    Unauthorized(GithubRestError),
+    /// `Not Found`: the credentials are not the app's the path names, or the token is not a live
+    /// token of that app
+    #[response(status = 404)]
+    NotFound(GithubRestError),
+    /// `Request body too large`: over 64 KiB
+    #[response(status = 413)]
+    TooLarge(GithubRestError),
+    /// `Validation Failed`: `access_token` is missing (`missing_field`) or not a string
+    /// (`invalid`)
+    #[response(status = 422)]
+    Validation(GithubRestError),
+    /// `Service unavailable`: the database cannot be used
+    #[response(status = 503)]
+    Unavailable(GithubRestError),
+}
+
+/// The "simple user" GitHub embeds in other objects.
+#[derive(ToSchema)]
+pub struct SimpleUser {
+    login: String,
+    id: i64,
+    node_id: String,
+    avatar_url: String,
+    gravatar_id: String,
+    url: String,
+    html_url: String,
+    followers_url: String,
+    following_url: String,
+    gists_url: String,
+    starred_url: String,
+    subscriptions_url: String,
+    organizations_url: String,
+    repos_url: String,
+    events_url: String,
+    received_events_url: String,
+    /// `User`.
+    r#type: String,
+    site_admin: bool,
+}
+
+/// The authenticated user, as `GET /user` answers it: the simple user's fields and these.
+#[derive(ToSchema)]
+pub struct PrivateUser {
+    login: String,
+    id: i64,
+    node_id: String,
+    avatar_url: String,
+    url: String,
+    html_url: String,
+    r#type: String,
+    site_admin: bool,
+    #[schema(required = true)]
+    name: Option<String>,
+    #[schema(required = true)]
+    email: Option<String>,
+    #[schema(required = true)]
+    company: Option<String>,
+    blog: String,
+    #[schema(required = true)]
+    location: Option<String>,
+    #[schema(required = true)]
+    bio: Option<String>,
+    #[schema(required = true)]
+    hireable: Option<bool>,
+    #[schema(required = true)]
+    twitter_username: Option<String>,
+    public_repos: i64,
+    public_gists: i64,
+    followers: i64,
+    following: i64,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+/// The app an authorization belongs to.
+#[derive(ToSchema)]
+pub struct AuthorizationApp {
+    /// The app's first registered redirect URI.
+    #[schema(required = true)]
+    url: Option<String>,
+    name: String,
+    client_id: String,
+}
+
+/// An OAuth authorization: the token presented (or the new one after a reset), its app and
+/// its user.
+#[derive(ToSchema)]
+pub struct Authorization {
+    id: i64,
+    url: String,
+    scopes: Vec<String>,
+    token: String,
+    token_last_eight: String,
+    /// SHA-256 of the token, in hex.
+    hashed_token: String,
+    app: AuthorizationApp,
+    #[schema(required = true)]
+    note: Option<String>,
+    #[schema(required = true)]
+    note_url: Option<String>,
+    #[schema(format = DateTime)]
+    updated_at: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(required = true)]
+    fingerprint: Option<String>,
+    /// Null for a token that does not expire.
+    #[schema(required = true, format = DateTime)]
+    expires_at: Option<String>,
+    user: SimpleUser,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GoogleGrantType {
+    AuthorizationCode,
+    RefreshToken,
+}
+
+/// The parameters of Google's token request, from the query string, a form or a JSON object
+/// of strings (the body wins). An empty value counts as absent.
+#[derive(ToSchema)]
+pub struct GoogleTokenRequest {
+    /// Another value is answered 400 `unsupported_grant_type`.
+    grant_type: GoogleGrantType,
+    /// Required unless the client authenticates with HTTP Basic.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    /// Required with `authorization_code`.
+    code: Option<String>,
+    /// Required with `authorization_code`: the one the code was issued for.
+    redirect_uri: Option<String>,
+    /// PKCE: required when the code was issued with a challenge.
+    #[schema(pattern = "^[A-Za-z0-9._~-]{43,128}$")]
+    code_verifier: Option<String>,
+    /// Required with `refresh_token`: a `1//` token.
+    refresh_token: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GoogleErrorCode {
+    /// 400: a missing parameter or an unreadable body; 413; 415; 401 from userinfo; 405.
+    InvalidRequest,
+    /// 400.
+    UnsupportedGrantType,
+    /// 401: an unknown client or a wrong secret.
+    InvalidClient,
+    /// 400: an unknown code or refresh token, or a PKCE mismatch.
+    InvalidGrant,
+    /// 400.
+    RedirectUriMismatch,
+    /// 400: an unknown, expired or revoked token (revoke, tokeninfo).
+    InvalidToken,
+    /// 503.
+    TemporarilyUnavailable,
+}
+
+/// An error of Google's dialect.
+#[derive(ToSchema)]
+pub struct GoogleError {
+    error: GoogleErrorCode,
+    error_description: String,
+}
+
+/// The parameter of `POST /revoke`, from the query string or a form (or JSON) body.
+#[derive(ToSchema)]
+pub struct RevokeRequest {
+    /// An access token (`ya29.`) or a refresh token (`1//`); without one, 400
+    /// `invalid_request`.
+    token: Option<String>,
+}
+
+/// The parameter of `/tokeninfo`, from the query string or a form (or JSON) body.
+#[derive(ToSchema)]
+pub struct TokenInfoRequest {
+    /// Or as `Authorization: Bearer`; without either, 400 `invalid_request`.
+    access_token: Option<String>,
+}
+
+/// `POST /revoke` answers an empty object.
+#[derive(ToSchema)]
+pub struct Revoked {}
+
+/// Google's token introspection; numbers are strings, as Google's.
+#[derive(ToSchema)]
+pub struct TokenInfo {
+    /// The client id the token was issued to.
+    azp: String,
+    aud: String,
+    /// The user's id.
+    sub: String,
+    /// Space-separated scopes.
+    scope: String,
+    /// Unix time, in seconds.
+    #[schema(pattern = "^-?[0-9]+$")]
+    exp: String,
+    #[schema(pattern = "^[0-9]+$")]
+    expires_in: String,
+    /// `offline`.
+    access_type: String,
+    /// When the user has an email address.
+    email: Option<String>,
+    /// `true`, with `email`.
+    email_verified: Option<String>,
+}
+
+/// Google's OpenID Connect userinfo.
+#[derive(ToSchema)]
+pub struct UserInfo {
+    sub: String,
+    name: String,
+    picture: String,
+    email: Option<String>,
+    email_verified: Option<bool>,
+}
+
+/// The bodies that may be left out: their one parameter may come in the query string.
+struct OptionalBodies;
+
+impl Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for path in ["/revoke", "/tokeninfo"] {
+            let post = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut());
+            if let Some(body) = post.and_then(|op| op.request_body.as_mut()) {
+                body.required = Some(utoipa::openapi::Required::False);
+            }
+        }
+    }
+}
+
+/// The provider's security schemes.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let schemes = [
+            (
+                "basic",
+                HttpAuthScheme::Basic,
+                "An app's `client_id:client_secret` (each form-urlencoded first, as RFC 6749 §2.3.1 asks). The app must be of the route's dialect.",
+            ),
+            (
+                "githubToken",
+                HttpAuthScheme::Bearer,
+                "An access token refreshd issued in GitHub's dialect (`ghu_…` or `gho_…`); `GET /user` also accepts GitHub's older `Authorization: token …`.",
+            ),
+            (
+                "googleToken",
+                HttpAuthScheme::Bearer,
+                "An access token refreshd issued in Google's dialect (`ya29.…`).",
+            ),
+        ];
+        for (name, scheme, description) in schemes {
+            let scheme = HttpBuilder::new()
+                .scheme(scheme)
+                .description(Some(description))
+                .build();
+            components.add_security_scheme(name, SecurityScheme::Http(scheme));
+        }
+    }
+}
+
+/// The OpenAPI description of both dialects' endpoints.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        crate::github::token::access_token,
+        crate::github::applications::check,
+        crate::github::applications::reset,
+        crate::github::applications::delete_token,
+        crate::github::applications::delete_grant,
+        crate::github::user::me,
+        crate::google::token::token,
+        crate::google::tokens::revoke,
+        crate::google::tokens::tokeninfo,
+        crate::google::tokens::tokeninfo_post,
+        crate::google::tokens::userinfo,
+    ),
+    components(schemas(
+        TokenAnswer,
+        GithubTokenRequest,
+        GithubTokenResponse,
+        GithubTokenError,
+        AccessTokenBody,
+        GithubRestError,
+        Authorization,
+        PrivateUser,
+        GoogleTokenRequest,
+        GoogleError,
+        RevokeRequest,
+        TokenInfoRequest,
+        Revoked,
+        TokenInfo,
+        UserInfo,
+    )),
+    modifiers(&Security, &OptionalBodies)
+)]
+pub struct ProviderApi;
