@@ -65,22 +65,26 @@ pub(crate) fn json_body(
     }
 }
 
-/// A required, non-empty string field.
+/// A required, non-empty string field. A missing field and a malformed one are told apart, so
+/// a caller who sent a token learns it was the token's form that was refused.
 pub(crate) fn string_field<'a>(
     body: &'a Map<String, Value>,
     name: &str,
 ) -> Result<&'a str, BrokerError> {
-    match body.get(name).and_then(Value::as_str) {
+    match body.get(name) {
+        None | Some(Value::Null) => Err(BrokerError::InvalidRequest(format!(
+            "\"{name}\" is required"
+        ))),
         // Tokens and codes are printable ASCII; anything else could not travel in a header.
-        Some(value)
+        Some(Value::String(value))
             if !value.is_empty()
                 && value.len() <= MAX_TOKEN_LEN
                 && value.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             Ok(value)
         }
-        _ => Err(BrokerError::InvalidRequest(format!(
-            "\"{name}\" is required: a non-empty string of printable ASCII, at most {MAX_TOKEN_LEN} characters"
+        Some(_) => Err(BrokerError::InvalidRequest(format!(
+            "\"{name}\" must be a non-empty string of printable ASCII, at most {MAX_TOKEN_LEN} characters"
         ))),
     }
 }

@@ -40,6 +40,7 @@ fn app_json(app: &App) -> Value {
         "redirect_uri": app.redirect_uris().next(),
         "redirect_uris": app.redirect_uris().collect::<Vec<_>>(),
         "expiring_tokens": app.expiring_tokens,
+        "owner_id": app.owner_id,
     })
 }
 
@@ -128,14 +129,29 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
         AppCommand::Update {
             client_id,
             expiring_tokens,
+            owner,
             output,
         } => {
-            let id = find_app(&p.store, &client_id).await?.client_id;
-            let app = p
-                .store
-                .set_expiring_tokens(&id, expiring_tokens.is_on(), now)
-                .await?
-                .ok_or("the app was deleted meanwhile")?;
+            let mut app = find_app(&p.store, &client_id).await?;
+            // The owner is looked up first, so an unknown login changes nothing.
+            let owner_id = match owner {
+                Some(login) => Some(find_user(&p, &login).await?.id),
+                None => None,
+            };
+            if let Some(owner_id) = owner_id {
+                app = p
+                    .store
+                    .set_owner(&app.client_id, owner_id, now)
+                    .await?
+                    .ok_or("the app was deleted meanwhile")?;
+            }
+            if let Some(expiring) = expiring_tokens {
+                app = p
+                    .store
+                    .set_expiring_tokens(&app.client_id, expiring.is_on(), now)
+                    .await?
+                    .ok_or("the app was deleted meanwhile")?;
+            }
             print(output.json, &app_json(&app), || app_text(&app));
         }
         AppCommand::ResetSecret { client_id, output } => {

@@ -130,11 +130,16 @@ pub enum AppCommand {
     },
     /// List apps (never their secrets).
     List(JsonFlag),
-    /// Change what new grants of an app get.
+    /// Change what new grants of an app get, or who manages it.
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)))]
     Update {
         client_id: String,
-        #[arg(long, value_enum)]
-        expiring_tokens: OnOff,
+        /// Expire user authorization tokens of new grants (seed 003).
+        #[arg(long, value_enum, group = "change")]
+        expiring_tokens: Option<OnOff>,
+        /// The provider user (login) who manages the app in the settings pages.
+        #[arg(long, group = "change")]
+        owner: Option<String>,
         #[command(flatten)]
         output: JsonFlag,
     },

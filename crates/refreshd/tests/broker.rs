@@ -178,20 +178,43 @@ async fn malformed_requests_are_invalid_request() {
         "method_not_allowed"
     );
     let url = format!("{}/auth/github/refresh", broker.server.url);
-    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
-        ("application/json", b"{oops".to_vec(), 400),
-        ("application/json", b"[1]".to_vec(), 400),
-        ("application/json", br#"{"refresh_token": 5}"#.to_vec(), 400),
+    let malformed = "\"refresh_token\" must be a non-empty string of printable ASCII";
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("application/json", b"{oops".to_vec(), 400, ""),
+        ("application/json", b"[1]".to_vec(), 400, ""),
+        (
+            "application/json",
+            br#"{"refresh_token": 5}"#.to_vec(),
+            400,
+            malformed,
+        ),
         (
             "application/json",
             br#"{"refresh_token": ""}"#.to_vec(),
             400,
+            malformed,
         ),
-        ("application/json", br#"{}"#.to_vec(), 400),
-        ("text/plain", br#"{"refresh_token": "ghr_x"}"#.to_vec(), 400),
-        ("application/json", vec![b' '; 70 * 1024], 413),
+        (
+            "application/json",
+            br#"{"refresh_token": "ghr_ with a space"}"#.to_vec(),
+            400,
+            malformed,
+        ),
+        (
+            "application/json",
+            br#"{}"#.to_vec(),
+            400,
+            "\"refresh_token\" is required",
+        ),
+        (
+            "text/plain",
+            br#"{"refresh_token": "ghr_x"}"#.to_vec(),
+            400,
+            "",
+        ),
+        ("application/json", vec![b' '; 70 * 1024], 413, ""),
     ];
-    for (content_type, body, expected) in cases {
+    for (content_type, body, expected, message) in cases {
         let response = broker
             .http
             .post(&url)
@@ -205,6 +228,10 @@ async fn malformed_requests_are_invalid_request() {
         let err: Value = response.json().await.unwrap();
         assert_eq!(err["error"], "invalid_request", "{err}");
         assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            err["message"].as_str().unwrap().starts_with(message),
+            "{err}"
+        );
     }
 }
 

@@ -165,6 +165,42 @@ fn admin_commands_manage_apps_users_and_tokens() {
 }
 
 #[test]
+fn an_app_created_without_an_owner_can_be_given_one() {
+    let cli = Cli::new();
+    let (client_id, _) = cli.app(&[]);
+    let user = cli.json(&["user", "create", "--login", "octocat", "--json"]);
+    let unknown = cli.run(&["app", "update", &client_id, "--owner", "nobody"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user with login nobody"));
+    assert_eq!(
+        cli.json(&["app", "list", "--json"])[0]["owner_id"],
+        Value::Null
+    );
+
+    let updated = cli.json(&["app", "update", &client_id, "--owner", "octocat", "--json"]);
+    assert_eq!(updated["owner_id"], user["id"]);
+    assert_eq!(updated["expiring_tokens"], true, "only the owner changed");
+    assert_eq!(
+        cli.json(&["app", "list", "--json"])[0]["owner_id"],
+        user["id"]
+    );
+
+    let both = cli.json(&[
+        "app",
+        "update",
+        &client_id,
+        "--owner",
+        "octocat",
+        "--expiring-tokens",
+        "off",
+        "--json",
+    ]);
+    assert_eq!(both["expiring_tokens"], false);
+    let nothing = cli.run(&["app", "update", &client_id]);
+    assert!(!nothing.status.success(), "an update must change something");
+}
+
+#[test]
 fn configuration_comes_from_a_toml_file_env_and_flags() {
     let cli = Cli::on_sqlite();
     let other = cli.dir.path().join("from-toml.db");

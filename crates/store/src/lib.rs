@@ -45,6 +45,13 @@ pub trait Apps: Send + Sync {
         secret: TokenDigest,
         now: Timestamp,
     ) -> Result<Option<App>, StoreError>;
+    /// Hands the app to the user `owner_id`, who then manages it in the settings pages.
+    async fn set_owner(
+        &self,
+        client_id: &ClientId,
+        owner_id: i64,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError>;
 }
 
 /// The provider's users: the people tokens are issued to.

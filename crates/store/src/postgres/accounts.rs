@@ -89,6 +89,15 @@ impl Apps for PostgresStore {
         self.update_app(client_id, "secret_digest", &digest, now)
             .await
     }
+
+    async fn set_owner(
+        &self,
+        client_id: &ClientId,
+        owner_id: i64,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError> {
+        self.update_app(client_id, "owner_id", &owner_id, now).await
+    }
 }
 
 impl PostgresStore {

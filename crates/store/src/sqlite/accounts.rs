@@ -93,6 +93,16 @@ impl Apps for SqliteStore {
         self.update_app(client_id, "secret_digest", digest, now)
             .await
     }
+
+    async fn set_owner(
+        &self,
+        client_id: &ClientId,
+        owner_id: i64,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError> {
+        self.update_app(client_id, "owner_id", Value::from(owner_id), now)
+            .await
+    }
 }
 
 impl SqliteStore {
