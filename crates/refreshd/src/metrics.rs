@@ -117,7 +117,7 @@ fn describe() {
     describe_histogram!(
         "refreshd_sqlite_wal_restart_seconds",
         metrics::Unit::Seconds,
-        "Time the writer spent restarting the WAL (a RESTART checkpoint)."
+        "Time the writer spent on the checkpoint that lets the WAL restart (writes wait for it)."
     );
     describe_gauge!(
         "refreshd_postgres_pool_connections",

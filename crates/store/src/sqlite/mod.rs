@@ -34,8 +34,9 @@ pub fn path_of(url: &str) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
-/// The WAL size past which it is restarted, unless configured (`sqlite_wal_max_bytes`).
-pub const DEFAULT_WAL_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// The WAL's bound unless configured (`sqlite_wal_max_bytes`): large enough that restarting
+/// it does not show in refresh latency at full load (see BENCHMARKS.md).
+pub const DEFAULT_WAL_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
 pub struct SqliteStore {
     writer: Writer,

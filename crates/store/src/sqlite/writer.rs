@@ -10,11 +10,12 @@
 //! The writer also keeps the WAL bounded. Under steady load the checkpointer's passive
 //! checkpoints never catch up, and a WAL restarts (writes from its start again) only when a
 //! write begins with every frame copied into the database. So once a commit leaves the WAL
-//! past half its bound, the writer runs a RESTART checkpoint between two batches: it copies
-//! the few frames the checkpointer has not yet copied, syncs the database file, and waits for
-//! readers still on older frames (point reads: microseconds), so the next batch restarts
-//! the WAL. `journal_size_limit` then truncates the file to the bound. If the checkpointer
-//! is busy checkpointing, the writer does not wait: it tries again after the next batch.
+//! past half its bound, the writer runs a passive checkpoint itself between two batches: with
+//! no write under way it copies the frames the checkpointer has not yet copied and syncs the
+//! database file, and the next batch restarts the WAL (`journal_size_limit` then truncates
+//! the file to the bound). It never waits: if the checkpointer holds the checkpoint lock, or a
+//! reader still reads an older snapshot, it tries again after the next batch. The writes
+//! queued meanwhile wait for that one checkpoint (BENCHMARKS.md has its cost by bound).
 
 use std::cell::Cell;
 use std::fs::File;
@@ -140,9 +141,6 @@ pub(super) fn page_size(conn: &Connection) -> u64 {
         .map_or(4096, |size| size.max(512) as u64)
 }
 
-/// How long a WAL restart waits for the checkpointer or a reader.
-const RESTART_PATIENCE: std::time::Duration = std::time::Duration::from_millis(20);
-
 /// Restarts the WAL from the writer once it passes half of `wal_max_bytes`.
 struct WalBound {
     restart_at_frames: i64,
@@ -168,19 +166,19 @@ impl WalBound {
             return;
         }
         let started = std::time::Instant::now();
-        // Waiting long for a reader would hold up every write: give up soon, try again later.
-        let _ = conn.busy_timeout(RESTART_PATIENCE);
-        let restarted =
-            conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
-        let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
-        match restarted {
-            // Restarted by the next write.
-            Ok(0) => {
+        // Passive: it never waits for a reader. With no write under way it copies every frame
+        // (readers started since the last commit see all of them), and the next write then
+        // restarts the WAL unless a reader from before the checkpoint is still reading.
+        let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        match copied {
+            Ok((frames, checkpointed)) if frames == checkpointed => {
                 WAL_FRAMES.set(0);
                 metrics::histogram!("refreshd_sqlite_wal_restart_seconds")
                     .record(started.elapsed().as_secs_f64());
             }
-            // The checkpointer or a reader held on: after the next batch, then.
+            // The checkpointer held the lock, or a reader an old snapshot: after the next batch.
             Ok(_) => {}
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
             Err(e) => tracing::warn!(error = %e, "restarting the WAL failed; will retry"),
