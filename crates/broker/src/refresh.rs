@@ -192,12 +192,16 @@ struct Lease {
     kept: Arc<AtomicBool>,
     /// The renewals, stopped when the flight lands.
     renewals: Arc<Mutex<Option<Renewals>>>,
+    /// Held by the flight (in every clone); the renewals also stop once it is gone, so a
+    /// flight that panicked before landing leaves a lease that lapses.
+    flying: Arc<()>,
 }
 
 /// The task renewing a lease, and how to tell it the flight landed.
 type Renewals = (Arc<Notify>, JoinHandle<()>);
 
-/// A lease's term from its last renewal: how long a dead holder blocks the token.
+/// A lease's term from its last renewal: how long a dead holder blocks the token (4 to 5 s:
+/// times are whole seconds).
 const LEASE_TERM_SECS: i64 = 5;
 const RENEW_EVERY: Duration = Duration::from_secs(1);
 
@@ -209,6 +213,7 @@ impl Lease {
             taken: Arc::default(),
             kept: Arc::default(),
             renewals: Arc::default(),
+            flying: Arc::default(),
         }
     }
 
@@ -222,27 +227,38 @@ impl Lease {
         self.taken.store(taken, Ordering::SeqCst);
         if taken {
             let landed = Arc::new(Notify::new());
-            let renewing = tokio::spawn(self.clone().renew(broker.clone(), landed.clone()));
+            let flying = Arc::downgrade(&self.flying);
+            let renewing = tokio::spawn(Self::renew(
+                (self.key, self.holder),
+                broker.clone(),
+                landed.clone(),
+                flying,
+            ));
             *self.renewals.lock().unwrap_or_else(|p| p.into_inner()) = Some((landed, renewing));
         }
         Ok(taken)
     }
 
-    async fn renew(self, broker: Broker, landed: Arc<Notify>) {
+    async fn renew(
+        (key, holder): (TokenDigest, [u8; 16]),
+        broker: Broker,
+        landed: Arc<Notify>,
+        flying: std::sync::Weak<()>,
+    ) {
         loop {
             tokio::select! {
                 () = landed.notified() => return,
                 () = tokio::time::sleep(RENEW_EVERY) => {}
             }
+            if flying.strong_count() == 0 {
+                return;
+            }
             let until = broker.0.clock.now().plus_secs(LEASE_TERM_SECS);
-            match broker
-                .0
-                .store
-                .renew_lease(self.key, self.holder, until)
-                .await
-            {
+            match broker.0.store.renew_lease(key, holder, until).await {
                 Ok(true) => {}
                 Ok(false) => {
+                    // Only if a renewal was late by the whole term (a database stall): another
+                    // flight may now call upstream with this token too.
                     tracing::warn!("a refresh lease lapsed while its upstream call ran");
                     return;
                 }
@@ -273,8 +289,15 @@ impl Lease {
         let store = &broker.0.store;
         if self.kept.load(Ordering::SeqCst) {
             let until = broker.0.clock.now().plus_secs(hold_secs as i64);
-            if let Err(e) = store.renew_lease(self.key, self.holder, until).await {
-                tracing::warn!(error = %e, "could not extend a refresh lease whose outcome is unknown");
+            match store.renew_lease(self.key, self.holder, until).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    "a refresh lease whose outcome is unknown had already lapsed; it could not be kept"
+                ),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "could not extend a refresh lease whose outcome is unknown"
+                ),
             }
         } else if let Err(e) = store.release_lease(self.key, self.holder).await {
             tracing::warn!(error = %e, "could not release a refresh lease; it will expire");

@@ -94,7 +94,7 @@ impl Default for Config {
             idle_timeout_secs: 60,
             body_read_timeout_secs: 30,
             max_connections: 4096,
-            max_header_bytes: 16 * 1024,
+            max_header_bytes: 32 * 1024,
             sqlite_wal_max_bytes: refreshd_store::sqlite::DEFAULT_WAL_MAX_BYTES,
             tls_cert: None,
             tls_key: None,
@@ -105,6 +105,8 @@ impl Default for Config {
 
 /// hyper reads request heads into a buffer of at least this size.
 const MIN_HEADER_BYTES: usize = 8192;
+/// The longest connection timeout accepted.
+const MAX_CONNECTION_TIMEOUT_SECS: u64 = 24 * 3600;
 
 /// The flags that override configuration; only those given are merged.
 #[derive(Serialize)]
@@ -220,6 +222,18 @@ impl Config {
             if value <= 0 {
                 return Err(Box::new(figment::Error::from(format!(
                     "{key} must be positive, not {value}"
+                ))));
+            }
+        }
+        let connection_timeouts = [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("body_read_timeout_secs", self.body_read_timeout_secs),
+        ];
+        for (key, value) in connection_timeouts {
+            if value > MAX_CONNECTION_TIMEOUT_SECS {
+                return Err(Box::new(figment::Error::from(format!(
+                    "{key} must be at most {MAX_CONNECTION_TIMEOUT_SECS} (a day), not {value}"
                 ))));
             }
         }

@@ -78,11 +78,12 @@ pub async fn serve(
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut accept_errors = AcceptErrors::default();
+    let mut capped_since: Option<Instant> = None;
     tokio::pin!(stop);
     loop {
         let permit = tokio::select! {
             () = &mut stop => break,
-            permit = wait_for_room(&open) => permit,
+            permit = wait_for_room(&open, &mut capped_since) => permit,
         };
         let (stream, peer) = tokio::select! {
             () = &mut stop => break,
@@ -98,15 +99,18 @@ pub async fn serve(
             app: app.clone(),
             limits: limits.clone(),
             peer,
+            activity: Arc::new(Activity::new()),
         };
         let (watcher, tls) = (graceful.watcher(), tls.clone());
         tokio::spawn(async move {
             match tls {
                 None => connection.serve(stream, watcher).await,
                 Some(Tls(acceptor)) => {
-                    // The handshake counts against the header read timeout.
-                    let deadline = connection.limits.header_read_timeout;
-                    match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+                    // The handshake counts against the header read timeout, which runs from
+                    // the connection's acceptance.
+                    let deadline =
+                        connection.activity.opened + connection.limits.header_read_timeout;
+                    match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => connection.serve(stream, watcher).await,
                         Ok(Err(e)) => {
                             tracing::debug!(peer = %peer, error = %e, "TLS handshake failed")
@@ -122,12 +126,22 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
-/// A permit for one more connection; logs when the cap holds new ones back.
-async fn wait_for_room(open: &Arc<Semaphore>) -> tokio::sync::OwnedSemaphorePermit {
+/// A permit for one more connection; logs when the cap starts holding new ones back (once,
+/// until the server has had room again for a minute).
+async fn wait_for_room(
+    open: &Arc<Semaphore>,
+    capped_since: &mut Option<Instant>,
+) -> tokio::sync::OwnedSemaphorePermit {
     if let Ok(permit) = open.clone().try_acquire_owned() {
+        if capped_since.is_some_and(|at| at.elapsed() > Duration::from_secs(60)) {
+            *capped_since = None;
+        }
         return permit;
     }
-    tracing::warn!("max_connections reached: new connections wait until one closes");
+    if capped_since.is_none() {
+        tracing::warn!("max_connections reached: new connections wait until one closes");
+    }
+    *capped_since = Some(Instant::now());
     open.clone()
         .acquire_owned()
         .await
@@ -163,6 +177,8 @@ struct Connection {
     app: Router,
     limits: Arc<Limits>,
     peer: SocketAddr,
+    /// Created on acceptance, so every deadline counts from then.
+    activity: Arc<Activity>,
 }
 
 impl Connection {
@@ -170,7 +186,7 @@ impl Connection {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let activity = Arc::new(Activity::new());
+        let activity = self.activity.clone();
         let io = TokioIo::new(Watched {
             inner: stream,
             activity: activity.clone(),
@@ -425,6 +441,21 @@ pub fn raise_open_files_limit() -> Option<u64> {
     }
     #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
     Some(limit.rlim_cur as u64)
+}
+
+/// Gives memory freed since the last call back to the system, every `every`: the buffers of
+/// many slow clients, once they are closed, would otherwise stay with the allocator.
+pub async fn return_freed_memory(every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only releases free memory held by glibc's allocator.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
 
 /// Descriptors kept for everything but client connections: the database and its WAL, pooled

@@ -87,9 +87,10 @@ fn describe() {
     );
     describe_counter!(
         "refreshd_broker_refreshes_total",
-        "Broker refresh requests, by provider and how they were answered: from a new upstream \
-         call (called), by joining one in flight on this instance (joined), or from the replay \
-         vault (replayed)."
+        "Broker refresh requests not answered at once from the replay vault, by provider: \
+         those that started a single flight on this instance (called; the flight may still find \
+         the answer in the vault once it holds the lease), joined one in flight (joined), or \
+         were answered from the vault before either (replayed)."
     );
     describe_counter!(
         "refreshd_broker_lease_waits_total",

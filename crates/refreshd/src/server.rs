@@ -123,7 +123,12 @@ pub async fn launch(
     )?;
     crate::metrics::install();
     let limits = config.connection_limits();
-    let mut background = vec![tokio::spawn(sweep_periodically(provider.clone()))];
+    let mut background = vec![
+        tokio::spawn(sweep_periodically(provider.clone())),
+        tokio::spawn(crate::listener::return_freed_memory(
+            std::time::Duration::from_secs(10),
+        )),
+    ];
     let mut metrics_addr = None;
     if let Some(metrics_listen) = &config.metrics_listen {
         let metrics_listener = TcpListener::bind(metrics_listen)

@@ -244,7 +244,7 @@ async fn refresh(
         presented.expose(),
         format!("{access} {refresh}").as_bytes(),
     );
-    let rotation = provider
+    let rotated = provider
         .store
         .rotate_refresh(
             presented.digest(),
@@ -254,18 +254,22 @@ async fn refresh(
             now,
             provider.lifetimes.grace_window_secs,
         )
-        .await?;
+        .await;
+    let rotation = rotated.inspect_err(|_| count("failed"))?;
     let (access, refresh, grant) = match rotation {
         Rotation::Rotated { grant } => {
             count("rotated");
             (access, refresh, grant)
         }
         Rotation::Replay { sealed, grant } => {
+            let unsealed = seal::unseal(Purpose::GraceReplay, presented.expose(), &sealed)
+                .and_then(|plain| String::from_utf8(plain).ok());
+            let Some((access, refresh)) = unsealed.as_deref().and_then(|p| p.split_once(' '))
+            else {
+                count("refused");
+                return Err(TokenError::BadRefreshToken);
+            };
             count("grace_replay");
-            let plain = seal::unseal(Purpose::GraceReplay, presented.expose(), &sealed)
-                .ok_or(TokenError::BadRefreshToken)?;
-            let plain = String::from_utf8(plain).map_err(|_| TokenError::BadRefreshToken)?;
-            let (access, refresh) = plain.split_once(' ').ok_or(TokenError::BadRefreshToken)?;
             (access.to_owned(), refresh.to_owned(), grant)
         }
         Rotation::FamilyRevoked => {

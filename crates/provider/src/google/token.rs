@@ -132,7 +132,8 @@ async fn refresh(
     let Some(grant) = provider
         .store
         .extend_family(presented.digest(), app.id, minted.pair.access, now)
-        .await?
+        .await
+        .inspect_err(|_| count("failed"))?
     else {
         count("refused");
         return Err(GoogleError::ExpiredOrRevoked);

@@ -127,6 +127,9 @@ fn forwarded_for(headers: &HeaderMap) -> Vec<&str> {
 fn client_ip(peer: IpAddr, forwarded: &[&str], trusted: &TrustedProxies) -> IpAddr {
     let mut client = peer.to_canonical();
     if !trusted.contains(client) {
+        if !forwarded.is_empty() && client.is_loopback() {
+            proxy_not_trusted(client);
+        }
         return client;
     }
     for hop in forwarded.iter().rev() {
@@ -139,6 +142,19 @@ fn client_ip(peer: IpAddr, forwarded: &[&str], trusted: &TrustedProxies) -> IpAd
         }
     }
     client
+}
+
+/// Warns once that a proxy on this machine forwards requests but is not trusted: every client
+/// then shares its address, and sign-in limits count them all as one.
+fn proxy_not_trusted(peer: IpAddr) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            %peer,
+            "requests carry X-Forwarded-For from a local proxy that trusted_proxies does not \
+             list: sign-in attempts from every client behind it are counted as one address"
+        );
+    });
 }
 
 /// A hop's address: `192.0.2.1`, `2001:db8::1`, or with a port (`192.0.2.1:443`,

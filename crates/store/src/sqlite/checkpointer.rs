@@ -31,9 +31,11 @@ impl Checkpointer {
                 // Wakes until the store (holding the sender) is dropped.
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(pause) {
                     pause = match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                        row.get::<_, i64>(1)
+                        Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
                     }) {
-                        Ok(frames) if frames.max(0) as u64 * page_size > wal_max_bytes / 4 => {
+                        // The writer was checkpointing: it is under pressure.
+                        Ok((1, _)) => PRESSED,
+                        Ok((_, frames)) if frames.max(0) as u64 * page_size > wal_max_bytes / 4 => {
                             PRESSED
                         }
                         Ok(_) => EVERY,

@@ -169,11 +169,16 @@ impl WalBound {
         // Passive: it never waits for a reader. With no write under way it copies every frame
         // (readers started since the last commit see all of them), and the next write then
         // restarts the WAL unless a reader from before the checkpoint is still reading.
+        // The row is (busy, frames, checkpointed); (1, -1, -1) when the checkpointer held it.
         let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         });
         match copied {
-            Ok((frames, checkpointed)) if frames == checkpointed => {
+            Ok((0, frames, checkpointed)) if frames == checkpointed => {
                 WAL_FRAMES.set(0);
                 metrics::histogram!("refreshd_sqlite_wal_restart_seconds")
                     .record(started.elapsed().as_secs_f64());
