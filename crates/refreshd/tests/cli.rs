@@ -5,7 +5,7 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
-use common::process::{TEST_MASTER_KEY, refreshd};
+use common::process::{TEST_MASTER_KEY, free_port, refreshd};
 use serde_json::Value;
 
 struct Cli {
@@ -283,14 +283,6 @@ fn configuration_comes_from_a_toml_file_env_and_flags() {
         stderr.contains(r#""proxy.internal" is not an IP address or a CIDR network"#),
         "{stderr}"
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test]

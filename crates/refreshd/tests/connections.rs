@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::Server;
+use common::process::{Server, free_port, refresh_grant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -38,20 +38,13 @@ async fn refresh(server: &Server, client_id: &str, secret: &str) -> u16 {
         "--login",
         "octocat",
     ]);
-    let response = reqwest::Client::builder()
+    let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(60))
         .build()
-        .unwrap()
-        .post(format!("{}/login/oauth/access_token", server.url))
-        .header("Accept", "application/json")
-        .form(&[
-            ("client_id", client_id),
-            ("client_secret", secret),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", pair["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
+        .unwrap();
+    let token = pair["refresh_token"].as_str().unwrap();
+    let response = refresh_grant(&http, &server.url, (client_id, secret), token)
         .await
         .unwrap();
     response.status().as_u16()
@@ -289,11 +282,7 @@ async fn serves_https_itself_with_host_prefixed_cookies() {
         "-out",
         "cert.pem",
     ]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let database = refreshd_store::testing::scratch_database(dir.path()).await;
     let child = common::process::refreshd()
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

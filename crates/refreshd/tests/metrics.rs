@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::process::{Broker, Provider, Server};
+use common::process::{Broker, Provider, Server, free_port, refresh_grant};
 use serde_json::{Value, json};
 
 /// Parses an exposition with `prometheus_client`'s parser: every sample as
@@ -54,14 +54,6 @@ fn value(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn scrape(metrics_url: &str) -> Vec<Value> {
     let response = reqwest::get(metrics_url).await.unwrap();
     assert_eq!(response.status(), 200);
@@ -75,21 +67,9 @@ async fn scrape(metrics_url: &str) -> Vec<Value> {
 }
 
 async fn refresh(server: &Server, app: &(String, String), token: &str) -> Value {
-    reqwest::Client::new()
-        .post(format!("{}/login/oauth/access_token", server.url))
-        .header("Accept", "application/json")
-        .form(&[
-            ("client_id", app.0.as_str()),
-            ("client_secret", app.1.as_str()),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", token),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let http = reqwest::Client::new();
+    let response = refresh_grant(&http, &server.url, (&app.0, &app.1), token).await;
+    response.unwrap().json().await.unwrap()
 }
 
 #[tokio::test]

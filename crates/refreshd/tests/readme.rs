@@ -11,9 +11,13 @@
 //! Blocks left unmarked (building, the PostgreSQL setup) are not run here; `.ci/run` runs the
 //! README's first command, `cargo run --release -- serve`.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::process::free_port;
 
 const MARKER: &str = "<!-- tested: crates/refreshd/tests/readme.rs -->";
 
@@ -140,12 +144,4 @@ fn script_of(readme: &str, ports: &[u16; 2]) -> String {
     }
     assert!(blocks > 0, "README.md has no block marked {MARKER}");
     script.join("\n") + "\n"
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

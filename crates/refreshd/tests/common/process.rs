@@ -58,11 +58,7 @@ impl Server {
                 .collect(),
             child: None,
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         server.url = format!("http://127.0.0.1:{port}");
         let log = std::fs::File::create(server.dir.path().join("stderr.log")).unwrap();
         let child = server
@@ -366,6 +362,34 @@ pub async fn post_concurrently(
         answers.push(answer);
     }
     answers
+}
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A refresh grant at a provider's GitHub token endpoint, answered in JSON.
+pub async fn refresh_grant(
+    http: &reqwest::Client,
+    url: &str,
+    (client_id, secret): (&str, &str),
+    refresh_token: &str,
+) -> reqwest::Result<reqwest::Response> {
+    http.post(format!("{url}/login/oauth/access_token"))
+        .header("Accept", "application/json")
+        .form(&[
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
 }
 
 pub fn now_ms() -> i64 {
