@@ -2,6 +2,7 @@
 //! a deadline for each request's head and body, an idle timeout between requests, a bounded
 //! read buffer, and accept errors logged and waited out.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use hyper::body::{Frame, Incoming};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
@@ -38,8 +39,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
 }
 
-/// Serving HTTPS: the certificate chain and key refreshd presents, from PEM files. Only
-/// HTTP/1.1 is offered (ALPN `http/1.1`).
+/// Serving HTTPS: the certificate chain and key refreshd presents, from PEM files. HTTP/2 and
+/// HTTP/1.1 are offered (ALPN `h2`, `http/1.1`).
 #[derive(Clone)]
 pub struct Tls(tokio_rustls::TlsAcceptor);
 
@@ -60,7 +61,7 @@ impl Tls {
             .with_safe_default_protocol_versions()
             .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
             .map_err(|e| format!("tls_cert and tls_key: {e}"))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Self(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
     }
 }
@@ -104,14 +105,17 @@ pub async fn serve(
         let (watcher, tls) = (graceful.watcher(), tls.clone());
         tokio::spawn(async move {
             match tls {
-                None => connection.serve(stream, watcher).await,
+                None => connection.serve(stream, false, watcher).await,
                 Some(Tls(acceptor)) => {
                     // The handshake counts against the header read timeout, which runs from
                     // the connection's acceptance.
                     let deadline =
                         connection.activity.opened + connection.limits.header_read_timeout;
                     match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => connection.serve(stream, watcher).await,
+                        Ok(Ok(stream)) => {
+                            let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                            connection.serve(stream, http2, watcher).await
+                        }
                         Ok(Err(e)) => {
                             tracing::debug!(peer = %peer, error = %e, "TLS handshake failed")
                         }
@@ -173,6 +177,9 @@ impl AcceptErrors {
     }
 }
 
+/// Requests one HTTP/2 connection may have in flight at once.
+const MAX_STREAMS: u32 = 100;
+
 struct Connection {
     app: Router,
     limits: Arc<Limits>,
@@ -182,14 +189,17 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve<S>(self, stream: S, watcher: hyper_util::server::graceful::Watcher)
+    /// Serves HTTP/1.1, or HTTP/2 if `http2` (negotiated over TLS).
+    async fn serve<S>(self, stream: S, http2: bool, watcher: hyper_util::server::graceful::Watcher)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let activity = self.activity.clone();
+        // HTTP/2 frames (pings, settings, a stream's headers) are not a request head: there the
+        // connection is idle, or waiting for its first request, whenever no stream is handled.
         let io = TokioIo::new(Watched {
             inner: stream,
-            activity: activity.clone(),
+            activity: (!http2).then(|| activity.clone()),
         });
         let (app, peer, body_read_timeout) = (self.app, self.peer, self.limits.body_read_timeout);
         let in_requests = activity.clone();
@@ -204,12 +214,20 @@ impl Connection {
                 response
             }
         });
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .max_buf_size(self.limits.max_header_bytes)
-            // The head's deadline is kept below, where it can tell idle time from reading.
-            .header_read_timeout(None);
-        let connection = watcher.watch(http.serve_connection(io, service));
+        let connection: Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>> = if http2 {
+            let mut http = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            http.timer(TokioTimer::new())
+                .max_header_list_size(self.limits.max_header_bytes as u32)
+                .max_concurrent_streams(MAX_STREAMS);
+            Box::pin(watcher.watch(http.serve_connection(io, service)))
+        } else {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .max_buf_size(self.limits.max_header_bytes)
+                // The head's deadline is kept below, where it can tell idle time from reading.
+                .header_read_timeout(None);
+            Box::pin(watcher.watch(http.serve_connection(io, service)))
+        };
         tokio::select! {
             served = connection => {
                 if let Err(e) = served {
@@ -321,10 +339,10 @@ impl Drop for Handling {
     }
 }
 
-/// A stream that tells its connection's `Activity` when bytes arrive.
+/// A stream that tells its connection's `Activity` when bytes arrive (HTTP/1.1 only).
 struct Watched<S> {
     inner: S,
-    activity: Arc<Activity>,
+    activity: Option<Arc<Activity>>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -335,8 +353,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.read_some();
+        let arrived = matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before;
+        if let Some(activity) = self.activity.as_ref().filter(|_| arrived) {
+            activity.read_some();
         }
         polled
     }

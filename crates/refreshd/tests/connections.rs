@@ -336,6 +336,20 @@ async fn serves_https_itself_with_host_prefixed_cookies() {
     // Plain HTTP on the same port gets nothing served.
     let plain = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
     assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+
+    // HTTP/2, negotiated with ALPN, serves the same routes (curl speaks it; this reqwest not).
+    let curl = |version: &str| {
+        let output = std::process::Command::new("curl")
+            .args(["-s", version, "--cacert"])
+            .arg(&ca)
+            .args(["-w", " %{http_version}"])
+            .arg(format!("{url}/healthz"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert_eq!(curl("--http2"), "ok 2");
+    assert_eq!(curl("--http1.1"), "ok 1.1");
 }
 
 /// Stops a child process when dropped, whatever the test's outcome.
