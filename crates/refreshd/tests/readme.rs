@@ -4,7 +4,7 @@
 //! command fails, so the README and the product cannot drift apart.
 //!
 //! Three things differ from a reader's shell, none of them in what a command does when it
-//! works: servers listen on free ports instead of 127.0.0.1:8080 and :9090 (the README's URLs
+//! works: servers listen on free ports instead of the README's 127.0.0.1:8080, :9090, … (its URLs
 //! are rewritten, and `REFRESHD_LISTEN` moves the default); `curl` fails on an HTTP error
 //! (`--fail-with-body`) and `jq` on a missing field (`-e`), so an error answer cannot pass for
 //! output; and the script runs with `set -euo pipefail`, its servers stopped when it ends.
@@ -22,7 +22,13 @@ use common::process::free_port;
 const MARKER: &str = "<!-- tested: crates/refreshd/tests/readme.rs -->";
 
 /// The README's ports, each replaced by a free one.
-const PORTS: [&str; 2] = ["127.0.0.1:8080", "127.0.0.1:9090"];
+const PORTS: [&str; 5] = [
+    "127.0.0.1:8080",
+    "127.0.0.1:9090",
+    "127.0.0.1:8081",
+    "127.0.0.1:9464",
+    "127.0.0.1:8443",
+];
 
 /// Longest the whole README may take; a hung command fails the test instead of hanging it.
 const DEADLINE: Duration = Duration::from_secs(180);
@@ -103,7 +109,7 @@ fn every_marked_readme_block_runs_as_written() {
 
 /// The marked blocks as one bash script whose line numbers are the README's: every other line
 /// is left empty, and the first (a heading, never in a block) carries the settings.
-fn script_of(readme: &str, ports: &[u16; 2]) -> String {
+fn script_of(readme: &str, ports: &[u16; PORTS.len()]) -> String {
     let lines: Vec<&str> = readme.lines().collect();
     let mut script: Vec<String> = vec![String::new(); lines.len()];
     script[0] = [
