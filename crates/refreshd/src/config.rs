@@ -105,6 +105,8 @@ impl Default for Config {
 
 /// hyper reads request heads into a buffer of at least this size.
 const MIN_HEADER_BYTES: usize = 8192;
+/// The largest request head accepted: 1 MiB.
+const MAX_HEADER_BYTES: usize = 1024 * 1024;
 /// The longest connection timeout accepted.
 const MAX_CONNECTION_TIMEOUT_SECS: u64 = 24 * 3600;
 
@@ -237,9 +239,9 @@ impl Config {
                 ))));
             }
         }
-        if self.max_header_bytes < MIN_HEADER_BYTES {
+        if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&self.max_header_bytes) {
             return Err(Box::new(figment::Error::from(format!(
-                "max_header_bytes must be at least {MIN_HEADER_BYTES}"
+                "max_header_bytes must be from {MIN_HEADER_BYTES} to {MAX_HEADER_BYTES}"
             ))));
         }
         if self.database_pool_size == 0 {

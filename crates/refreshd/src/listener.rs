@@ -145,11 +145,15 @@ async fn wait_for_room(
     if capped_since.is_none() {
         tracing::warn!("max_connections reached: new connections wait until one closes");
     }
-    *capped_since = Some(Instant::now());
-    open.clone()
+    let permit = open
+        .clone()
         .acquire_owned()
         .await
-        .expect("the semaphore is never closed")
+        .expect("the semaphore is never closed");
+    // When the cap last held a connection back: the warning comes again only after a minute
+    // with room from then.
+    *capped_since = Some(Instant::now());
+    permit
 }
 
 /// Accept errors (most often "too many open files") are logged, at most once a second with
@@ -177,8 +181,12 @@ impl AcceptErrors {
     }
 }
 
-/// Requests one HTTP/2 connection may have in flight at once.
-const MAX_STREAMS: u32 = 100;
+/// Requests one HTTP/2 connection may have in flight at once, and the request body it buffers
+/// per request and in all: an HTTP/2 client can hold at most this much more than one HTTP/1.1
+/// connection can (a head of `max_header_bytes` and a body window per stream).
+const MAX_STREAMS: u32 = 16;
+const STREAM_WINDOW: u32 = 64 * 1024;
+const CONNECTION_WINDOW: u32 = 256 * 1024;
 
 struct Connection {
     app: Router,
@@ -217,8 +225,12 @@ impl Connection {
         let connection: Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>> = if http2 {
             let mut http = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
             http.timer(TokioTimer::new())
-                .max_header_list_size(self.limits.max_header_bytes as u32)
-                .max_concurrent_streams(MAX_STREAMS);
+                .max_header_list_size(
+                    u32::try_from(self.limits.max_header_bytes).unwrap_or(u32::MAX),
+                )
+                .max_concurrent_streams(MAX_STREAMS)
+                .initial_stream_window_size(STREAM_WINDOW)
+                .initial_connection_window_size(CONNECTION_WINDOW);
             Box::pin(watcher.watch(http.serve_connection(io, service)))
         } else {
             let mut http = hyper::server::conn::http1::Builder::new();

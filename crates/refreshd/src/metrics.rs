@@ -87,10 +87,10 @@ fn describe() {
     );
     describe_counter!(
         "refreshd_broker_refreshes_total",
-        "Broker refresh requests not answered at once from the replay vault, by provider: \
-         those that started a single flight on this instance (called; the flight may still find \
-         the answer in the vault once it holds the lease), joined one in flight (joined), or \
-         were answered from the vault before either (replayed)."
+        "Broker refresh requests by provider and how they were answered: by starting a single \
+         flight on this instance (called; it calls upstream unless it finds the answer in the \
+         replay vault first), by joining one in flight (joined), or from the replay vault \
+         before any flight (replayed)."
     );
     describe_counter!(
         "refreshd_broker_lease_waits_total",

@@ -98,12 +98,18 @@ fn every_marked_readme_block_runs_as_written() {
         return;
     }
     let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    // The logs of every server the README starts, each in its own directory.
+    let servers: String = ["", "upstream/", "metered/", "tls/"]
+        .iter()
+        .map(|dir| {
+            let log = format!("{dir}refreshd.log");
+            format!("\n--- {log}\n{}", read(&work.path().join(&log)))
+        })
+        .collect();
     panic!(
-        "the README failed ({}):\n{}\n--- refreshd.log\n{}\n--- upstream/refreshd.log\n{}",
+        "the README failed ({}):\n{}{servers}",
         status.map_or("timed out".into(), |s| s.to_string()),
         read(&harness.path().join("output.log")),
-        read(&work.path().join("refreshd.log")),
-        read(&work.path().join("upstream/refreshd.log")),
     );
 }
 
