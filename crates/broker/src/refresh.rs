@@ -186,15 +186,13 @@ async fn refresh_through(
 struct Lease {
     key: TokenDigest,
     holder: [u8; 16],
-    taken: Arc<AtomicBool>,
     /// Set when another instance must not try the token before the lease expires: the
     /// upstream's outcome is unknown, or an answer could not be saved for replay.
     kept: Arc<AtomicBool>,
-    /// The renewals, stopped when the flight lands.
+    /// While the lease is held, the task renewing it. Only the flight's clones of the lease
+    /// hold this; the task watches it weakly, so a flight that panicked before landing stops
+    /// the renewals and leaves a lease that lapses.
     renewals: Arc<Mutex<Option<Renewals>>>,
-    /// Held by the flight (in every clone); the renewals also stop once it is gone, so a
-    /// flight that panicked before landing leaves a lease that lapses.
-    flying: Arc<()>,
 }
 
 /// The task renewing a lease, and how to tell it the flight landed.
@@ -210,10 +208,8 @@ impl Lease {
         Self {
             key,
             holder: refreshd_core::random::bytes::<16>(),
-            taken: Arc::default(),
             kept: Arc::default(),
             renewals: Arc::default(),
-            flying: Arc::default(),
         }
     }
 
@@ -224,10 +220,9 @@ impl Lease {
             .store
             .take_lease(self.key, self.holder, now.plus_secs(LEASE_TERM_SECS), now)
             .await?;
-        self.taken.store(taken, Ordering::SeqCst);
         if taken {
             let landed = Arc::new(Notify::new());
-            let flying = Arc::downgrade(&self.flying);
+            let flying = Arc::downgrade(&self.renewals);
             let renewing = tokio::spawn(Self::renew(
                 (self.key, self.holder),
                 broker.clone(),
@@ -243,7 +238,7 @@ impl Lease {
         (key, holder): (TokenDigest, [u8; 16]),
         broker: Broker,
         landed: Arc<Notify>,
-        flying: std::sync::Weak<()>,
+        flying: std::sync::Weak<Mutex<Option<Renewals>>>,
     ) {
         loop {
             tokio::select! {
@@ -272,20 +267,19 @@ impl Lease {
         self.kept.store(true, Ordering::SeqCst);
     }
 
-    /// Stops the renewals, then releases the lease, or extends it for `hold_secs` if kept.
+    /// If the lease was taken: stops the renewals, then releases the lease, or extends it for
+    /// `hold_secs` if kept.
     async fn release(&self, broker: &Broker, hold_secs: u64) {
         let renewals = self
             .renewals
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some((landed, renewing)) = renewals {
-            landed.notify_one();
-            let _ = renewing.await;
-        }
-        if !self.taken.load(Ordering::SeqCst) {
+        let Some((landed, renewing)) = renewals else {
             return;
-        }
+        };
+        landed.notify_one();
+        let _ = renewing.await;
         let store = &broker.0.store;
         if self.kept.load(Ordering::SeqCst) {
             let until = broker.0.clock.now().plus_secs(hold_secs as i64);
@@ -434,10 +428,12 @@ async fn call_upstream(
         ("refresh_token", refresh_token),
     ];
     let started = std::time::Instant::now();
-    let answer = match client.post_form(url, &form).await {
-        Ok((status, body)) => client.read_token_answer(status, &body, broker.0.clock.now().secs()),
-        Err(e) => Err(e),
-    };
+    let answer = client
+        .post_form(url, &form)
+        .await
+        .and_then(|(status, body)| {
+            client.read_token_answer(status, &body, broker.0.clock.now().secs())
+        });
     let outcome = match &answer {
         Ok(_) => "refreshed",
         Err(BrokerError::InvalidGrant { .. }) => "refused",

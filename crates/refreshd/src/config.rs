@@ -319,16 +319,20 @@ impl Config {
 
     /// The public URL without a trailing slash.
     pub fn public_url(&self) -> String {
+        self.public_url_at(&self.listen)
+    }
+
+    /// The public URL of a server listening at `addr`: `public_url` if set, else `addr` over
+    /// https if refreshd serves TLS, http if not.
+    pub fn public_url_at(&self, addr: impl std::fmt::Display) -> String {
+        let scheme = if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         self.public_url
             .clone()
-            .unwrap_or_else(|| {
-                let scheme = if self.tls_cert.is_some() {
-                    "https"
-                } else {
-                    "http"
-                };
-                format!("{scheme}://{}", self.listen)
-            })
+            .unwrap_or_else(|| format!("{scheme}://{addr}"))
             .trim_end_matches('/')
             .to_owned()
     }

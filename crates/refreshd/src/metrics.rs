@@ -2,16 +2,17 @@
 //! counter and latency histogram, and `GET /metrics` on a listener of its own
 //! (`metrics_listen`).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use refreshd_store::Store;
 
 /// Latency buckets in seconds, from a cached read to a slow upstream.
 const SECONDS: &[f64] = &[
@@ -176,12 +177,15 @@ pub async fn track_request(request: Request, next: Next) -> Response {
     response
 }
 
-/// `GET /metrics` in Prometheus's text format.
-pub fn router() -> Router {
-    Router::new().route("/metrics", get(exposition))
+/// `GET /metrics` in Prometheus's text format, with `store`'s gauges read at each scrape.
+pub fn router(store: Arc<dyn Store>) -> Router {
+    Router::new()
+        .route("/metrics", get(exposition))
+        .with_state(store)
 }
 
-async fn exposition() -> Response {
+async fn exposition(State(store): State<Arc<dyn Store>>) -> Response {
+    store.record_gauges();
     let mut response = handle().render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

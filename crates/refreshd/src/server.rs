@@ -41,6 +41,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where `GET /metrics` is served, if `metrics_listen` is set.
     pub metrics_addr: Option<SocketAddr>,
+    /// Client connections served at once (`max_connections`, lowered to fit the open-file limit).
+    pub max_connections: usize,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -98,11 +100,7 @@ pub async fn launch(
         _ => return Err("tls_cert and tls_key must be set together".into()),
     };
     let store = config.open_store().await?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let public_url = match &config.public_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => format!("{scheme}://{addr}"),
-    };
+    let public_url = config.public_url_at(addr);
     let provider = Provider {
         store,
         clock,
@@ -123,6 +121,7 @@ pub async fn launch(
     )?;
     crate::metrics::install();
     let limits = config.connection_limits();
+    let max_connections = limits.max_connections;
     let mut background = vec![
         tokio::spawn(sweep_periodically(provider.clone())),
         tokio::spawn(crate::listener::return_freed_memory(
@@ -135,7 +134,7 @@ pub async fn launch(
             .await
             .map_err(|e| format!("cannot listen on {metrics_listen} (metrics_listen): {e}"))?;
         metrics_addr = Some(metrics_listener.local_addr()?);
-        let exposition = crate::metrics::router();
+        let exposition = crate::metrics::router(provider.store.clone());
         let limits = limits.clone();
         background.push(tokio::spawn(async move {
             crate::listener::serve(
@@ -159,6 +158,7 @@ pub async fn launch(
     Ok(RunningServer {
         addr,
         metrics_addr,
+        max_connections,
         stop,
         task,
         background,
@@ -196,12 +196,11 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let server = launch(&config, listener, Arc::new(SystemClock)).await?;
-    let limits = config.connection_limits();
     tracing::info!(
         addr = %server.addr,
         metrics = ?server.metrics_addr,
         database = %redacted_url(&config.database_url),
-        max_connections = limits.max_connections,
+        max_connections = server.max_connections,
         "refreshd is serving"
     );
     shutdown_signal().await;

@@ -336,13 +336,22 @@ fn attempt_login(login: &str) -> Option<String> {
     Some(login.to_lowercase()).filter(|l| !l.is_empty())
 }
 
+/// What an adapter reports to `/metrics` by reading its state rather than counting events.
+pub trait Gauges: Send + Sync {
+    /// Sets the adapter's gauges to their values now; called before each scrape.
+    fn record_gauges(&self) {}
+}
+
 /// Everything refreshd keeps; one adapter implements all of it.
 pub trait Store:
-    Apps + Users + Pages + Grants + Callers + Replays + Leases + SignInAttempts
+    Apps + Users + Pages + Grants + Callers + Replays + Leases + SignInAttempts + Gauges
 {
 }
 
-impl<T: Apps + Users + Pages + Grants + Callers + Replays + Leases + SignInAttempts> Store for T {}
+impl<T> Store for T where
+    T: Apps + Users + Pages + Grants + Callers + Replays + Leases + SignInAttempts + Gauges
+{
+}
 
 /// Opens the adapter a database URL names (`sqlite://PATH` or `postgres://…`), creating and
 /// migrating the database if needed. `pool_size` caps PostgreSQL connections.

@@ -6,13 +6,13 @@
 //! The pages post back to the same path, carrying the request's parameters, so one handler
 //! sees a request through sign-in and consent.
 
-use refreshd_core::audit::AUDIT;
 use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
+use refreshd_core::audit::AUDIT;
 use refreshd_core::{Dialect, Scopes};
 use refreshd_store::{App, User};
 use url::Url;

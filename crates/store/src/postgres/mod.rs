@@ -40,6 +40,18 @@ pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// The pool's use, read at each scrape.
+impl crate::Gauges for PostgresStore {
+    fn record_gauges(&self) {
+        let status = self.pool.status();
+        metrics::gauge!("refreshd_postgres_pool_connections", "state" => "open")
+            .set(status.size as f64);
+        metrics::gauge!("refreshd_postgres_pool_connections", "state" => "idle")
+            .set(status.available as f64);
+        metrics::gauge!("refreshd_postgres_pool_max_connections").set(status.max_size as f64);
+    }
+}
+
 pub struct PostgresStore {
     pool: Pool,
     /// Token pairs up to this id hold no replay answer older than the grace window.
@@ -93,12 +105,6 @@ impl PostgresStore {
         let client = self.pool.get().await.map_err(|e| unavailable(&e));
         metrics::histogram!("refreshd_postgres_pool_wait_seconds")
             .record(waiting.elapsed().as_secs_f64());
-        let status = self.pool.status();
-        metrics::gauge!("refreshd_postgres_pool_connections", "state" => "open")
-            .set(status.size as f64);
-        metrics::gauge!("refreshd_postgres_pool_connections", "state" => "idle")
-            .set(status.available as f64);
-        metrics::gauge!("refreshd_postgres_pool_max_connections").set(status.max_size as f64);
         client
     }
 

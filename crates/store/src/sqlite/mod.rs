@@ -38,6 +38,9 @@ pub fn path_of(url: &str) -> Option<&str> {
 /// it does not show in refresh latency at full load (see BENCHMARKS.md).
 pub const DEFAULT_WAL_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
+/// The WAL's size is reported by the writer after each commit (see `writer`).
+impl crate::Gauges for SqliteStore {}
+
 pub struct SqliteStore {
     writer: Writer,
     readers: Readers,

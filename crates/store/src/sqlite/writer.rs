@@ -185,7 +185,6 @@ impl WalBound {
             }
             // The checkpointer held the lock, or a reader an old snapshot: after the next batch.
             Ok(_) => {}
-            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
             Err(e) => tracing::warn!(error = %e, "restarting the WAL failed; will retry"),
         }
     }
