@@ -5,7 +5,7 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
-use common::process::{TEST_MASTER_KEY, free_port, refreshd};
+use common::process::{TEST_MASTER_KEY, free_port, output_with_stdin, refreshd};
 use serde_json::Value;
 
 struct Cli {
@@ -412,21 +412,7 @@ fn create_with_password(cli: &Cli, login: &str, input: &str) -> Output {
 
 /// Runs `args` with `input` on standard input.
 fn with_stdin(cli: &Cli, args: &[&str], input: &str) -> Output {
-    use std::io::Write;
-    let mut child = cli
-        .command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    output_with_stdin(cli.command(args), input)
 }
 
 #[tokio::test]

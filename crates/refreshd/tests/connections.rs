@@ -13,31 +13,13 @@ use tokio::net::TcpStream;
 /// A provider process with one GitHub app and a user, and `env` for its limits.
 async fn provider(env: &[(&str, &str)]) -> (Server, String, String) {
     let server = Server::start(env).await;
-    let app = server.cli(&[
-        "app",
-        "create",
-        "--name",
-        "limits",
-        "--redirect-uri",
-        "http://localhost/cb",
-        "--json",
-    ]);
-    server.cli(&["user", "create", "--login", "octocat", "--json"]);
-    let client_id = app["client_id"].as_str().unwrap().to_owned();
-    let secret = app["client_secret"].as_str().unwrap().to_owned();
+    let (client_id, secret) = server.github_app_and_user();
     (server, client_id, secret)
 }
 
 /// Issues a token family and refreshes it once over a new connection; the status.
 async fn refresh(server: &Server, client_id: &str, secret: &str) -> u16 {
-    let pair = server.cli(&[
-        "token",
-        "issue",
-        "--client-id",
-        client_id,
-        "--login",
-        "octocat",
-    ]);
+    let pair = server.issue(client_id);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(60))

@@ -3,15 +3,12 @@
 
 mod common;
 
-use std::process::Stdio;
-
-use common::process::{Broker, Provider, Server, free_port, refresh_grant};
+use common::process::{Broker, Provider, Server, free_port, output_with_stdin, refresh_grant};
 use serde_json::{Value, json};
 
 /// Parses an exposition with `prometheus_client`'s parser: every sample as
 /// `{name, labels, value}`. A document it cannot parse fails the test.
 fn parse(exposition: &str) -> Vec<Value> {
-    use std::io::Write;
     let script = r#"
 import json, sys
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,20 +19,9 @@ samples = [
 ]
 print(json.dumps(samples))
 "#;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(exposition.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let mut python = std::process::Command::new("python3");
+    python.args(["-c", script]);
+    let output = output_with_stdin(python, exposition);
     assert!(
         output.status.success(),
         "prometheus_client could not parse /metrics: {}",
@@ -89,28 +75,8 @@ async fn metrics_parse_with_prometheus_client_and_move_with_the_traffic() {
         .unwrap();
     assert_eq!(on_main.status(), 404);
 
-    let app = server.cli(&[
-        "app",
-        "create",
-        "--name",
-        "metered",
-        "--redirect-uri",
-        "http://localhost/cb",
-        "--json",
-    ]);
-    let app = (
-        app["client_id"].as_str().unwrap().to_owned(),
-        app["client_secret"].as_str().unwrap().to_owned(),
-    );
-    server.cli(&["user", "create", "--login", "octocat", "--json"]);
-    let pair = server.cli(&[
-        "token",
-        "issue",
-        "--client-id",
-        &app.0,
-        "--login",
-        "octocat",
-    ]);
+    let app = server.github_app_and_user();
+    let pair = server.issue(&app.0);
     let first = pair["refresh_token"].as_str().unwrap();
 
     let before = scrape(&metrics_url).await;

@@ -38,24 +38,10 @@ fn app(server: &Server, dialect: &str) -> (String, String) {
     (field(&app, "client_id"), field(&app, "client_secret"))
 }
 
-/// A new token family for octocat at the app, as the token endpoint answers it.
-fn issue(server: &Server, client_id: &str) -> Value {
-    server.cli(&[
-        "token",
-        "issue",
-        "--client-id",
-        client_id,
-        "--login",
-        "octocat",
-        "--scope",
-        "repo",
-    ])
-}
-
 /// `n` values of `name` from new token families at the app.
 fn tokens(server: &Server, client_id: &str, name: &str, n: usize) -> Vec<String> {
     (0..n)
-        .map(|_| field(&issue(server, client_id), name))
+        .map(|_| field(&server.issue(client_id), name))
         .collect()
 }
 
@@ -266,8 +252,8 @@ fn config(server: &Server, upstream: &Provider, api_key: &str) -> String {
             },
         ),
     ];
-    let github_token = field(&issue(server, &user_app.0), "access_token");
-    let google_token = field(&issue(server, &google.0), "access_token");
+    let github_token = field(&server.issue(&user_app.0), "access_token");
+    let google_token = field(&server.issue(&google.0), "access_token");
     // Every answer is checked: GitHub's token endpoint is asked for JSON rather than a form.
     let mut toml = format!(
         r#"headers = {{ Accept = "application/json" }}

@@ -35,20 +35,7 @@ async fn a_minute_of_refreshes_keeps_the_wal_bounded_and_a_kill_loses_nothing() 
     let bound = WAL_MAX_BYTES.to_string();
     let env = [("REFRESHD_SQLITE_WAL_MAX_BYTES", bound.as_str())];
     let mut server = Server::start(&env).await;
-    let app = server.cli(&[
-        "app",
-        "create",
-        "--name",
-        "wal",
-        "--redirect-uri",
-        "http://localhost/cb",
-        "--json",
-    ]);
-    let app = Arc::new((
-        app["client_id"].as_str().unwrap().to_owned(),
-        app["client_secret"].as_str().unwrap().to_owned(),
-    ));
-    server.cli(&["user", "create", "--login", "octocat", "--json"]);
+    let app = Arc::new(server.github_app_and_user());
     let wal = server.database.trim_start_matches("sqlite://").to_owned() + "-wal";
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -66,14 +53,7 @@ async fn a_minute_of_refreshes_keeps_the_wal_bounded_and_a_kill_loses_nothing() 
     let refreshes = Arc::new(AtomicU64::new(0));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
-            let pair = server.cli(&[
-                "token",
-                "issue",
-                "--client-id",
-                &app.0,
-                "--login",
-                "octocat",
-            ]);
+            let pair = server.issue(&app.0);
             let mut token = pair["refresh_token"].as_str().unwrap().to_owned();
             let (url, app, stop, refreshes) = (
                 server.url.clone(),

@@ -166,6 +166,36 @@ impl Server {
         }
     }
 
+    /// A GitHub App and the user `octocat` on this server: the app's client id and secret.
+    pub fn github_app_and_user(&self) -> (String, String) {
+        let app = self.cli(&[
+            "app",
+            "create",
+            "--name",
+            "test",
+            "--redirect-uri",
+            "http://localhost/cb",
+            "--json",
+        ]);
+        self.cli(&["user", "create", "--login", "octocat", "--json"]);
+        let field = |name: &str| app[name].as_str().unwrap().to_owned();
+        (field("client_id"), field("client_secret"))
+    }
+
+    /// A fresh token family of `octocat` at `client_id`, as its token endpoint answers it.
+    pub fn issue(&self, client_id: &str) -> Value {
+        self.cli(&[
+            "token",
+            "issue",
+            "--client-id",
+            client_id,
+            "--login",
+            "octocat",
+            "--scope",
+            "repo",
+        ])
+    }
+
     /// The server process's id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the server is running").id()
@@ -254,16 +284,7 @@ impl Provider {
 
     /// A fresh token family at the provider, as the JSON its token endpoint answers.
     pub fn issue(&self, client_id: &str) -> Value {
-        self.server.cli(&[
-            "token",
-            "issue",
-            "--client-id",
-            client_id,
-            "--login",
-            "octocat",
-            "--scope",
-            "repo",
-        ])
+        self.server.issue(client_id)
     }
 
     pub fn upstream_env(&self) -> Vec<(&'static str, String)> {
@@ -362,6 +383,24 @@ pub async fn post_concurrently(
         answers.push(answer);
     }
     answers
+}
+
+/// Runs `command` with `input` on its standard input; its output.
+pub fn output_with_stdin(mut command: Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// A loopback port free at the time of asking.
