@@ -62,20 +62,6 @@ fn codes(server: &Server, client_id: &str, n: usize) -> Vec<String> {
     (0..n).map(|_| field(&server.cli(&args), "code")).collect()
 }
 
-fn create_user(server: &Server) {
-    server.cli(&[
-        "user",
-        "create",
-        "--login",
-        "octocat",
-        "--name",
-        "Mona",
-        "--email",
-        "mona@example.com",
-        "--json",
-    ]);
-}
-
 /// schemathesis's settings for one operation.
 #[derive(Default)]
 struct Operation {
@@ -94,7 +80,7 @@ struct Operation {
 /// its own (for the provider's routes) and the broker's upstream holds others (for the
 /// broker's routes).
 fn config(server: &Server, upstream: &Provider, api_key: &str) -> String {
-    create_user(server);
+    server.create_octocat();
     let github = app(server, "github");
     // Revoking a grant revokes every token of the app: that operation gets an app of its own,
     // and so does the token `GET /user` sends.

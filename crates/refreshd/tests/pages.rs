@@ -378,14 +378,7 @@ async fn a_login_is_locked_for_a_while_after_ten_failed_sign_ins() {
         guesses.spawn(async move { v.sign_in("Mona", "guess").await.status });
     }
     let statuses = guesses.join_all().await;
-    let checked = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::UNAUTHORIZED)
-        .count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
-        .count();
+    let (checked, refused) = checked_and_refused(&statuses);
     assert_eq!((checked, refused), (10, 20), "{statuses:?}");
     let mut v = Visitor::new(&t);
     let locked = v.sign_in("mona", PASSWORD).await;
@@ -477,14 +470,7 @@ async fn one_address_spraying_a_password_over_many_logins_is_refused_after_thirt
         sprays.spawn(async move { v.sign_in(&login, "Winter2026!").await.status });
     }
     let statuses = sprays.join_all().await;
-    let checked = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::UNAUTHORIZED)
-        .count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
-        .count();
+    let (checked, refused) = checked_and_refused(&statuses);
     assert_eq!((checked, refused), (30, 10), "{statuses:?}");
     let fresh = Visitor::at(&t, ATTACKER).sign_in("hubot", PASSWORD).await;
     assert_eq!(
@@ -1085,4 +1071,13 @@ async fn only_an_apps_owner_sees_and_changes_its_settings() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
+}
+
+/// How many sign-ins were checked (401) and how many refused unchecked (429).
+fn checked_and_refused(statuses: &[StatusCode]) -> (usize, usize) {
+    let count = |status| statuses.iter().filter(|s| **s == status).count();
+    (
+        count(StatusCode::UNAUTHORIZED),
+        count(StatusCode::TOO_MANY_REQUESTS),
+    )
 }

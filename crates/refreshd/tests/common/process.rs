@@ -196,6 +196,21 @@ impl Server {
         ])
     }
 
+    /// The user `octocat`, named Mona, with an email address.
+    pub fn create_octocat(&self) {
+        self.cli(&[
+            "user",
+            "create",
+            "--login",
+            "octocat",
+            "--name",
+            "Mona",
+            "--email",
+            "mona@example.com",
+            "--json",
+        ]);
+    }
+
     /// The server process's id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the server is running").id()
@@ -264,17 +279,7 @@ impl Provider {
             )
         };
         let (github, google) = (app("github"), app("google"));
-        server.cli(&[
-            "user",
-            "create",
-            "--login",
-            "octocat",
-            "--name",
-            "Mona",
-            "--email",
-            "mona@example.com",
-            "--json",
-        ]);
+        server.create_octocat();
         Self {
             server,
             github,
