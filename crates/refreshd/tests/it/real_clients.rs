@@ -1,9 +1,7 @@
 //! Real GitHub client libraries against a running refreshd: the Rust `oauth2` crate in
 //! process, and `@octokit/oauth-methods` in a Node.js process (installed by `scripts/test`).
 
-mod common;
-
-use common::{run_js, spawn};
+use crate::common::{run_js, spawn};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, RefreshToken, TokenResponse, TokenUrl,

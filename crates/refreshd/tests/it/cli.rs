@@ -1,11 +1,9 @@
 //! The `refreshd` binary itself: admin commands on a real SQLite file, configuration sources,
 //! `serve` over real HTTP with SIGTERM, and logs that never carry a secret.
 
-mod common;
-
 use std::process::{Command, Output, Stdio};
 
-use common::process::{TEST_MASTER_KEY, free_port, output_with_stdin, refreshd};
+use crate::common::process::{TEST_MASTER_KEY, free_port, output_with_stdin, refreshd};
 use serde_json::Value;
 
 struct Cli {

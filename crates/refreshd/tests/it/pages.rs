@@ -1,14 +1,12 @@
 //! The pages at the HTTP level, as an attacker or a careless client meets them: forged and
 //! stale forms, oversized and mistyped bodies, open redirects, foreign redirect URIs, other
 //! people's apps, replayed sessions, and what the authorize endpoints send back to apps.
-//! (The whole flow in a real browser is tests/browser.rs.)
-
-mod common;
+//! (The whole flow in a real browser is tests/it/browser.rs.)
 
 use std::collections::HashMap;
 
-use common::process::Server;
-use common::{TestApp, spawn, spawn_configured};
+use crate::common::process::Server;
+use crate::common::{TestApp, spawn, spawn_configured};
 use refreshd_core::{AppKind, ClientId, ClientSecret};
 use refreshd_provider::TrustedProxies;
 use refreshd_store::{App, NewApp};

@@ -1,8 +1,7 @@
 //! The OAuth Applications API (seed 002) and `GET /user` over real HTTP.
 
-mod common;
-
-use common::{TestApp, spawn};
+use crate::common;
+use crate::common::{TestApp, spawn};
 use refreshd_core::{AppKind, TokenDigest};
 use serde_json::{Value, json};
 

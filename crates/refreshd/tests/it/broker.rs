@@ -1,12 +1,10 @@
 //! The broker end to end: a refreshd provider and refreshd brokers as separate processes on
 //! loopback, each broker's upstream URLs pointing at the provider (or at a broken upstream).
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::process::{Broker, Provider, now_ms, post_concurrently};
+use crate::common::process::{Broker, Provider, now_ms, post_concurrently};
 use serde_json::{Value, json};
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! The README, run: every shell block marked `<!-- tested: crates/refreshd/tests/readme.rs -->`
+//! The README, run: every shell block marked `<!-- tested: crates/refreshd/tests/it/readme.rs -->`
 //! (on the line just before its ```` ```sh ````) runs as written, top to bottom, in one bash
 //! shell in a fresh directory, with this build's `refreshd` on `PATH`. The test fails when any
 //! command fails, so the README and the product cannot drift apart.
@@ -11,15 +11,13 @@
 //! Blocks left unmarked (building, the PostgreSQL setup) are not run here; `.ci/run` runs the
 //! README's first command, `cargo run --release -- serve`.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::free_port;
+use crate::common::process::free_port;
 
-const MARKER: &str = "<!-- tested: crates/refreshd/tests/readme.rs -->";
+const MARKER: &str = "<!-- tested: crates/refreshd/tests/it/readme.rs -->";
 
 /// The README's ports, each replaced by a free one.
 const PORTS: [&str; 5] = [

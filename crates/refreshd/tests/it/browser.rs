@@ -9,14 +9,12 @@
 //! or into `$REFRESHD_SCREENSHOTS` when set: the README's come from
 //! `REFRESHD_SCREENSHOTS=$PWD/docs/screenshots cargo nextest run -p refreshd --test browser`.
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use common::process::Server;
-use common::run_js;
+use crate::common::process::Server;
+use crate::common::run_js;
 
 const LOGIN: &str = "octocat";
 const PASSWORD: &str = "correct horse battery staple";

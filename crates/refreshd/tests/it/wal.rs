@@ -1,13 +1,11 @@
 //! The embedded SQLite database under a minute of sustained refreshes: its WAL stays under the
 //! configured bound, and a SIGKILL afterwards loses no acknowledged rotation.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::process::{Server, refresh_grant};
+use crate::common::process::{Server, refresh_grant};
 use serde_json::Value;
 
 const WAL_MAX_BYTES: u64 = 4 * 1024 * 1024;

@@ -1,9 +1,10 @@
 //! What operators see: `/metrics` on its own listener, read with Prometheus's own Python
 //! parser, moving with the traffic; and the audit log's security events as JSON lines.
 
-mod common;
-
-use common::process::{Broker, Provider, Server, free_port, output_with_stdin, refresh_grant};
+use crate::common;
+use crate::common::process::{
+    Broker, Provider, Server, free_port, output_with_stdin, refresh_grant,
+};
 use serde_json::{Value, json};
 
 /// Parses an exposition with `prometheus_client`'s parser: every sample as

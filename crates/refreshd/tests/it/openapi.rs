@@ -5,11 +5,9 @@
 //! their schemas, and 405 with `Allow` for a method a path does not serve (GitHub's paths
 //! answer 404, as GitHub does). Its seed is fixed and it takes about ten seconds.
 
-mod common;
-
 use std::process::Command;
 
-use common::process::{Broker, Provider, Server};
+use crate::common::process::{Broker, Provider, Server};
 use serde_json::Value;
 
 /// Fixed, so a failure in CI can be reproduced with the same requests.

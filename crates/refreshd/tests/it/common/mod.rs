@@ -1,6 +1,5 @@
 //! Starting a real refreshd on a random port with its own database file and a clock the test
 //! moves, plus the fixtures most tests need.
-#![allow(dead_code)]
 
 pub mod process;
 

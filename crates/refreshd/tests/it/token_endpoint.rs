@@ -1,8 +1,7 @@
 //! `POST /login/oauth/access_token` over real HTTP: grants, rotation, reuse, formats, bad input.
 
-mod common;
-
-use common::{field, spawn};
+use crate::common;
+use crate::common::{field, spawn};
 use refreshd_core::{AppKind, Clock};
 use serde_json::Value;
 

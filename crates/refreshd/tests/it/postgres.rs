@@ -3,12 +3,11 @@
 //! while holding a token's lease, and the database restarting under running instances.
 //! These need the throwaway cluster `scripts/test` starts (`REFRESHD_TEST_POSTGRES_URL`).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::process::{Broker, Provider, Server, post_concurrently};
+use crate::common;
+use crate::common::process::{Broker, Provider, Server, post_concurrently};
 use serde_json::{Value, json};
 
 /// Counts rows of the shared database, as the test's own connection sees them.

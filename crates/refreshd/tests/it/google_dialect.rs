@@ -1,9 +1,8 @@
 //! The provider's Google dialect over real HTTP: `/token`, `/revoke`, `/tokeninfo`,
 //! `/oauth2/v3/userinfo`, Google's error statuses and texts, and google-auth-library itself.
 
-mod common;
-
-use common::{TestApp, field, run_js, spawn};
+use crate::common;
+use crate::common::{TestApp, field, run_js, spawn};
 use refreshd_core::AppKind;
 use refreshd_store::App;
 use serde_json::Value;

@@ -1,12 +1,11 @@
 //! What one client can take of a running refreshd, over real sockets: slow request heads and
 //! bodies, idle connections, and a process out of file descriptors.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::{Server, free_port, refresh_grant};
+use crate::common;
+use crate::common::process::{Server, free_port, refresh_grant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
