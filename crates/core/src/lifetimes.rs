@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Lifetimes in seconds. The defaults are GitHub's (seed 003): user tokens 8 hours, refresh
+/// Lifetimes in seconds. The defaults are GitHub's for expiring user-to-server tokens: user tokens 8 hours, refresh
 /// tokens 6 months, authorization codes 10 minutes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "refreshd",
     version,
-    about = "An OAuth token service: GitHub-compatible expiring, rotating tokens"
+    about = "An OAuth token service: expiring, rotating tokens in GitHub's and Google's dialects, and a broker that refreshes GitHub and Google tokens"
 )]
 pub struct Cli {
     /// TOML configuration file.
@@ -122,7 +122,8 @@ pub enum AppCommand {
         /// Which provider's wire format the app speaks.
         #[arg(long, value_enum, default_value = "github")]
         dialect: DialectArg,
-        /// Expire user authorization tokens (seed 003); on by default.
+        /// Whether grants get expiring access tokens with rotating refresh tokens (GitHub's
+        /// "User-to-server token expiration" setting); on by default.
         #[arg(long, value_enum, default_value = "on")]
         expiring_tokens: OnOff,
         #[command(flatten)]
@@ -134,7 +135,8 @@ pub enum AppCommand {
     #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)))]
     Update {
         client_id: String,
-        /// Expire user authorization tokens of new grants (seed 003).
+        /// Whether new grants get expiring access tokens with rotating refresh tokens (GitHub's
+        /// "User-to-server token expiration" setting); tokens already issued keep their expiry.
         #[arg(long, value_enum, group = "change")]
         expiring_tokens: Option<OnOff>,
         /// The provider user (login) who manages the app in the settings pages.

@@ -15,7 +15,7 @@ use crate::cli::{Cli, Command};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Config {
     /// `sqlite://PATH` (the default) or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// Most connections to PostgreSQL this instance opens.
     pub database_pool_size: usize,
     pub listen: String,
@@ -61,6 +61,50 @@ pub struct Config {
     /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client whose
     /// sign-in attempts are counted; from anyone else the header is ignored.
     pub trusted_proxies: TrustedProxies,
+}
+
+/// A database URL. It may hold a password, so it is shown (`Debug`, `Display`) without its
+/// user, password and query: `postgres://…@db.internal:5432/refreshd`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The whole URL, password included: only for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        Self(url)
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(url: &str) -> Self {
+        Self(url.to_owned())
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self
+            .0
+            .split_once('?')
+            .map_or(self.0.as_str(), |(base, _)| base);
+        match (url.split_once("://"), url.rfind('@')) {
+            (Some((scheme, _)), Some(at)) => write!(f, "{scheme}://…{}", &url[at..]),
+            _ => f.write_str(url),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.to_string())
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -280,7 +324,7 @@ impl Config {
         &self,
     ) -> Result<std::sync::Arc<dyn refreshd_store::Store>, refreshd_store::StoreError> {
         refreshd_store::open_with(
-            &self.database_url,
+            self.database_url.expose(),
             self.database_pool_size,
             self.sqlite_wal_max_bytes,
         )
@@ -309,11 +353,12 @@ impl Config {
         if let Some(path) = &self.master_key_file {
             return path.clone();
         }
-        let beside_database = refreshd_store::sqlite::path_of(&self.database_url).and_then(|db| {
-            std::path::Path::new(db)
-                .parent()
-                .map(|dir| dir.join("refreshd.key"))
-        });
+        let beside_database =
+            refreshd_store::sqlite::path_of(self.database_url.expose()).and_then(|db| {
+                std::path::Path::new(db)
+                    .parent()
+                    .map(|dir| dir.join("refreshd.key"))
+            });
         beside_database.unwrap_or_else(|| PathBuf::from("refreshd.key"))
     }
 
@@ -335,5 +380,39 @@ impl Config {
             .unwrap_or_else(|| format!("{scheme}://{addr}"))
             .trim_end_matches('/')
             .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_never_reach_logs() {
+        let shown = |url: &str| DatabaseUrl::from(url).to_string();
+        assert_eq!(shown("postgres://u:secret@db/x"), "postgres://…@db/x");
+        assert_eq!(
+            shown("postgres://db/x?user=u&password=secret"),
+            "postgres://db/x"
+        );
+        assert_eq!(shown("sqlite://refreshd.db"), "sqlite://refreshd.db");
+    }
+
+    #[test]
+    fn debugging_the_configuration_shows_no_secret() {
+        let mut config = Config {
+            database_url: "postgres://refreshd:db-password@db:5432/refreshd".into(),
+            master_key: Some("00".repeat(32).into()),
+            ..Config::default()
+        };
+        config.github.client_secret = Some("github-client-secret".into());
+        let debugged = format!("{config:?}");
+        assert!(
+            debugged.contains("postgres://…@db:5432/refreshd"),
+            "{debugged}"
+        );
+        assert!(!debugged.contains("db-password"), "{debugged}");
+        assert!(!debugged.contains(&"00".repeat(32)), "{debugged}");
+        assert!(!debugged.contains("github-client-secret"), "{debugged}");
     }
 }

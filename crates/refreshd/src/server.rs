@@ -78,7 +78,7 @@ pub async fn launch(
     let addr = listener.local_addr()?;
     // Every instance on one database must seal and unseal the broker's replays alike, so on
     // PostgreSQL the key is never generated per instance.
-    let shared_database = refreshd_store::postgres::is_postgres(&config.database_url);
+    let shared_database = refreshd_store::postgres::is_postgres(config.database_url.expose());
     if shared_database && config.master_key.is_none() && config.master_key_file.is_none() {
         return Err(
             "on PostgreSQL every instance must share one master key: set \
@@ -199,7 +199,7 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     tracing::info!(
         addr = %server.addr,
         metrics = ?server.metrics_addr,
-        database = %redacted_url(&config.database_url),
+        database = %config.database_url,
         max_connections = server.max_connections,
         "refreshd is serving"
     );
@@ -207,15 +207,6 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     tracing::info!("shutting down");
     server.stop().await?;
     Ok(())
-}
-
-/// A database URL without any password it may carry (before the `@`, or in the query).
-fn redacted_url(url: &str) -> String {
-    let url = url.split_once('?').map_or(url, |(base, _)| base);
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, _)), Some(at)) => format!("{scheme}://…{}", &url[at..]),
-        _ => url.to_owned(),
-    }
 }
 
 async fn shutdown_signal() {
@@ -232,22 +223,4 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_passwords_never_reach_logs() {
-        assert_eq!(
-            redacted_url("postgres://u:secret@db/x"),
-            "postgres://…@db/x"
-        );
-        assert_eq!(
-            redacted_url("postgres://db/x?user=u&password=secret"),
-            "postgres://db/x"
-        );
-        assert_eq!(redacted_url("sqlite://refreshd.db"), "sqlite://refreshd.db");
-    }
 }

@@ -37,7 +37,9 @@ pub async fn spawn_with(lifetimes: Lifetimes) -> TestApp {
 pub async fn spawn_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
-        database_url: refreshd_store::testing::scratch_database(dir.path()).await,
+        database_url: refreshd_store::testing::scratch_database(dir.path())
+            .await
+            .into(),
         master_key: Some(process::TEST_MASTER_KEY.to_owned().into()),
         ..Config::default()
     };
