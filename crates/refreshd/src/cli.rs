@@ -122,7 +122,8 @@ pub enum AppCommand {
         /// Which provider's wire format the app speaks.
         #[arg(long, value_enum, default_value = "github")]
         dialect: DialectArg,
-        /// Expire user authorization tokens (seed 003); on by default.
+        /// GitHub's "User-to-server token expiration" setting: expire user tokens and give a
+        /// refresh token with them; on by default.
         #[arg(long, value_enum, default_value = "on")]
         expiring_tokens: OnOff,
         #[command(flatten)]
@@ -134,7 +135,7 @@ pub enum AppCommand {
     #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)))]
     Update {
         client_id: String,
-        /// Expire user authorization tokens of new grants (seed 003).
+        /// GitHub's "User-to-server token expiration" setting for new grants.
         #[arg(long, value_enum, group = "change")]
         expiring_tokens: Option<OnOff>,
         /// The provider user (login) who manages the app in the settings pages.

@@ -1,6 +1,6 @@
 //! An app owner's settings, GitHub's Developer settings: their apps, creating one, and for each
-//! app its client ID, a new client secret (shown once), redirect URIs, the "User-to-server
-//! token expiration" switch (seed 003), and its live tokens with revoke.
+//! app its client ID, a new client secret (shown once), redirect URIs, GitHub's
+//! "User-to-server token expiration" switch, and its live tokens with revoke.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -242,7 +242,7 @@ async fn app_page(
     Ok(page(visitor, status, &app.name, body))
 }
 
-/// Seed 003's "User-to-server token expiration" switch, with what it does.
+/// GitHub's "User-to-server token expiration" switch, with what it does.
 fn expiration(app: &App, path: &str, csrf: &str) -> Markup {
     html! {
         section.card #expiration {
