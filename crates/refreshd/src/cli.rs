@@ -123,7 +123,7 @@ pub enum AppCommand {
         #[arg(long, value_enum, default_value = "github")]
         dialect: DialectArg,
         /// GitHub's "User-to-server token expiration" setting: expire user tokens and give a
-        /// refresh token with them; on by default.
+        /// refresh token with them; on by default, and always on for Google-dialect apps.
         #[arg(long, value_enum, default_value = "on")]
         expiring_tokens: OnOff,
         #[command(flatten)]
@@ -135,7 +135,8 @@ pub enum AppCommand {
     #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)))]
     Update {
         client_id: String,
-        /// GitHub's "User-to-server token expiration" setting for new grants.
+        /// GitHub's "User-to-server token expiration" setting for new grants (GitHub-dialect
+        /// apps only).
         #[arg(long, value_enum, group = "change")]
         expiring_tokens: Option<OnOff>,
         /// The provider user (login) who manages the app in the settings pages.
