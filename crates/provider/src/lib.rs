@@ -1,6 +1,7 @@
 //! refreshd's provider: an OAuth authorization server speaking GitHub's dialect.
 
 mod api_doc;
+pub mod apps;
 mod client_auth;
 mod code;
 pub mod github;

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use refreshd_core::{AppKind, ClientId, ClientSecret, Scopes, SystemClock, TokenDigest};
+use refreshd_core::{AppKind, ClientId, Scopes, SystemClock, TokenDigest};
 use refreshd_provider::Provider;
-use refreshd_store::{App, NewApp, NewUser, Store};
+use refreshd_provider::apps::{self, Registration, Via};
+use refreshd_store::{App, NewUser, Store};
 use serde_json::{Value, json};
 
 use crate::Config;
@@ -85,9 +86,8 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
             expiring_tokens,
             output,
         } => {
-            let redirect_uri = refreshd_provider::redirect_uris(&redirect_uri.join("\n"))?;
-            let owner_id = match owner {
-                Some(login) => Some(find_user(&p, &login).await?.id),
+            let owner = match owner {
+                Some(login) => Some(find_user(&p, &login).await?),
                 None => None,
             };
             let kind = match (dialect, kind) {
@@ -98,17 +98,14 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
                     return Err("--kind applies to GitHub-dialect apps only".into());
                 }
             };
-            let secret = ClientSecret::generate(kind);
-            let new = NewApp {
-                client_id: ClientId::generate(kind),
+            let registration = Registration {
                 name,
                 kind,
-                redirect_uri,
-                secret_digest: secret.digest(),
+                redirect_uris: redirect_uri.join("\n"),
                 expiring_tokens: expiring_tokens.is_on(),
-                owner_id,
+                owner,
             };
-            let app = p.store.create_app(new, now).await?;
+            let (app, secret) = apps::register_app(&p, registration).await?;
             let mut value = app_json(&app);
             value["client_secret"] = json!(secret.expose());
             print(output.json, &value, || {
@@ -138,6 +135,10 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
                 Some(login) => Some(find_user(&p, &login).await?.id),
                 None => None,
             };
+            // Refused for a Google-dialect app before the owner changes.
+            if let Some(expiring) = expiring_tokens {
+                app = apps::set_expiring_tokens(&p, &app, expiring.is_on()).await?;
+            }
             if let Some(owner_id) = owner_id {
                 app = p
                     .store
@@ -145,29 +146,12 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
                     .await?
                     .ok_or("the app was deleted meanwhile")?;
             }
-            if let Some(expiring) = expiring_tokens {
-                app = p
-                    .store
-                    .set_expiring_tokens(&app.client_id, expiring.is_on(), now)
-                    .await?
-                    .ok_or("the app was deleted meanwhile")?;
-            }
             print(output.json, &app_json(&app), || app_text(&app));
         }
         AppCommand::ResetSecret { client_id, output } => {
             let app = find_app(&p.store, &client_id).await?;
-            let (id, secret) = (app.client_id, ClientSecret::generate(app.kind));
-            p.store
-                .set_client_secret(&id, secret.digest(), now)
-                .await?
-                .ok_or("the app was deleted meanwhile")?;
-            tracing::info!(
-                target: refreshd_core::audit::AUDIT,
-                event = "app.secret_reset",
-                client_id = %id,
-                via = "cli",
-                "a new client secret replaced the old one"
-            );
+            let (app, secret) = apps::reset_secret(&p, &app, Via::Cli).await?;
+            let id = app.client_id;
             let value = json!({ "client_id": id.as_str(), "client_secret": secret.expose() });
             print(output.json, &value, || {
                 format!(

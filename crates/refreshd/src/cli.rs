@@ -122,8 +122,8 @@ pub enum AppCommand {
         /// Which provider's wire format the app speaks.
         #[arg(long, value_enum, default_value = "github")]
         dialect: DialectArg,
-        /// Whether grants get expiring access tokens with rotating refresh tokens (GitHub's
-        /// "User-to-server token expiration" setting); on by default.
+        /// GitHub's "User-to-server token expiration" setting: expire user tokens and give a
+        /// refresh token with them; on by default, and always on for Google-dialect apps.
         #[arg(long, value_enum, default_value = "on")]
         expiring_tokens: OnOff,
         #[command(flatten)]
@@ -135,8 +135,8 @@ pub enum AppCommand {
     #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)))]
     Update {
         client_id: String,
-        /// Whether new grants get expiring access tokens with rotating refresh tokens (GitHub's
-        /// "User-to-server token expiration" setting); tokens already issued keep their expiry.
+        /// GitHub's "User-to-server token expiration" setting for new grants; tokens already
+        /// issued keep their expiry (GitHub-dialect apps only).
         #[arg(long, value_enum, group = "change")]
         expiring_tokens: Option<OnOff>,
         /// The provider user (login) who manages the app in the settings pages.

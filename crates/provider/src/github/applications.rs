@@ -1,4 +1,4 @@
-//! The OAuth Applications API (seed 002): check, reset and delete a token, delete a grant.
+//! GitHub's OAuth Applications API: check, reset and delete a token, delete a grant.
 //! Every route authenticates the app with HTTP Basic client_id:client_secret.
 
 use axum::Json;

@@ -76,7 +76,8 @@ pub fn full_user(provider: &Provider, user: &User) -> Value {
     out
 }
 
-/// The authorization object of seed 002, for the token the caller presented or was just given.
+/// The authorization object of GitHub's OAuth Applications API, for the token the caller
+/// presented or was just given.
 pub fn authorization(provider: &Provider, auth: &Authorization, token: &str) -> Value {
     json!({
         "id": auth.id,

@@ -4,7 +4,8 @@
 //! An unknown client or a redirect URI the app did not register is shown as an error page and
 //! never redirected to; every later problem is sent to the app as an OAuth error, with `state`.
 //! The pages post back to the same path, carrying the request's parameters, so one handler
-//! sees a request through sign-in and consent.
+//! sees a request through sign-in and consent. Whatever came in, `decide` picks the next
+//! [`Step`] and `render` turns it into a page or a redirect.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -74,7 +75,7 @@ pub async fn show(
 }
 
 /// The sign-in or consent page of the flow, posted back.
-pub async fn decide(
+pub async fn submit(
     State(provider): State<Provider>,
     visitor: Visitor,
     client: ClientAddress,
@@ -310,6 +311,21 @@ fn check_params(request: &Checked) -> Result<Ask, Refusal> {
     })
 }
 
+/// Where a request whose client checked out goes next: [`decide`] picks it, [`render`] shows
+/// it. Every rule of the flow is in `decide`; every page and redirect in `render`.
+enum Step {
+    /// The sign-in page, with `login` filled in; `failed`: the one just posted was wrong.
+    SignIn { login: String, failed: bool },
+    /// The consent page: `user` is asked to approve the app for `scopes`.
+    AskConsent { user: User, scopes: Scopes },
+    /// Back to the app with a code for `scopes`.
+    RedirectWithCode { code: String, scopes: Scopes },
+    /// Back to the app with an OAuth error.
+    Refuse(Refusal),
+}
+
+/// One request of the flow: an error page if its client or redirect URI does not check out,
+/// otherwise the step it leads to.
 async fn authorize(
     provider: &Provider,
     mut visitor: Visitor,
@@ -319,12 +335,26 @@ async fn authorize(
     action: Option<Action>,
 ) -> Result<Response, PageError> {
     let request = check_client(provider, dialect, params).await?;
+    let step = decide(provider, &mut visitor, client, &request, action).await?;
+    Ok(render(&request, &visitor, step))
+}
+
+/// The flow's rules: sign in first (checking a posted password), refuse what the app may not
+/// ask, ask consent unless the user approved these scopes before, then issue a code. Signing
+/// in, recording consent and issuing the code happen here; `visitor` carries the new session.
+async fn decide(
+    provider: &Provider,
+    visitor: &mut Visitor,
+    client: &ClientAddress,
+    request: &Checked,
+    action: Option<Action>,
+) -> Result<Step, PageError> {
     if let Some(action) = &action {
         visitor.check_csrf(&action.csrf)?;
     }
-    let ask = match check_params(&request) {
+    let ask = match check_params(request) {
         Ok(ask) => ask,
-        Err(refusal) => return Ok(back_to_app(&request, &visitor, Err(refusal))),
+        Err(refusal) => return Ok(Step::Refuse(refusal)),
     };
     let user = match (visitor.user.clone(), action.map(|a| a.kind)) {
         (Some(user), kind) => Some((user, kind)),
@@ -335,9 +365,10 @@ async fn authorize(
                     Some((user, None))
                 }
                 None => {
-                    let error = Some(signin::INCORRECT);
-                    let status = StatusCode::UNAUTHORIZED;
-                    return Ok(sign_in_page(&request, &visitor, &login, error, status));
+                    return Ok(Step::SignIn {
+                        login,
+                        failed: true,
+                    });
                 }
             }
         }
@@ -346,27 +377,24 @@ async fn authorize(
     let Some((user, kind)) = user else {
         if ask.prompt_none {
             let refusal = refusal("login_required", "The user is not signed in.");
-            return Ok(back_to_app(&request, &visitor, Err(refusal)));
+            return Ok(Step::Refuse(refusal));
         }
         let suggested = request
             .params
             .get("login")
             .or(request.params.get("login_hint"));
-        let suggested = suggested.map(String::as_str).unwrap_or("");
-        return Ok(sign_in_page(
-            &request,
-            &visitor,
-            suggested,
-            None,
-            StatusCode::OK,
-        ));
+        let login = suggested.cloned().unwrap_or_default();
+        return Ok(Step::SignIn {
+            login,
+            failed: false,
+        });
     };
     if let Some(ActionKind::Cancel) = kind {
         let refusal = refusal(
             "access_denied",
             "The user has denied your application access.",
         );
-        return Ok(back_to_app(&request, &visitor, Err(refusal)));
+        return Ok(Step::Refuse(refusal));
     }
     let approved = provider
         .store
@@ -400,9 +428,10 @@ async fn authorize(
                     "consent_required",
                     "The user has not approved these scopes.",
                 );
-                return Ok(back_to_app(&request, &visitor, Err(refusal)));
+                return Ok(Step::Refuse(refusal));
             }
-            return Ok(consent_page(&request, &ask, &visitor, &user));
+            let scopes = ask.scopes;
+            return Ok(Step::AskConsent { user, scopes });
         }
     }
     // Google's include_granted_scopes: the grant covers what was approved before, too.
@@ -429,7 +458,26 @@ async fn authorize(
         crate::IssueError::Store(e) => PageError::from(e),
         other => PageError::BadRequest(other.to_string()),
     })?;
-    Ok(back_to_app(&request, &visitor, Ok((code, &scopes))))
+    Ok(Step::RedirectWithCode { code, scopes })
+}
+
+/// A step as the browser gets it: a page, or a redirect to the app.
+fn render(request: &Checked, visitor: &Visitor, step: Step) -> Response {
+    match step {
+        Step::SignIn { login, failed } => {
+            let (error, status) = if failed {
+                (Some(signin::INCORRECT), StatusCode::UNAUTHORIZED)
+            } else {
+                (None, StatusCode::OK)
+            };
+            sign_in_page(request, visitor, &login, error, status)
+        }
+        Step::AskConsent { user, scopes } => consent_page(request, &scopes, visitor, &user),
+        Step::RedirectWithCode { code, scopes } => {
+            back_to_app(request, visitor, Ok((code, &scopes)))
+        }
+        Step::Refuse(refusal) => back_to_app(request, visitor, Err(refusal)),
+    }
 }
 
 /// The redirect to the app: a code (and Google's `scope`), or an error; `state` either way.
@@ -506,7 +554,7 @@ fn describe(scope: &str) -> &'static str {
     }
 }
 
-fn consent_page(request: &Checked, ask: &Ask, visitor: &Visitor, user: &User) -> Response {
+fn consent_page(request: &Checked, scopes: &Scopes, visitor: &Visitor, user: &User) -> Response {
     let app = &request.app;
     let destination = request.redirect.origin().ascii_serialization();
     let body = html! {
@@ -516,11 +564,11 @@ fn consent_page(request: &Checked, ask: &Ask, visitor: &Visitor, user: &User) ->
                 strong { (app.name) } " wants to access your "
                 strong { (user.login) } " account."
             }
-            @if ask.scopes.as_slice().is_empty() {
+            @if scopes.as_slice().is_empty() {
                 p { "It asks for no scopes: read-only access to public information." }
             } @else {
                 ul.scopes {
-                    @for scope in ask.scopes.as_slice() {
+                    @for scope in scopes.as_slice() {
                         li {
                             code { (scope) }
                             @let words = describe(scope);

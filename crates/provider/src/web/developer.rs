@@ -1,23 +1,23 @@
 //! An app owner's settings, GitHub's Developer settings: their apps, creating one, and for each
-//! app its client ID, a new client secret (shown once), redirect URIs, the "User-to-server
-//! token expiration" switch (seed 003), and its live tokens with revoke.
+//! app its client ID, a new client secret (shown once), redirect URIs, GitHub's
+//! "User-to-server token expiration" switch, and its live tokens with revoke.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use refreshd_core::audit::AUDIT;
-use refreshd_core::{AppKind, ClientId, ClientSecret, Dialect};
-use refreshd_store::{App, NewApp};
+use refreshd_core::{AppKind, ClientSecret, Dialect};
+use refreshd_store::App;
 use serde::Deserialize;
 
 use super::{Button, PageError, Posted, Visitor, app_named, page, when};
 use crate::Provider;
+use crate::apps::{self, AppError, MAX_NAME_CHARS, Registration, Via};
 
 const LIST: &str = "/settings/developers";
 /// Live tokens shown on an app's page.
 const SHOWN_TOKENS: i64 = 100;
-const MAX_NAME_LEN: usize = 100;
 
 fn app_path(app: &App) -> String {
     format!("/settings/applications/{}", app.client_id.as_str())
@@ -95,40 +95,28 @@ pub async fn create(
         "google" => AppKind::GoogleClient,
         _ => return Err(PageError::BadRequest("Unknown dialect.".into())),
     };
-    let name = form.name.trim();
-    let checked = if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
-        Err(format!("The name must be 1 to {MAX_NAME_LEN} characters."))
-    } else {
-        crate::redirect_uris(&form.redirect_uris).map_err(|e| e.to_string())
-    };
-    let redirect_uri = match checked {
-        Ok(uris) => uris,
-        Err(error) => {
-            let apps = provider.store.list_owned_apps(user.id).await?;
-            let (name, uris) = (&form.name, &form.redirect_uris);
-            let status = StatusCode::BAD_REQUEST;
-            return Ok(list_page(&visitor, &apps, name, uris, Some(&error), status));
-        }
-    };
-    let secret = ClientSecret::generate(kind);
-    let new = NewApp {
-        client_id: ClientId::generate(kind),
-        name: name.to_owned(),
+    let registration = Registration {
+        name: form.name.clone(),
         kind,
-        redirect_uri,
-        secret_digest: secret.digest(),
+        redirect_uris: form.redirect_uris.clone(),
         expiring_tokens: true,
-        owner_id: Some(user.id),
+        owner: Some(user.clone()),
     };
-    let app = provider.store.create_app(new, provider.clock.now()).await?;
-    app_page(
-        &provider,
-        &visitor,
-        &app,
-        Some(&secret),
-        StatusCode::CREATED,
-    )
-    .await
+    let error = match apps::register_app(&provider, registration).await {
+        Ok((app, secret)) => {
+            let status = StatusCode::CREATED;
+            return app_page(&provider, &visitor, &app, Some(&secret), status).await;
+        }
+        Err(AppError::Name { .. }) => {
+            format!("The name must be 1 to {MAX_NAME_CHARS} characters.")
+        }
+        Err(AppError::Store(e)) => return Err(e.into()),
+        Err(other) => other.to_string(),
+    };
+    let apps = provider.store.list_owned_apps(user.id).await?;
+    let (name, uris) = (&form.name, &form.redirect_uris);
+    let status = StatusCode::BAD_REQUEST;
+    Ok(list_page(&visitor, &apps, name, uris, Some(&error), status))
 }
 
 /// The app `client_id` names, if the visitor owns it; anyone else sees "not found". A form's
@@ -242,7 +230,7 @@ async fn app_page(
     Ok(page(visitor, status, &app.name, body))
 }
 
-/// Seed 003's "User-to-server token expiration" switch, with what it does.
+/// GitHub's "User-to-server token expiration" switch, with what it does.
 fn expiration(app: &App, path: &str, csrf: &str) -> Markup {
     html! {
         section.card #expiration {
@@ -274,22 +262,20 @@ pub async fn new_secret(
     Posted(form): Posted<Button>,
 ) -> Result<Response, PageError> {
     let app = owned_app(&provider, &visitor, &client_id, Some(&form.csrf)).await?;
-    let secret = ClientSecret::generate(app.kind);
-    let now = provider.clock.now();
-    let app = provider
-        .store
-        .set_client_secret(&app.client_id, secret.digest(), now)
-        .await?
-        .ok_or(PageError::NotFound)?;
-    tracing::info!(
-        target: AUDIT,
-        event = "app.secret_reset",
-        client_id = %app.client_id,
-        by = visitor.user.as_ref().map_or("", |u| u.login.as_str()),
-        via = "settings page",
-        "a new client secret replaced the old one"
-    );
+    let by = visitor.user.as_ref().map_or("", |u| u.login.as_str());
+    let (app, secret) = apps::reset_secret(&provider, &app, Via::SettingsPage { by })
+        .await
+        .map_err(page_error)?;
     app_page(&provider, &visitor, &app, Some(&secret), StatusCode::OK).await
+}
+
+/// A change to an app refused or failed: the error page says why.
+fn page_error(error: AppError) -> PageError {
+    match error {
+        AppError::Store(e) => e.into(),
+        AppError::Gone => PageError::NotFound,
+        other => PageError::BadRequest(other.to_string()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -333,16 +319,9 @@ pub async fn expiration_switch(
         "off" => false,
         _ => return Err(PageError::BadRequest("expiring must be on or off.".into())),
     };
-    if app.kind.dialect() != Dialect::Github {
-        return Err(PageError::BadRequest(
-            "Google-dialect tokens always expire after an hour.".into(),
-        ));
-    }
-    let now = provider.clock.now();
-    provider
-        .store
-        .set_expiring_tokens(&app.client_id, expiring, now)
-        .await?;
+    apps::set_expiring_tokens(&provider, &app, expiring)
+        .await
+        .map_err(page_error)?;
     Ok(Redirect::to(&format!("{}#expiration", app_path(&app))).into_response())
 }
 

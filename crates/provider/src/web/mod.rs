@@ -39,11 +39,11 @@ pub fn router(provider: Provider) -> Router {
         .route("/logout", post(signin::sign_out))
         .route(
             authorize::GITHUB_PATH,
-            get(authorize::show).post(authorize::decide),
+            get(authorize::show).post(authorize::submit),
         )
         .route(
             authorize::GOOGLE_PATH,
-            get(authorize::show).post(authorize::decide),
+            get(authorize::show).post(authorize::submit),
         )
         .route("/settings/connections/applications", get(authorized::list))
         .route(

@@ -199,6 +199,67 @@ fn an_app_created_without_an_owner_can_be_given_one() {
 }
 
 #[test]
+fn apps_made_on_the_command_line_follow_the_settings_pages_rules() {
+    let cli = Cli::new();
+    let long = "n".repeat(101);
+    let refused = cli.run(&[
+        "app",
+        "create",
+        "--name",
+        &long,
+        "--redirect-uri",
+        "http://localhost/cb",
+    ]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("the name must have 1 to 100 characters, not 101"),
+        "{stderr}"
+    );
+    let blank = cli.run(&[
+        "app",
+        "create",
+        "--name",
+        " ",
+        "--redirect-uri",
+        "http://a.example/",
+    ]);
+    assert!(!blank.status.success());
+    assert_eq!(cli.json(&["app", "list", "--json"]), serde_json::json!([]));
+
+    let longest = "n".repeat(100);
+    let app = cli.json(&[
+        "app",
+        "create",
+        "--name",
+        &format!(" {longest} "),
+        "--redirect-uri",
+        "http://localhost/cb",
+        "--json",
+    ]);
+    assert_eq!(app["name"], longest.as_str(), "trimmed, as on the page");
+
+    let google = cli.json(&[
+        "app",
+        "create",
+        "--name",
+        "Mail",
+        "--dialect",
+        "google",
+        "--redirect-uri",
+        "http://localhost/cb",
+        "--json",
+    ]);
+    let client_id = google["client_id"].as_str().unwrap();
+    let opt_out = cli.run(&["app", "update", client_id, "--expiring-tokens", "off"]);
+    assert!(!opt_out.status.success());
+    assert!(
+        String::from_utf8_lossy(&opt_out.stderr)
+            .contains("Google-dialect tokens always expire after an hour.")
+    );
+}
+
+#[test]
 fn configuration_comes_from_a_toml_file_env_and_flags() {
     let cli = Cli::on_sqlite();
     let other = cli.dir.path().join("from-toml.db");
