@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod flight;
 mod health;
+mod lease;
 mod login;
 mod master_key;
 mod refresh;
