@@ -15,6 +15,7 @@ mod refresh;
 mod state;
 mod upstream;
 mod vault;
+mod wire;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

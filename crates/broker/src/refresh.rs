@@ -1,4 +1,4 @@
-//! `POST /auth/github/refresh` and `POST /auth/google/refresh` (seeds 000 and 001).
+//! `POST /auth/github/refresh` and `POST /auth/google/refresh`: the broker's refresh endpoints.
 //!
 //! A refresh first looks in the replay vault (same caller, same old token, inside the
 //! window: the same answer, no upstream call), then joins or starts this instance's single
@@ -9,12 +9,8 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
 use refreshd_core::TokenDigest;
-use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::auth::Caller;
@@ -23,115 +19,36 @@ use crate::lease::{self, Lease};
 use crate::state::Broker;
 use crate::upstream::{Refreshed, Upstream};
 use crate::vault::Vault;
+use crate::wire::{Body, GithubRefreshed, GoogleRefreshed, RefreshRequest};
 
-/// Longest token accepted from a caller; real ones are far shorter.
-const MAX_TOKEN_LEN: usize = 4096;
-
-/// The JSON object of a request body; anything else is a clear 400 (or 413).
-pub(crate) fn json_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Map<String, Value>, BrokerError> {
-    let body = body.map_err(|r| match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => BrokerError::TooLarge,
-        _ => BrokerError::InvalidRequest("the request body could not be read".into()),
-    })?;
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
-    if !media
-        .as_deref()
-        .is_some_and(|m| m == "application/json" || m.ends_with("+json"))
-    {
-        return Err(BrokerError::InvalidRequest(
-            "Content-Type must be application/json".into(),
-        ));
-    }
-    match serde_json::from_slice(&body) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(BrokerError::InvalidRequest(
-            "the body must be a JSON object".into(),
-        )),
-    }
-}
-
-/// A required, non-empty string field. A missing field and a malformed one are told apart, so
-/// a caller who sent a token learns it was the token's form that was refused.
-pub(crate) fn string_field<'a>(
-    body: &'a Map<String, Value>,
-    name: &str,
-) -> Result<&'a str, BrokerError> {
-    match body.get(name) {
-        None | Some(Value::Null) => Err(BrokerError::InvalidRequest(format!(
-            "\"{name}\" is required"
-        ))),
-        // Tokens and codes are printable ASCII; anything else could not travel in a header.
-        Some(Value::String(value))
-            if !value.is_empty()
-                && value.len() <= MAX_TOKEN_LEN
-                && value.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            Ok(value)
-        }
-        Some(_) => Err(BrokerError::InvalidRequest(format!(
-            "\"{name}\" must be a non-empty string of printable ASCII, at most {MAX_TOKEN_LEN} characters"
-        ))),
-    }
-}
-
-/// Refresh a GitHub token (seed 000). Concurrent calls with one token make one upstream call;
-/// the same call again inside the replay window gets the same answer without one.
+/// Refresh a GitHub token. Concurrent calls with one token make one upstream call; the same
+/// call again inside the replay window gets the same answer without one.
 #[utoipa::path(post, path = "/auth/github/refresh", operation_id = "brokerGithubRefresh", tag = "Broker", security(("bearer" = [])),
-    request_body = crate::api_doc::RefreshRequest,
-    responses((status = 200, description = "Refreshed", body = crate::api_doc::GithubRefreshed), crate::api_doc::BrokerErrors))]
+    request_body = RefreshRequest,
+    responses((status = 200, description = "Refreshed", body = GithubRefreshed), crate::error::BrokerErrors))]
 pub async fn github(
     State(broker): State<Broker>,
     caller: Caller,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, BrokerError> {
-    let body = json_body(&headers, body)?;
-    let refresh_token = string_field(&body, "refresh_token")?;
-    let refreshed = refresh_through(&broker, &caller, Upstream::Github, refresh_token).await?;
-    Ok(Json(json!({
-        "success": true,
-        "token": refreshed.token,
-        "accessToken": refreshed.token,
-        "refreshToken": refreshed.refresh_token,
-        "expiresAt": refreshed.expires_at,
-    })))
+    Body(request): Body<RefreshRequest>,
+) -> Result<Json<GithubRefreshed>, BrokerError> {
+    let refreshed =
+        refresh_through(&broker, &caller, Upstream::Github, &request.refresh_token).await?;
+    Ok(Json(refreshed.into()))
 }
 
-/// Refresh a Google token (seed 001).
+/// Refresh a Google token. Concurrent calls with one token make one upstream call; the same
+/// call again inside the replay window gets the same answer without one.
 #[utoipa::path(post, path = "/auth/google/refresh", operation_id = "brokerGoogleRefresh", tag = "Broker", security(("bearer" = [])),
-    request_body = crate::api_doc::RefreshRequest,
-    responses((status = 200, description = "Refreshed", body = crate::api_doc::GoogleRefreshed), crate::api_doc::BrokerErrors))]
+    request_body = RefreshRequest,
+    responses((status = 200, description = "Refreshed", body = GoogleRefreshed), crate::error::BrokerErrors))]
 pub async fn google(
     State(broker): State<Broker>,
     caller: Caller,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, BrokerError> {
-    let body = json_body(&headers, body)?;
-    let refresh_token = string_field(&body, "refresh_token")?;
-    let refreshed = refresh_through(&broker, &caller, Upstream::Google, refresh_token).await?;
-    // Google normally returns no new refresh token: the one sent stays valid.
-    let kept = refreshed
-        .refresh_token
-        .unwrap_or_else(|| refresh_token.to_owned());
-    Ok(Json(json!({
-        "success": true,
-        "token": refreshed.token,
-        "refreshToken": kept,
-        "expiresAt": refreshed.expires_at,
-    })))
+    Body(request): Body<RefreshRequest>,
+) -> Result<Json<GoogleRefreshed>, BrokerError> {
+    let refreshed =
+        refresh_through(&broker, &caller, Upstream::Google, &request.refresh_token).await?;
+    Ok(Json(GoogleRefreshed::new(refreshed, request.refresh_token)))
 }
 
 async fn refresh_through(
