@@ -5,7 +5,8 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use refreshd_store::StoreError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -48,21 +49,85 @@ impl BrokerError {
         )
     }
 
-    fn code_and_status(&self) -> (&'static str, StatusCode) {
+    fn code_and_status(&self) -> (ErrorCode, StatusCode) {
         match self {
-            Self::InvalidRequest(_) => ("invalid_request", StatusCode::BAD_REQUEST),
-            Self::TooLarge => ("invalid_request", StatusCode::PAYLOAD_TOO_LARGE),
-            Self::Unauthorized(_) => ("unauthorized", StatusCode::UNAUTHORIZED),
-            Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
-            Self::InvalidGrant { .. } => ("invalid_grant", StatusCode::BAD_REQUEST),
-            Self::NotConfigured(_) => ("provider_not_configured", StatusCode::SERVICE_UNAVAILABLE),
+            Self::InvalidRequest(_) => (ErrorCode::InvalidRequest, StatusCode::BAD_REQUEST),
+            Self::TooLarge => (ErrorCode::InvalidRequest, StatusCode::PAYLOAD_TOO_LARGE),
+            Self::Unauthorized(_) => (ErrorCode::Unauthorized, StatusCode::UNAUTHORIZED),
+            Self::MethodNotAllowed => (ErrorCode::MethodNotAllowed, StatusCode::METHOD_NOT_ALLOWED),
+            Self::InvalidGrant { .. } => (ErrorCode::InvalidGrant, StatusCode::BAD_REQUEST),
+            Self::NotConfigured(_) => (
+                ErrorCode::ProviderNotConfigured,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
             Self::Upstream(_) | Self::UpstreamInterrupted(_) => {
-                ("upstream_error", StatusCode::BAD_GATEWAY)
+                (ErrorCode::UpstreamError, StatusCode::BAD_GATEWAY)
             }
-            Self::UpstreamTimeout(_) => ("upstream_timeout", StatusCode::GATEWAY_TIMEOUT),
-            Self::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            Self::UpstreamTimeout(_) => (ErrorCode::UpstreamTimeout, StatusCode::GATEWAY_TIMEOUT),
+            Self::Unavailable(_) => (ErrorCode::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
         }
     }
+}
+
+/// Every broker error.
+// Fields in alphabetical order, the order the envelope has always had.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorEnvelope {
+    error: ErrorCode,
+    message: String,
+    /// Always `false`.
+    success: bool,
+    /// With `invalid_grant`: the upstream's own error code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream_error: Option<String>,
+}
+
+#[derive(Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: a body that is not a JSON object (or not sent as JSON), a missing field; 413.
+    InvalidRequest,
+    /// 401.
+    Unauthorized,
+    /// 405: a method the path does not serve.
+    MethodNotAllowed,
+    /// 400: the upstream refused the refresh token, code or access token.
+    InvalidGrant,
+    /// 503.
+    ProviderNotConfigured,
+    /// 502.
+    UpstreamError,
+    /// 504.
+    UpstreamTimeout,
+    /// 503: the database cannot be used.
+    Unavailable,
+}
+
+/// The errors every authenticated broker endpoint may answer, as the API document lists them.
+#[allow(dead_code)] // listed in the document, never built: a `BrokerError` is what is answered
+#[derive(utoipa::IntoResponses)]
+pub enum BrokerErrors {
+    /// `invalid_request` (a body that is not a JSON object sent as JSON, a missing or invalid
+    /// field) or `invalid_grant` (the upstream refused what was sent; `upstreamError` says why)
+    #[response(status = 400)]
+    BadRequest(ErrorEnvelope),
+    /// `unauthorized`: no Bearer token, or an unknown, revoked or expired one
+    #[response(status = 401, headers(("WWW-Authenticate" = String, description = "`Bearer`")))]
+    Unauthorized(ErrorEnvelope),
+    /// `invalid_request`: a body over 64 KiB
+    #[response(status = 413)]
+    TooLarge(ErrorEnvelope),
+    /// `upstream_error`: the upstream answered unexpectedly, or the connection broke
+    #[response(status = 502)]
+    BadGateway(ErrorEnvelope),
+    /// `provider_not_configured` (this refreshd has no client for the upstream) or
+    /// `unavailable` (the database cannot be used)
+    #[response(status = 503)]
+    Unavailable(ErrorEnvelope),
+    /// `upstream_timeout`: the upstream did not answer in time
+    #[response(status = 504)]
+    Timeout(ErrorEnvelope),
 }
 
 impl IntoResponse for BrokerError {
@@ -74,17 +139,61 @@ impl IntoResponse for BrokerError {
             Self::Upstream(m) => tracing::warn!(reason = %m, "upstream error"),
             _ => {}
         }
-        let (code, status) = self.code_and_status();
-        let mut body = json!({ "success": false, "error": code, "message": self.to_string() });
-        if let Self::InvalidGrant { upstream_error, .. } = &self {
-            body["upstreamError"] = json!(upstream_error);
-        }
-        let mut response = (status, Json(body)).into_response();
+        let (error, status) = self.code_and_status();
+        let upstream_error = match &self {
+            Self::InvalidGrant { upstream_error, .. } => Some(upstream_error.clone()),
+            _ => None,
+        };
+        let envelope = ErrorEnvelope {
+            error,
+            message: self.to_string(),
+            success: false,
+            upstream_error,
+        };
+        let mut response = (status, Json(envelope)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(error: BrokerError) -> (StatusCode, String) {
+        let response = error.into_response();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    /// Byte for byte what the broker has always answered: keys in alphabetical order, and
+    /// `upstreamError` only with `invalid_grant`.
+    #[tokio::test]
+    async fn the_envelope_keeps_its_bytes() {
+        assert_eq!(
+            answer(BrokerError::InvalidGrant {
+                upstream_error: "bad_refresh_token".into(),
+                message: "gone".into(),
+            })
+            .await,
+            (
+                StatusCode::BAD_REQUEST,
+                r#"{"error":"invalid_grant","message":"gone","success":false,"upstreamError":"bad_refresh_token"}"#.into()
+            )
+        );
+        assert_eq!(
+            answer(BrokerError::NotConfigured("google")).await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"error":"provider_not_configured","message":"the google upstream is not configured on this refreshd","success":false}"#.into()
+            )
+        );
     }
 }

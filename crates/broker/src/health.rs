@@ -6,10 +6,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use refreshd_core::TokenDigest;
-use serde_json::{Value, json};
 
 use crate::state::Broker;
 use crate::upstream::Upstream;
+use crate::wire::{DatabaseHealth, HealthReport, HealthStatus, UpstreamHealth, UpstreamsHealth};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -17,15 +17,15 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// the database does not.
 #[utoipa::path(get, path = "/health", operation_id = "brokerHealth", tag = "Broker",
     responses(
-        (status = 200, description = "The database answers; `status` is `ok` or `degraded`", body = crate::api_doc::HealthReport),
-        (status = 503, description = "The database does not answer; `status` is `unavailable`", body = crate::api_doc::HealthReport),
+        (status = 200, description = "The database answers; `status` is `ok` or `degraded`", body = HealthReport),
+        (status = 503, description = "The database does not answer; `status` is `unavailable`", body = HealthReport),
     ))]
-pub async fn health(State(broker): State<Broker>) -> (StatusCode, Json<Value>) {
+pub async fn health(State(broker): State<Broker>) -> (StatusCode, Json<HealthReport>) {
     let database = match broker.0.store.find_api_key(TokenDigest::of("")).await {
-        Ok(_) => "ok",
+        Ok(_) => DatabaseHealth::Ok,
         Err(e) => {
             tracing::warn!(error = %e, "health: database unavailable");
-            "unavailable"
+            DatabaseHealth::Unavailable
         }
     };
     // Probed at once, so /health takes at most one probe timeout.
@@ -33,31 +33,34 @@ pub async fn health(State(broker): State<Broker>) -> (StatusCode, Json<Value>) {
         probe(&broker, Upstream::Github),
         probe(&broker, Upstream::Google)
     );
-    let upstreams = serde_json::Map::from_iter([
-        ("github".into(), json!(github)),
-        ("google".into(), json!(google)),
-    ]);
-    let degraded = upstreams.values().any(|v| v == "unreachable");
+    let degraded = [github, google].contains(&UpstreamHealth::Unreachable);
     let (status, state) = match (database, degraded) {
-        ("ok", false) => (StatusCode::OK, "ok"),
-        ("ok", true) => (StatusCode::OK, "degraded"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (DatabaseHealth::Ok, false) => (StatusCode::OK, HealthStatus::Ok),
+        (DatabaseHealth::Ok, true) => (StatusCode::OK, HealthStatus::Degraded),
+        (DatabaseHealth::Unavailable, _) => {
+            (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Unavailable)
+        }
     };
-    let body = json!({ "success": status == StatusCode::OK, "status": state, "database": database, "upstreams": upstreams });
-    (status, Json(body))
+    let report = HealthReport {
+        database,
+        status: state,
+        success: status == StatusCode::OK,
+        upstreams: UpstreamsHealth { github, google },
+    };
+    (status, Json(report))
 }
 
-/// `not_configured`, `reachable` (it answered HTTP at all) or `unreachable`.
-async fn probe(broker: &Broker, upstream: Upstream) -> &'static str {
+/// Whether the upstream is configured, and if so whether it answers HTTP at all.
+async fn probe(broker: &Broker, upstream: Upstream) -> UpstreamHealth {
     let Ok(client) = broker.upstream(upstream) else {
-        return "not_configured";
+        return UpstreamHealth::NotConfigured;
     };
     let url = match upstream {
         Upstream::Github => &broker.0.settings.github.token_url,
         Upstream::Google => &broker.0.settings.google.token_url,
     };
     match client.http.head(url).timeout(PROBE_TIMEOUT).send().await {
-        Ok(_) => "reachable",
-        Err(_) => "unreachable",
+        Ok(_) => UpstreamHealth::Reachable,
+        Err(_) => UpstreamHealth::Unreachable,
     }
 }

@@ -8,12 +8,14 @@ mod config;
 mod error;
 mod flight;
 mod health;
+mod lease;
 mod login;
 mod master_key;
 mod refresh;
 mod state;
 mod upstream;
 mod vault;
+mod wire;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -3,26 +3,28 @@
 //! token (stored only as a digest, expiring) the caller may use as its Bearer afterwards.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::HeaderMap;
 use refreshd_core::TokenDigest;
 use refreshd_store::Session;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::auth::{Caller, SESSION_PREFIX};
 use crate::error::BrokerError;
-use crate::refresh::{json_body, string_field};
 use crate::state::Broker;
 use crate::upstream::{Refreshed, Upstream};
+use crate::wire::{
+    AuthUser, Body, CodeRequest, Exchanged, GoogleExchangeRequest, GoogleLoginRequest, LoggedIn,
+};
 
 /// Who signed in, as the upstream describes them.
 struct Profile {
     subject: String,
-    email: Value,
-    name: Value,
-    image_url: Value,
+    user: AuthUser,
+}
+
+/// A profile field as the answer carries it: a string, else `null`.
+fn text(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_owned)
 }
 
 /// Starts a session and answers Flashback's login shape.
@@ -31,7 +33,7 @@ async fn signed_in(
     provider: &'static str,
     profile: Profile,
     tokens: Refreshed,
-) -> Result<Json<Value>, BrokerError> {
+) -> Result<Json<LoggedIn>, BrokerError> {
     let session = format!("{SESSION_PREFIX}{}", refreshd_core::random::base62(40));
     let now = broker.0.clock.now();
     let record = Session {
@@ -44,18 +46,7 @@ async fn signed_in(
         .store
         .create_session(TokenDigest::of(&session), record, now)
         .await?;
-    Ok(Json(json!({
-        "success": true,
-        "message": "Authentication successful",
-        "authState": {
-            "user": { "email": profile.email, "name": profile.name, "imageUrl": profile.image_url },
-            "token": session,
-            "accessToken": tokens.token,
-            "refreshToken": tokens.refresh_token,
-            "expiresAt": tokens.expires_at,
-            "provider": provider,
-        },
-    })))
+    Ok(Json(LoggedIn::new(profile.user, session, provider, tokens)))
 }
 
 /// Exchanges an authorization code at an upstream's token endpoint.
@@ -104,17 +95,14 @@ async fn fetch_user(
 
 /// Log in with a GitHub authorization code.
 #[utoipa::path(post, path = "/auth/github", operation_id = "brokerGithubLogin", tag = "Broker", security(("bearer" = [])),
-    request_body = crate::api_doc::CodeRequest,
-    responses((status = 200, description = "Signed in", body = crate::api_doc::LoggedIn), crate::api_doc::BrokerErrors))]
+    request_body = CodeRequest,
+    responses((status = 200, description = "Signed in", body = LoggedIn), crate::error::BrokerErrors))]
 pub async fn github(
     State(broker): State<Broker>,
     _caller: Caller,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, BrokerError> {
-    let body = json_body(&headers, body)?;
-    let code = string_field(&body, "code")?;
-    let tokens = exchange(&broker, Upstream::Github, code, None).await?;
+    Body(request): Body<CodeRequest>,
+) -> Result<Json<LoggedIn>, BrokerError> {
+    let tokens = exchange(&broker, Upstream::Github, &request.code, None).await?;
     let url = format!(
         "{}/user",
         broker.0.settings.github.api_url.trim_end_matches('/')
@@ -123,81 +111,70 @@ pub async fn github(
     let subject = user["id"]
         .as_i64()
         .ok_or_else(|| BrokerError::Upstream("GitHub's user has no id".into()))?;
+    let name = if user["name"].is_null() {
+        &user["login"]
+    } else {
+        &user["name"]
+    };
     let profile = Profile {
         subject: subject.to_string(),
-        email: user["email"].clone(),
-        name: if user["name"].is_null() {
-            user["login"].clone()
-        } else {
-            user["name"].clone()
+        user: AuthUser {
+            email: text(&user["email"]),
+            image_url: text(&user["avatar_url"]),
+            name: text(name),
         },
-        image_url: user["avatar_url"].clone(),
     };
     signed_in(&broker, "GITHUB", profile, tokens).await
 }
 
 /// Exchange a Google authorization code.
 #[utoipa::path(post, path = "/auth/google/exchange", operation_id = "brokerGoogleExchange", tag = "Broker", security(("bearer" = [])),
-    request_body = crate::api_doc::CodeRequest,
-    responses((status = 200, description = "Exchanged", body = crate::api_doc::Exchanged), crate::api_doc::BrokerErrors))]
+    request_body = GoogleExchangeRequest,
+    responses((status = 200, description = "Exchanged", body = Exchanged), crate::error::BrokerErrors))]
 pub async fn google_exchange(
     State(broker): State<Broker>,
     _caller: Caller,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, BrokerError> {
-    let body = json_body(&headers, body)?;
-    let code = string_field(&body, "code")?;
+    Body(request): Body<GoogleExchangeRequest>,
+) -> Result<Json<Exchanged>, BrokerError> {
     let configured = broker.0.settings.google.redirect_uri.as_deref();
-    // One the caller sends must be a real one: an empty string would reach Google as none,
-    // and Google's refusal would look like the upstream's fault.
-    let redirect_uri = match body.get("redirect_uri") {
-        None | Some(Value::Null) => configured.ok_or_else(|| {
+    let redirect_uri = request
+        .redirect_uri
+        .as_deref()
+        .or(configured)
+        .ok_or_else(|| {
             BrokerError::InvalidRequest(
                 "\"redirect_uri\" is required (or configure google.redirect_uri)".into(),
             )
-        })?,
-        Some(Value::String(uri)) if !uri.is_empty() => uri.as_str(),
-        Some(_) => {
-            return Err(BrokerError::InvalidRequest(
-                "\"redirect_uri\" must be a non-empty string".into(),
-            ));
-        }
-    };
-    let tokens = exchange(&broker, Upstream::Google, code, Some(redirect_uri)).await?;
-    Ok(Json(json!({
-        "success": true,
-        "token": tokens.token,
-        "refreshToken": tokens.refresh_token,
-        "expiresAt": tokens.expires_at,
-    })))
+        })?;
+    let tokens = exchange(&broker, Upstream::Google, &request.code, Some(redirect_uri)).await?;
+    Ok(Json(tokens.into()))
 }
 
 /// Log in with a Google access token (verified through Google's userinfo endpoint).
 #[utoipa::path(post, path = "/auth/google", operation_id = "brokerGoogleLogin", tag = "Broker", security(("bearer" = [])),
-    request_body = crate::api_doc::GoogleLoginRequest,
-    responses((status = 200, description = "Signed in", body = crate::api_doc::LoggedIn), crate::api_doc::BrokerErrors))]
+    request_body = GoogleLoginRequest,
+    responses((status = 200, description = "Signed in", body = LoggedIn), crate::error::BrokerErrors))]
 pub async fn google(
     State(broker): State<Broker>,
     _caller: Caller,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, BrokerError> {
-    let body = json_body(&headers, body)?;
-    let token = string_field(&body, "token")?;
+    Body(request): Body<GoogleLoginRequest>,
+) -> Result<Json<LoggedIn>, BrokerError> {
+    let token = request.token;
     let url = broker.0.settings.google.userinfo_url.clone();
-    let user = fetch_user(&broker, Upstream::Google, &url, token).await?;
+    let user = fetch_user(&broker, Upstream::Google, &url, &token).await?;
     let subject = user["sub"].as_str().filter(|s| !s.is_empty());
     let subject =
         subject.ok_or_else(|| BrokerError::Upstream("Google's userinfo has no sub".into()))?;
     let profile = Profile {
         subject: subject.to_owned(),
-        email: user["email"].clone(),
-        name: user["name"].clone(),
-        image_url: user["picture"].clone(),
+        user: AuthUser {
+            email: text(&user["email"]),
+            image_url: text(&user["picture"]),
+            name: text(&user["name"]),
+        },
     };
     let tokens = Refreshed {
-        token: token.to_owned(),
+        token,
         refresh_token: None,
         expires_at: None,
     };

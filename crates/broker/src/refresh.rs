@@ -1,4 +1,4 @@
-//! `POST /auth/github/refresh` and `POST /auth/google/refresh` (seeds 000 and 001).
+//! `POST /auth/github/refresh` and `POST /auth/google/refresh`: the broker's refresh endpoints.
 //!
 //! A refresh first looks in the replay vault (same caller, same old token, inside the
 //! window: the same answer, no upstream call), then joins or starts this instance's single
@@ -6,135 +6,49 @@
 //! instances one calls upstream at a time; it stores its answer in the vault before it
 //! releases the lease or answers anyone, so nobody can miss it there.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
 use refreshd_core::TokenDigest;
-use serde_json::{Map, Value, json};
-use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::auth::Caller;
 use crate::error::BrokerError;
+use crate::lease::{self, Lease};
 use crate::state::Broker;
 use crate::upstream::{Refreshed, Upstream};
 use crate::vault::Vault;
+use crate::wire::{Body, GithubRefreshed, GoogleRefreshed, RefreshRequest};
 
-/// Longest token accepted from a caller; real ones are far shorter.
-const MAX_TOKEN_LEN: usize = 4096;
-
-/// The JSON object of a request body; anything else is a clear 400 (or 413).
-pub(crate) fn json_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Map<String, Value>, BrokerError> {
-    let body = body.map_err(|r| match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => BrokerError::TooLarge,
-        _ => BrokerError::InvalidRequest("the request body could not be read".into()),
-    })?;
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
-    if !media
-        .as_deref()
-        .is_some_and(|m| m == "application/json" || m.ends_with("+json"))
-    {
-        return Err(BrokerError::InvalidRequest(
-            "Content-Type must be application/json".into(),
-        ));
-    }
-    match serde_json::from_slice(&body) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(BrokerError::InvalidRequest(
-            "the body must be a JSON object".into(),
-        )),
-    }
-}
-
-/// A required, non-empty string field. A missing field and a malformed one are told apart, so
-/// a caller who sent a token learns it was the token's form that was refused.
-pub(crate) fn string_field<'a>(
-    body: &'a Map<String, Value>,
-    name: &str,
-) -> Result<&'a str, BrokerError> {
-    match body.get(name) {
-        None | Some(Value::Null) => Err(BrokerError::InvalidRequest(format!(
-            "\"{name}\" is required"
-        ))),
-        // Tokens and codes are printable ASCII; anything else could not travel in a header.
-        Some(Value::String(value))
-            if !value.is_empty()
-                && value.len() <= MAX_TOKEN_LEN
-                && value.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            Ok(value)
-        }
-        Some(_) => Err(BrokerError::InvalidRequest(format!(
-            "\"{name}\" must be a non-empty string of printable ASCII, at most {MAX_TOKEN_LEN} characters"
-        ))),
-    }
-}
-
-/// Refresh a GitHub token (seed 000). Concurrent calls with one token make one upstream call;
-/// the same call again inside the replay window gets the same answer without one.
+/// Refresh a GitHub token. Concurrent calls with one token make one upstream call; the same
+/// call again inside the replay window gets the same answer without one.
 #[utoipa::path(post, path = "/auth/github/refresh", operation_id = "brokerGithubRefresh", tag = "Broker", security(("bearer" = [])),
-    request_body = crate::api_doc::RefreshRequest,
-    responses((status = 200, description = "Refreshed", body = crate::api_doc::GithubRefreshed), crate::api_doc::BrokerErrors))]
+    request_body = RefreshRequest,
+    responses((status = 200, description = "Refreshed", body = GithubRefreshed), crate::error::BrokerErrors))]
 pub async fn github(
     State(broker): State<Broker>,
     caller: Caller,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, BrokerError> {
-    let body = json_body(&headers, body)?;
-    let refresh_token = string_field(&body, "refresh_token")?;
-    let refreshed = refresh_through(&broker, &caller, Upstream::Github, refresh_token).await?;
-    Ok(Json(json!({
-        "success": true,
-        "token": refreshed.token,
-        "accessToken": refreshed.token,
-        "refreshToken": refreshed.refresh_token,
-        "expiresAt": refreshed.expires_at,
-    })))
+    Body(request): Body<RefreshRequest>,
+) -> Result<Json<GithubRefreshed>, BrokerError> {
+    let refreshed =
+        refresh_through(&broker, &caller, Upstream::Github, &request.refresh_token).await?;
+    Ok(Json(refreshed.into()))
 }
 
-/// Refresh a Google token (seed 001).
+/// Refresh a Google token. Concurrent calls with one token make one upstream call; the same
+/// call again inside the replay window gets the same answer without one.
 #[utoipa::path(post, path = "/auth/google/refresh", operation_id = "brokerGoogleRefresh", tag = "Broker", security(("bearer" = [])),
-    request_body = crate::api_doc::RefreshRequest,
-    responses((status = 200, description = "Refreshed", body = crate::api_doc::GoogleRefreshed), crate::api_doc::BrokerErrors))]
+    request_body = RefreshRequest,
+    responses((status = 200, description = "Refreshed", body = GoogleRefreshed), crate::error::BrokerErrors))]
 pub async fn google(
     State(broker): State<Broker>,
     caller: Caller,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, BrokerError> {
-    let body = json_body(&headers, body)?;
-    let refresh_token = string_field(&body, "refresh_token")?;
-    let refreshed = refresh_through(&broker, &caller, Upstream::Google, refresh_token).await?;
-    // Google normally returns no new refresh token: the one sent stays valid.
-    let kept = refreshed
-        .refresh_token
-        .unwrap_or_else(|| refresh_token.to_owned());
-    Ok(Json(json!({
-        "success": true,
-        "token": refreshed.token,
-        "refreshToken": kept,
-        "expiresAt": refreshed.expires_at,
-    })))
+    Body(request): Body<RefreshRequest>,
+) -> Result<Json<GoogleRefreshed>, BrokerError> {
+    let refreshed =
+        refresh_through(&broker, &caller, Upstream::Google, &request.refresh_token).await?;
+    Ok(Json(GoogleRefreshed::new(refreshed, request.refresh_token)))
 }
 
 async fn refresh_through(
@@ -155,7 +69,6 @@ async fn refresh_through(
     let (token, saved_token) = (refresh_token.to_owned(), refresh_token.to_owned());
     // Held from the upstream call until every joined caller's answer is saved.
     let lease = Lease::new(flight);
-    let hold_secs = hold_secs(broker);
     let (for_release, held, for_saves) = (broker.clone(), lease.clone(), lease.clone());
     let call =
         move || async move { refresh_once(&for_call, upstream, &lease, lookup, &token).await };
@@ -169,143 +82,12 @@ async fn refresh_through(
             }
         }
     };
-    let land = move || async move { held.release(&for_release, hold_secs).await };
+    let land = move || async move { held.release(&for_release).await };
     broker
         .0
         .flights
         .join(upstream.name(), flight, lookup, call, save, land)
         .await
-}
-
-/// A flight's claim on one refresh token across instances: a lease row in the database.
-/// The holder renews it every second while it works, so a holder that dies (a crash, a
-/// SIGKILL) holds the token for a few seconds only, well inside the grace window upstreams
-/// give a retry; a holder that must not let anyone try the token soon (the upstream's outcome
-/// is unknown) extends it instead of releasing it.
-#[derive(Clone)]
-struct Lease {
-    key: TokenDigest,
-    holder: [u8; 16],
-    /// Set when another instance must not try the token before the lease expires: the
-    /// upstream's outcome is unknown, or an answer could not be saved for replay.
-    kept: Arc<AtomicBool>,
-    /// While the lease is held, the task renewing it. Only the flight's clones of the lease
-    /// hold this; the task watches it weakly, so a flight that panicked before landing stops
-    /// the renewals and leaves a lease that lapses.
-    renewals: Arc<Mutex<Option<Renewals>>>,
-}
-
-/// The task renewing a lease, and how to tell it the flight landed.
-type Renewals = (Arc<Notify>, JoinHandle<()>);
-
-/// A lease's term from its last renewal: how long a dead holder blocks the token (4 to 5 s:
-/// times are whole seconds).
-const LEASE_TERM_SECS: i64 = 5;
-const RENEW_EVERY: Duration = Duration::from_secs(1);
-
-impl Lease {
-    fn new(key: TokenDigest) -> Self {
-        Self {
-            key,
-            holder: refreshd_core::random::bytes::<16>(),
-            kept: Arc::default(),
-            renewals: Arc::default(),
-        }
-    }
-
-    async fn take(&self, broker: &Broker) -> Result<bool, BrokerError> {
-        let now = broker.0.clock.now();
-        let taken = broker
-            .0
-            .store
-            .take_lease(self.key, self.holder, now.plus_secs(LEASE_TERM_SECS), now)
-            .await?;
-        if taken {
-            let landed = Arc::new(Notify::new());
-            let flying = Arc::downgrade(&self.renewals);
-            let renewing = tokio::spawn(Self::renew(
-                (self.key, self.holder),
-                broker.clone(),
-                landed.clone(),
-                flying,
-            ));
-            *self.renewals.lock().unwrap_or_else(|p| p.into_inner()) = Some((landed, renewing));
-        }
-        Ok(taken)
-    }
-
-    async fn renew(
-        (key, holder): (TokenDigest, [u8; 16]),
-        broker: Broker,
-        landed: Arc<Notify>,
-        flying: std::sync::Weak<Mutex<Option<Renewals>>>,
-    ) {
-        loop {
-            tokio::select! {
-                () = landed.notified() => return,
-                () = tokio::time::sleep(RENEW_EVERY) => {}
-            }
-            if flying.strong_count() == 0 {
-                return;
-            }
-            let until = broker.0.clock.now().plus_secs(LEASE_TERM_SECS);
-            match broker.0.store.renew_lease(key, holder, until).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    // Only if a renewal was late by the whole term (a database stall): another
-                    // flight may now call upstream with this token too.
-                    tracing::warn!("a refresh lease lapsed while its upstream call ran");
-                    return;
-                }
-                Err(e) => tracing::warn!(error = %e, "could not renew a refresh lease; retrying"),
-            }
-        }
-    }
-
-    /// Holds the lease until it expires instead of releasing it.
-    fn keep(&self) {
-        self.kept.store(true, Ordering::SeqCst);
-    }
-
-    /// If the lease was taken: stops the renewals, then releases the lease, or extends it for
-    /// `hold_secs` if kept.
-    async fn release(&self, broker: &Broker, hold_secs: u64) {
-        let renewals = self
-            .renewals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let Some((landed, renewing)) = renewals else {
-            return;
-        };
-        landed.notify_one();
-        let _ = renewing.await;
-        let store = &broker.0.store;
-        if self.kept.load(Ordering::SeqCst) {
-            let until = broker.0.clock.now().plus_secs(hold_secs as i64);
-            match store.renew_lease(self.key, self.holder, until).await {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(
-                    "a refresh lease whose outcome is unknown had already lapsed; it could not be kept"
-                ),
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    "could not extend a refresh lease whose outcome is unknown"
-                ),
-            }
-        } else if let Err(e) = store.release_lease(self.key, self.holder).await {
-            tracing::warn!(error = %e, "could not release a refresh lease; it will expire");
-        }
-    }
-}
-
-/// How often a flight that finds the token's lease taken looks again.
-const LEASE_POLL: Duration = Duration::from_millis(20);
-
-/// How long a lease is kept when the upstream's outcome is unknown, and how long a flight
-/// waits for another's: the longest upstream call, and the saves after it.
-fn hold_secs(broker: &Broker) -> u64 {
-    crate::upstream::longest_call_secs(&broker.0.settings) + LEASE_MARGIN_SECS
 }
 
 /// One flight's work, correct across instances. It waits until the vault has this caller's
@@ -319,7 +101,7 @@ async fn refresh_once(
     lookup: TokenDigest,
     refresh_token: &str,
 ) -> Result<Refreshed, BrokerError> {
-    let give_up = Instant::now() + Duration::from_secs(2 * hold_secs(broker));
+    let give_up = Instant::now() + Duration::from_secs(2 * lease::hold_secs(broker));
     // The first try takes the lease at once; after that a read says when trying may succeed,
     // so a flight waiting on another writes nothing while it waits.
     let mut free = true;
@@ -340,12 +122,7 @@ async fn refresh_once(
         if Instant::now() >= give_up {
             return Err(BrokerError::UpstreamTimeout(upstream.name()));
         }
-        tokio::time::sleep(LEASE_POLL).await;
-        free = broker
-            .0
-            .store
-            .lease_free(lease.key, broker.0.clock.now())
-            .await?;
+        free = lease.poll(broker).await?;
     }
     // The lease is ours, so no refresh of this token is under way anywhere; one that landed
     // since our last look (here or on another instance) left its answer in the vault.
@@ -365,10 +142,6 @@ async fn refresh_once(
     }
     called
 }
-
-/// How much longer than the longest upstream call a lease lasts: time to save the answers
-/// (each save may wait up to 5 s for a database connection).
-const LEASE_MARGIN_SECS: u64 = 15;
 
 async fn replayed(
     broker: &Broker,
