@@ -5,13 +5,21 @@
 //! `StoreError::Unavailable`; the pool replaces broken connections on the next checkout, so
 //! refreshd recovers without a restart once the database is back.
 
-mod accounts;
+mod access_tokens;
+mod apps;
 mod attempts;
-mod broker;
-mod grants;
-mod pages;
+mod callers;
+mod codes;
+mod consents;
+mod families;
+mod housekeeping;
+mod leases;
+mod pairs;
+mod replays;
 mod rows;
 mod tls;
+mod users;
+mod web_sessions;
 
 use std::time::Duration;
 
@@ -54,8 +62,8 @@ impl crate::Gauges for PostgresStore {
 
 pub struct PostgresStore {
     pool: Pool,
-    /// Token pairs up to this id hold no replay answer older than the grace window.
-    swept_up_to: std::sync::atomic::AtomicI64,
+    /// How far the sweep's walk over sealed answers has come.
+    swept_up_to: crate::rules::SweepCursor,
 }
 
 impl PostgresStore {

@@ -5,6 +5,7 @@ use refreshd_core::{AppKind, ClientId, Timestamp, TokenDigest};
 use tokio_postgres::Row;
 
 use super::query_opt;
+use crate::rules::PairState;
 use crate::{App, Authorization, StoreError, User};
 
 pub(super) const APP_COLUMNS: &str = "a.id AS app_id, a.client_id, a.name AS app_name, a.kind, a.redirect_uri,
@@ -14,6 +15,11 @@ pub(super) const USER_COLUMNS: &str = "u.id AS user_id, u.login, u.name AS user_
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
+}
+
+/// A pair's stored state code as its state.
+pub(super) fn state_of(code: i64) -> Result<PairState, StoreError> {
+    PairState::from_code(code).ok_or_else(|| corrupt("a pair state code is unknown"))
 }
 
 pub(super) fn digest_of(row: &Row, column: &str) -> Result<TokenDigest, StoreError> {

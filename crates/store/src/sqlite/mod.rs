@@ -1,14 +1,22 @@
 //! The embedded default: one SQLite file in WAL mode, a single group-committing writer and a
 //! pool of readers.
 
-mod accounts;
+mod access_tokens;
+mod apps;
 mod attempts;
-mod broker;
+mod callers;
 mod checkpointer;
-mod grants;
-mod pages;
+mod codes;
+mod consents;
+mod families;
+mod housekeeping;
+mod leases;
+mod pairs;
 mod readers;
+mod replays;
 mod rows;
+mod users;
+mod web_sessions;
 mod writer;
 
 use rusqlite::Connection;
@@ -45,8 +53,8 @@ pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
     _checkpointer: Checkpointer,
-    /// Token pairs up to this id hold no replay answer older than the grace window.
-    swept_up_to: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// How far the sweep's walk over sealed answers has come.
+    swept_up_to: crate::rules::SweepCursor,
 }
 
 impl SqliteStore {

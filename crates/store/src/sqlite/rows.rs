@@ -4,6 +4,7 @@ use refreshd_core::{AppKind, ClientId, Timestamp, TokenDigest};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::unavailable;
+use crate::rules::PairState;
 use crate::{App, Authorization, StoreError, User};
 
 pub(super) fn digest_of(row: &Row, idx: &str) -> rusqlite::Result<TokenDigest> {
@@ -13,6 +14,17 @@ pub(super) fn digest_of(row: &Row, idx: &str) -> rusqlite::Result<TokenDigest> {
             0,
             rusqlite::types::Type::Blob,
             "digest is not 32 bytes".into(),
+        )
+    })
+}
+
+/// A pair's stored state code as its state.
+pub(super) fn state_of(code: i64) -> rusqlite::Result<PairState> {
+    PairState::from_code(code).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Integer,
+            format!("no pair state has code {code}").into(),
         )
     })
 }

@@ -1,13 +1,13 @@
-//! Apps and users in SQLite.
+//! Apps (OAuth clients) in SQLite.
 
 use async_trait::async_trait;
 use refreshd_core::{ClientId, Timestamp, TokenDigest};
+use rusqlite::params;
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, params};
 
-use super::rows::{APP_COLUMNS, app_of, find_app_in, find_user_in};
+use super::rows::{APP_COLUMNS, app_of, find_app_in};
 use super::{SqliteStore, conflict_or_unavailable, unavailable};
-use crate::{App, Apps, NewApp, NewUser, StoreError, User, Users};
+use crate::{App, Apps, NewApp, StoreError};
 
 #[async_trait]
 impl Apps for SqliteStore {
@@ -124,62 +124,5 @@ impl SqliteStore {
                 find_app_in(conn, &client_id)
             })
             .await
-    }
-}
-
-#[async_trait]
-impl Users for SqliteStore {
-    async fn create_user(&self, user: NewUser, now: Timestamp) -> Result<User, StoreError> {
-        self.writer
-            .write(move |conn| {
-                conn.execute(
-                    "INSERT INTO users (login, name, email, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?4)",
-                    params![user.login, user.name, user.email, now.secs()],
-                )
-                .map_err(|e| conflict_or_unavailable(e, "user"))?;
-                find_user_in(conn, &user.login)?
-                    .ok_or_else(|| StoreError::Corrupt("user vanished after insert".into()))
-            })
-            .await
-    }
-
-    async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError> {
-        self.readers.read(|conn| find_user_in(conn, login))
-    }
-
-    async fn set_password(
-        &self,
-        login: &str,
-        password_hash: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let (login, password_hash) = (login.to_owned(), password_hash.to_owned());
-        self.writer
-            .write(move |conn| {
-                let changed = conn
-                    .execute(
-                        "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE login = ?1",
-                        params![login, password_hash, now.secs()],
-                    )
-                    .map_err(unavailable)?;
-                conn.execute(
-                    "DELETE FROM web_sessions
-                     WHERE user_id = (SELECT id FROM users WHERE login = ?1)",
-                    [&login],
-                )
-                .map_err(unavailable)?;
-                Ok(changed > 0)
-            })
-            .await
-    }
-
-    async fn password_hash(&self, login: &str) -> Result<Option<String>, StoreError> {
-        self.readers.read(|conn| {
-            conn.prepare_cached("SELECT password_hash FROM users WHERE login = ?1")
-                .and_then(|mut s| s.query_row([login], |r| r.get(0)).optional())
-                .map(Option::flatten)
-                .map_err(unavailable)
-        })
     }
 }

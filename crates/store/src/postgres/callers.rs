@@ -1,11 +1,11 @@
-//! The broker's API keys, sessions, replay vault and leases in PostgreSQL.
+//! Who may call the broker, in PostgreSQL: API keys and login sessions.
 
 use async_trait::async_trait;
 use refreshd_core::{Timestamp, TokenDigest};
 use tokio_postgres::Row;
 
 use super::{PostgresStore, execute, query, query_opt};
-use crate::{ApiKey, Callers, Leases, Replays, Session, StoreError};
+use crate::{ApiKey, Callers, Session, StoreError};
 
 const API_KEY_COLUMNS: &str = "id, name, last_four, created_at, revoked_at";
 
@@ -116,103 +116,5 @@ impl Callers for PostgresStore {
             subject: row.try_get(1)?,
             expires_at: Timestamp(row.try_get(2)?),
         }))
-    }
-}
-
-#[async_trait]
-impl Replays for PostgresStore {
-    async fn put_replay(
-        &self,
-        lookup: TokenDigest,
-        sealed: Vec<u8>,
-        expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        execute(
-            &self.client().await?,
-            "INSERT INTO replays (lookup, sealed, expires_at) VALUES ($1, $2, $3)
-             ON CONFLICT (lookup) DO UPDATE SET sealed = excluded.sealed, expires_at = excluded.expires_at",
-            &[&lookup.as_bytes().as_slice(), &sealed, &expires_at.secs()],
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn get_replay(
-        &self,
-        lookup: TokenDigest,
-        now: Timestamp,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = query_opt(
-            &self.client().await?,
-            "SELECT sealed FROM replays WHERE lookup = $1 AND expires_at > $2",
-            &[&lookup.as_bytes().as_slice(), &now.secs()],
-        )
-        .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
-    }
-}
-
-#[async_trait]
-impl Leases for PostgresStore {
-    async fn take_lease(
-        &self,
-        key: TokenDigest,
-        holder: [u8; 16],
-        until: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let taken = execute(
-            &self.client().await?,
-            "INSERT INTO leases (key, holder, expires_at) VALUES ($1, $2, $3)
-             ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-             WHERE leases.expires_at <= $4",
-            &[
-                &key.as_bytes().as_slice(),
-                &holder.as_slice(),
-                &until.secs(),
-                &now.secs(),
-            ],
-        )
-        .await?;
-        Ok(taken > 0)
-    }
-
-    async fn lease_free(&self, key: TokenDigest, now: Timestamp) -> Result<bool, StoreError> {
-        let held = query_opt(
-            &self.client().await?,
-            "SELECT 1 FROM leases WHERE key = $1 AND expires_at > $2",
-            &[&key.as_bytes().as_slice(), &now.secs()],
-        )
-        .await?;
-        Ok(held.is_none())
-    }
-
-    async fn renew_lease(
-        &self,
-        key: TokenDigest,
-        holder: [u8; 16],
-        until: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let renewed = execute(
-            &self.client().await?,
-            "UPDATE leases SET expires_at = $3 WHERE key = $1 AND holder = $2",
-            &[
-                &key.as_bytes().as_slice(),
-                &holder.as_slice(),
-                &until.secs(),
-            ],
-        )
-        .await?;
-        Ok(renewed > 0)
-    }
-
-    async fn release_lease(&self, key: TokenDigest, holder: [u8; 16]) -> Result<(), StoreError> {
-        execute(
-            &self.client().await?,
-            "DELETE FROM leases WHERE key = $1 AND holder = $2",
-            &[&key.as_bytes().as_slice(), &holder.as_slice()],
-        )
-        .await?;
-        Ok(())
     }
 }

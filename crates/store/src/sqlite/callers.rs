@@ -1,11 +1,11 @@
-//! The broker's API keys, sessions and replay vault in SQLite.
+//! Who may call the broker, in SQLite: API keys and login sessions.
 
 use async_trait::async_trait;
 use refreshd_core::{Timestamp, TokenDigest};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteStore, unavailable};
-use crate::{ApiKey, Callers, Leases, Replays, Session, StoreError};
+use crate::{ApiKey, Callers, Session, StoreError};
 
 fn api_key_of(row: &Row) -> rusqlite::Result<ApiKey> {
     Ok(ApiKey {
@@ -119,101 +119,5 @@ impl Callers for SqliteStore {
             })
             .map_err(unavailable)
         })
-    }
-}
-
-#[async_trait]
-impl Replays for SqliteStore {
-    async fn put_replay(
-        &self,
-        lookup: TokenDigest,
-        sealed: Vec<u8>,
-        expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.writer
-            .write(move |conn| {
-                conn.prepare_cached("INSERT OR REPLACE INTO replays (lookup, sealed, expires_at) VALUES (?1, ?2, ?3)")
-                    .and_then(|mut s| s.execute(params![lookup.as_bytes(), sealed, expires_at.secs()]))
-                    .map(drop)
-                    .map_err(unavailable)
-            })
-            .await
-    }
-
-    async fn get_replay(
-        &self,
-        lookup: TokenDigest,
-        now: Timestamp,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.readers.read(|conn| {
-            conn.prepare_cached("SELECT sealed FROM replays WHERE lookup = ?1 AND expires_at > ?2")
-                .and_then(|mut s| {
-                    s.query_row(params![lookup.as_bytes(), now.secs()], |r| r.get(0))
-                        .optional()
-                })
-                .map_err(unavailable)
-        })
-    }
-}
-
-#[async_trait]
-impl Leases for SqliteStore {
-    async fn take_lease(
-        &self,
-        key: TokenDigest,
-        holder: [u8; 16],
-        until: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.writer
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO leases (key, holder, expires_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-                     WHERE leases.expires_at <= ?4",
-                )
-                .and_then(|mut s| s.execute(params![key.as_bytes(), holder, until.secs(), now.secs()]))
-                .map(|n| n > 0)
-                .map_err(unavailable)
-            })
-            .await
-    }
-
-    async fn lease_free(&self, key: TokenDigest, now: Timestamp) -> Result<bool, StoreError> {
-        self.readers.read(|conn| {
-            conn.prepare_cached("SELECT 1 FROM leases WHERE key = ?1 AND expires_at > ?2")
-                .and_then(|mut s| s.exists(params![key.as_bytes(), now.secs()]))
-                .map(|held| !held)
-                .map_err(unavailable)
-        })
-    }
-
-    async fn renew_lease(
-        &self,
-        key: TokenDigest,
-        holder: [u8; 16],
-        until: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.writer
-            .write(move |conn| {
-                conn.prepare_cached(
-                    "UPDATE leases SET expires_at = ?3 WHERE key = ?1 AND holder = ?2",
-                )
-                .and_then(|mut s| s.execute(params![key.as_bytes(), holder, until.secs()]))
-                .map(|n| n > 0)
-                .map_err(unavailable)
-            })
-            .await
-    }
-
-    async fn release_lease(&self, key: TokenDigest, holder: [u8; 16]) -> Result<(), StoreError> {
-        self.writer
-            .write(move |conn| {
-                conn.prepare_cached("DELETE FROM leases WHERE key = ?1 AND holder = ?2")
-                    .and_then(|mut s| s.execute(params![key.as_bytes(), holder]))
-                    .map(drop)
-                    .map_err(unavailable)
-            })
-            .await
     }
 }

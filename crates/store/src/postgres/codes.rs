@@ -1,0 +1,74 @@
+//! Authorization codes in PostgreSQL.
+
+use async_trait::async_trait;
+use refreshd_core::{Timestamp, TokenDigest};
+
+use super::pairs::start_family;
+use super::{PostgresStore, conflict_or_unavailable, execute, query_opt};
+use crate::{Codes, Grant, NewCode, NewPair, RedeemedCode, StoreError};
+
+#[async_trait]
+impl Codes for PostgresStore {
+    async fn store_code(&self, code: NewCode) -> Result<(), StoreError> {
+        execute(
+            &self.client().await?,
+            "INSERT INTO codes (digest, app_id, user_id, scopes, redirect_uri,
+                 code_challenge, code_challenge_method, expires_at, with_refresh)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &code.digest.as_bytes().as_slice(),
+                &code.grant.app_id,
+                &code.grant.user_id,
+                &code.grant.scopes,
+                &code.redirect_uri,
+                &code.code_challenge,
+                &code.code_challenge_method,
+                &code.expires_at.secs(),
+                &code.with_refresh,
+            ],
+        )
+        .await
+        .map_err(|e| conflict_or_unavailable(e, "code"))?;
+        Ok(())
+    }
+
+    async fn exchange_code(
+        &self,
+        code: TokenDigest,
+        app_id: i64,
+        mut pair: NewPair,
+        now: Timestamp,
+    ) -> Result<Option<RedeemedCode>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let row = query_opt(
+            &tx,
+            "UPDATE codes SET redeemed = true
+             WHERE digest = $1 AND app_id = $2 AND NOT redeemed AND expires_at > $3
+             RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method,
+                 with_refresh",
+            &[&code.as_bytes().as_slice(), &app_id, &now.secs()],
+        )
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let redeemed = RedeemedCode {
+            grant: Grant {
+                app_id,
+                user_id: row.try_get(0)?,
+                scopes: row.try_get(1)?,
+            },
+            redirect_uri: row.try_get(2)?,
+            code_challenge: row.try_get(3)?,
+            code_challenge_method: row.try_get(4)?,
+            with_refresh: row.try_get(5)?,
+        };
+        if !redeemed.with_refresh {
+            pair.refresh = None;
+        }
+        start_family(&tx, &redeemed.grant, &pair, now).await?;
+        tx.commit().await?;
+        Ok(Some(redeemed))
+    }
+}

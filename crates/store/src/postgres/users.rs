@@ -1,0 +1,59 @@
+//! The provider's users in PostgreSQL.
+
+use async_trait::async_trait;
+use refreshd_core::Timestamp;
+
+use super::rows::{USER_COLUMNS, find_user_in, user_of};
+use super::{Params, PostgresStore, conflict_or_unavailable, execute, query_opt};
+use crate::{NewUser, StoreError, User, Users};
+
+#[async_trait]
+impl Users for PostgresStore {
+    async fn create_user(&self, user: NewUser, now: Timestamp) -> Result<User, StoreError> {
+        let sql = format!(
+            "INSERT INTO users AS u (login, name, email, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $4)
+             RETURNING {USER_COLUMNS}"
+        );
+        let params: &Params = &[&user.login, &user.name, &user.email, &now.secs()];
+        let row = query_opt(&self.client().await?, &sql, params)
+            .await
+            .map_err(|e| conflict_or_unavailable(e, "user"))?;
+        user_of(&row.ok_or_else(|| StoreError::Corrupt("no user returned by its insert".into()))?)
+    }
+
+    async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError> {
+        find_user_in(&self.client().await?, login).await
+    }
+
+    async fn set_password(
+        &self,
+        login: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        // One statement: the new password and the end of every session signed in with the old.
+        let changed = execute(
+            &self.client().await?,
+            "WITH changed AS (
+                 UPDATE users SET password_hash = $2, updated_at = $3
+                 WHERE lower(login) = lower($1) RETURNING id),
+             ended AS (
+                 DELETE FROM web_sessions WHERE user_id IN (SELECT id FROM changed))
+             SELECT 1 FROM changed",
+            &[&login, &password_hash, &now.secs()],
+        )
+        .await?;
+        Ok(changed > 0)
+    }
+
+    async fn password_hash(&self, login: &str) -> Result<Option<String>, StoreError> {
+        let row = query_opt(
+            &self.client().await?,
+            "SELECT password_hash FROM users WHERE lower(login) = lower($1)",
+            &[&login],
+        )
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?.flatten())
+    }
+}
