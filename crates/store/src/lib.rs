@@ -13,7 +13,8 @@ mod traits;
 pub use error::StoreError;
 pub use model::{
     ActiveToken, ApiKey, App, AttemptCounts, AttemptLimits, Authorization, Consent, Grant,
-    NewAccess, NewApp, NewCode, NewPair, NewUser, RedeemedCode, Rotation, Session, Swept, User,
+    NewAccess, NewApp, NewCode, NewPair, NewUser, RedeemedCode, Rotate, Rotation, Session, Swept,
+    User,
 };
 pub use traits::access_tokens::AccessTokens;
 pub use traits::accounts::{Apps, Users};

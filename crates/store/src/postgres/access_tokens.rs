@@ -1,7 +1,7 @@
 //! Access tokens in PostgreSQL: looked up on every API call, replaced and revoked.
 
 use async_trait::async_trait;
-use refreshd_core::{Timestamp, TokenDigest};
+use refreshd_core::{AppId, Timestamp, TokenDigest};
 
 use super::pairs::revoke_user_grant;
 use super::rows::find_authorization_in;
@@ -29,7 +29,7 @@ impl AccessTokens for PostgresStore {
 
     async fn reset_access(
         &self,
-        app_id: i64,
+        app_id: AppId,
         old: TokenDigest,
         new: NewAccess,
         now: Timestamp,
@@ -53,7 +53,7 @@ impl AccessTokens for PostgresStore {
             ),
             &[
                 &old.as_bytes().as_slice(),
-                &app_id,
+                &app_id.0,
                 &new.digest.as_bytes().as_slice(),
                 &new.last_eight,
                 &new.expires_at.map(Timestamp::secs),
@@ -70,7 +70,7 @@ impl AccessTokens for PostgresStore {
 
     async fn revoke_access(
         &self,
-        app_id: i64,
+        app_id: AppId,
         access: TokenDigest,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
@@ -83,7 +83,7 @@ impl AccessTokens for PostgresStore {
                    AND ",
                 of_live_family!()
             ),
-            &[&access.as_bytes().as_slice(), &app_id, &now.secs()],
+            &[&access.as_bytes().as_slice(), &app_id.0, &now.secs()],
         )
         .await?;
         Ok(changed > 0)
@@ -91,7 +91,7 @@ impl AccessTokens for PostgresStore {
 
     async fn revoke_grant(
         &self,
-        app_id: i64,
+        app_id: AppId,
         access: TokenDigest,
         now: Timestamp,
     ) -> Result<bool, StoreError> {

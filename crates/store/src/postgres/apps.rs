@@ -1,7 +1,7 @@
 //! Apps (OAuth clients) in PostgreSQL.
 
 use async_trait::async_trait;
-use refreshd_core::{ClientId, Timestamp, TokenDigest};
+use refreshd_core::{ClientId, Timestamp, TokenDigest, UserId};
 use tokio_postgres::types::ToSql;
 
 use super::rows::{APP_COLUMNS, app_of, find_app_in};
@@ -27,7 +27,7 @@ impl Apps for PostgresStore {
                 &app.redirect_uri,
                 &app.secret_digest.as_bytes().as_slice(),
                 &app.expiring_tokens,
-                &app.owner_id,
+                &app.owner_id.map(|owner| owner.0),
                 &now.secs(),
             ],
         )
@@ -50,10 +50,10 @@ impl Apps for PostgresStore {
         find_app_in(&self.client().await?, client_id.as_str()).await
     }
 
-    async fn list_owned_apps(&self, owner_id: i64) -> Result<Vec<App>, StoreError> {
+    async fn list_owned_apps(&self, owner_id: UserId) -> Result<Vec<App>, StoreError> {
         let client = self.client().await?;
         let sql = format!("SELECT {APP_COLUMNS} FROM apps a WHERE a.owner_id = $1 ORDER BY a.id");
-        query(&client, &sql, &[&owner_id])
+        query(&client, &sql, &[&owner_id.0])
             .await?
             .iter()
             .map(app_of)
@@ -93,10 +93,11 @@ impl Apps for PostgresStore {
     async fn set_owner(
         &self,
         client_id: &ClientId,
-        owner_id: i64,
+        owner_id: UserId,
         now: Timestamp,
     ) -> Result<Option<App>, StoreError> {
-        self.update_app(client_id, "owner_id", &owner_id, now).await
+        self.update_app(client_id, "owner_id", &owner_id.0, now)
+            .await
     }
 }
 

@@ -1,7 +1,7 @@
 //! Authorization codes in PostgreSQL.
 
 use async_trait::async_trait;
-use refreshd_core::{Timestamp, TokenDigest};
+use refreshd_core::{AppId, Scopes, Timestamp, TokenDigest, UserId};
 
 use super::pairs::start_family;
 use super::{PostgresStore, conflict_or_unavailable, execute, query_opt};
@@ -17,9 +17,9 @@ impl Codes for PostgresStore {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &code.digest.as_bytes().as_slice(),
-                &code.grant.app_id,
-                &code.grant.user_id,
-                &code.grant.scopes,
+                &code.grant.app_id.0,
+                &code.grant.user_id.0,
+                &code.grant.scopes.to_github(),
                 &code.redirect_uri,
                 &code.code_challenge,
                 &code.code_challenge_method,
@@ -35,7 +35,7 @@ impl Codes for PostgresStore {
     async fn exchange_code(
         &self,
         code: TokenDigest,
-        app_id: i64,
+        app_id: AppId,
         mut pair: NewPair,
         now: Timestamp,
     ) -> Result<Option<RedeemedCode>, StoreError> {
@@ -47,7 +47,7 @@ impl Codes for PostgresStore {
              WHERE digest = $1 AND app_id = $2 AND NOT redeemed AND expires_at > $3
              RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method,
                  with_refresh",
-            &[&code.as_bytes().as_slice(), &app_id, &now.secs()],
+            &[&code.as_bytes().as_slice(), &app_id.0, &now.secs()],
         )
         .await?;
         let Some(row) = row else {
@@ -56,8 +56,8 @@ impl Codes for PostgresStore {
         let redeemed = RedeemedCode {
             grant: Grant {
                 app_id,
-                user_id: row.try_get(0)?,
-                scopes: row.try_get(1)?,
+                user_id: UserId(row.try_get(0)?),
+                scopes: Scopes::parse(row.try_get::<_, &str>(1)?),
             },
             redirect_uri: row.try_get(2)?,
             code_challenge: row.try_get(3)?,

@@ -1,7 +1,7 @@
 //! Users' approvals of apps in PostgreSQL.
 
 use async_trait::async_trait;
-use refreshd_core::Timestamp;
+use refreshd_core::{AppId, Scopes, Timestamp, UserId};
 
 use super::pairs::revoke_user_grant;
 use super::rows::{APP_COLUMNS, app_of};
@@ -12,19 +12,20 @@ use crate::{Consent, Consents, StoreError};
 impl Consents for PostgresStore {
     async fn consented_scopes(
         &self,
-        app_id: i64,
-        user_id: i64,
-    ) -> Result<Option<String>, StoreError> {
+        app_id: AppId,
+        user_id: UserId,
+    ) -> Result<Option<Scopes>, StoreError> {
         let sql = "SELECT scopes FROM consents WHERE app_id = $1 AND user_id = $2";
-        let row = query_opt(&self.client().await?, sql, &[&app_id, &user_id]).await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        let row = query_opt(&self.client().await?, sql, &[&app_id.0, &user_id.0]).await?;
+        let scopes: Option<&str> = row.as_ref().map(|r| r.try_get(0)).transpose()?;
+        Ok(scopes.map(Scopes::parse))
     }
 
     async fn record_consent(
         &self,
-        app_id: i64,
-        user_id: i64,
-        scopes: &str,
+        app_id: AppId,
+        user_id: UserId,
+        scopes: &Scopes,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         execute(
@@ -33,25 +34,25 @@ impl Consents for PostgresStore {
              VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (app_id, user_id)
              DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
-            &[&app_id, &user_id, &scopes, &now.secs()],
+            &[&app_id.0, &user_id.0, &scopes.to_github(), &now.secs()],
         )
         .await?;
         Ok(())
     }
 
-    async fn list_consents(&self, user_id: i64) -> Result<Vec<Consent>, StoreError> {
+    async fn list_consents(&self, user_id: UserId) -> Result<Vec<Consent>, StoreError> {
         let sql = format!(
             "SELECT c.scopes, c.created_at, c.updated_at, {APP_COLUMNS}
              FROM consents c JOIN apps a ON a.id = c.app_id
              WHERE c.user_id = $1 ORDER BY c.updated_at DESC, a.id DESC"
         );
-        query(&self.client().await?, &sql, &[&user_id])
+        query(&self.client().await?, &sql, &[&user_id.0])
             .await?
             .iter()
             .map(|row| {
                 Ok(Consent {
                     app: app_of(row)?,
-                    scopes: row.try_get("scopes")?,
+                    scopes: Scopes::parse(row.try_get::<_, &str>("scopes")?),
                     created_at: Timestamp(row.try_get("created_at")?),
                     updated_at: Timestamp(row.try_get("updated_at")?),
                 })
@@ -61,8 +62,8 @@ impl Consents for PostgresStore {
 
     async fn revoke_consent(
         &self,
-        app_id: i64,
-        user_id: i64,
+        app_id: AppId,
+        user_id: UserId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;

@@ -4,13 +4,13 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use refreshd_core::{Timestamp, TokenDigest};
+use refreshd_core::{AppId, FamilyId, Scopes, Timestamp, TokenDigest, UserId};
 
 use super::pairs::{PairColumns, start_family};
-use super::rows::state_of;
+use super::rows::{login_of, state_of};
 use super::{PostgresStore, conflict_or_unavailable, execute, query, query_opt};
 use crate::rules::{self, FailedRotation, PresentedPair, SuccessorPair};
-use crate::{ActiveToken, Families, Grant, NewAccess, NewPair, Rotation, StoreError};
+use crate::{ActiveToken, Families, Grant, NewAccess, NewPair, Rotate, Rotation, StoreError};
 
 /// That the `token_pairs` row being changed belongs to a live family of app `$2`, with the
 /// family looked up by primary key. A macro so that constant statements can include it.
@@ -47,11 +47,11 @@ const ROTATE: &str = concat!(
 /// The presented token's pair and family, from `judge_failed_rotation`'s first read.
 fn presented_pair_of(row: &tokio_postgres::Row) -> Result<PresentedPair, StoreError> {
     Ok(PresentedPair {
-        family_id: row.try_get("family_id")?,
+        family_id: FamilyId(row.try_get("family_id")?),
         grant: Grant {
-            app_id: row.try_get("app_id")?,
-            user_id: row.try_get("user_id")?,
-            scopes: row.try_get("scopes")?,
+            app_id: AppId(row.try_get("app_id")?),
+            user_id: UserId(row.try_get("user_id")?),
+            scopes: Scopes::parse(row.try_get::<_, &str>("scopes")?),
         },
         family_revoked: row.try_get("revoked")?,
         state: state_of(row.try_get::<_, i16>("state")?.into())?,
@@ -66,7 +66,7 @@ fn presented_pair_of(row: &tokio_postgres::Row) -> Result<PresentedPair, StoreEr
 async fn judge_failed_rotation(
     tx: &impl GenericClient,
     presented: &TokenDigest,
-    app_id: i64,
+    app_id: AppId,
     now: Timestamp,
     grace_window_secs: i64,
 ) -> Result<Rotation, StoreError> {
@@ -110,7 +110,7 @@ async fn judge_failed_rotation(
             execute(
                 tx,
                 "UPDATE families SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-                &[&family_id, &now.secs()],
+                &[&family_id.0, &now.secs()],
             )
             .await?;
             Rotation::FamilyRevoked
@@ -130,15 +130,14 @@ impl Families for PostgresStore {
         start_family(&self.client().await?, &grant, &pair, now).await
     }
 
-    async fn rotate_refresh(
-        &self,
-        presented: TokenDigest,
-        app_id: i64,
-        successor: NewPair,
-        sealed: Vec<u8>,
-        now: Timestamp,
-        grace_window_secs: i64,
-    ) -> Result<Rotation, StoreError> {
+    async fn rotate_refresh(&self, rotate: Rotate, now: Timestamp) -> Result<Rotation, StoreError> {
+        let Rotate {
+            presented,
+            app_id,
+            successor,
+            sealed,
+            grace_window_secs,
+        } = rotate;
         let mut client = self.client().await?;
         let c = PairColumns::of(&successor, Some(sealed));
         let won = query_opt(
@@ -146,7 +145,7 @@ impl Families for PostgresStore {
             ROTATE,
             &[
                 &presented.as_bytes().as_slice(),
-                &app_id,
+                &app_id.0,
                 &now.secs(),
                 &c.refresh_digest,
                 &c.access_digest,
@@ -163,8 +162,8 @@ impl Families for PostgresStore {
             Some(row) => Ok(Rotation::Rotated {
                 grant: Grant {
                     app_id,
-                    user_id: row.try_get(0)?,
-                    scopes: row.try_get(1)?,
+                    user_id: UserId(row.try_get(0)?),
+                    scopes: Scopes::parse(row.try_get::<_, &str>(1)?),
                 },
             }),
             None => {
@@ -180,7 +179,7 @@ impl Families for PostgresStore {
     async fn extend_family(
         &self,
         refresh: TokenDigest,
-        app_id: i64,
+        app_id: AppId,
         access: NewAccess,
         now: Timestamp,
     ) -> Result<Option<Grant>, StoreError> {
@@ -208,7 +207,7 @@ impl Families for PostgresStore {
              SELECT live.user_id, live.scopes FROM live JOIN added USING (family_id)",
             &[
                 &refresh.as_bytes().as_slice(),
-                &app_id,
+                &app_id.0,
                 &now.secs(),
                 &c.access_digest,
                 &c.access_last_eight,
@@ -223,8 +222,8 @@ impl Families for PostgresStore {
         };
         Ok(Some(Grant {
             app_id,
-            user_id: row.try_get(0)?,
-            scopes: row.try_get(1)?,
+            user_id: UserId(row.try_get(0)?),
+            scopes: Scopes::parse(row.try_get::<_, &str>(1)?),
         }))
     }
 
@@ -247,7 +246,7 @@ impl Families for PostgresStore {
 
     async fn active_tokens(
         &self,
-        app_id: i64,
+        app_id: AppId,
         now: Timestamp,
         limit: i64,
     ) -> Result<Vec<ActiveToken>, StoreError> {
@@ -263,33 +262,37 @@ impl Families for PostgresStore {
                          AND (p.dead_after IS NULL OR p.dead_after > $2)
                        ORDER BY f.id, p.id DESC) live
                    ORDER BY newest DESC LIMIT $3";
-        query(&self.client().await?, sql, &[&app_id, &now.secs(), &limit])
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(ActiveToken {
-                    family_id: row.try_get(0)?,
-                    login: row.try_get(1)?,
-                    scopes: row.try_get(2)?,
-                    access_last_eight: row.try_get(3)?,
-                    created_at: Timestamp(row.try_get(4)?),
-                    expires_at: row.try_get::<_, Option<i64>>(5)?.map(Timestamp),
-                })
+        query(
+            &self.client().await?,
+            sql,
+            &[&app_id.0, &now.secs(), &limit],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ActiveToken {
+                family_id: FamilyId(row.try_get(0)?),
+                login: login_of(row.try_get(1)?)?,
+                scopes: Scopes::parse(row.try_get::<_, &str>(2)?),
+                access_last_eight: row.try_get(3)?,
+                created_at: Timestamp(row.try_get(4)?),
+                expires_at: row.try_get::<_, Option<i64>>(5)?.map(Timestamp),
             })
-            .collect()
+        })
+        .collect()
     }
 
     async fn revoke_family(
         &self,
-        app_id: i64,
-        family_id: i64,
+        app_id: AppId,
+        family_id: FamilyId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let changed = execute(
             &self.client().await?,
             "UPDATE families SET revoked_at = $3
              WHERE id = $2 AND app_id = $1 AND revoked_at IS NULL",
-            &[&app_id, &family_id, &now.secs()],
+            &[&app_id.0, &family_id.0, &now.secs()],
         )
         .await?;
         Ok(changed > 0)

@@ -2,7 +2,7 @@
 //! everything a user granted an app.
 
 use deadpool_postgres::GenericClient;
-use refreshd_core::Timestamp;
+use refreshd_core::{AppId, Timestamp, UserId};
 
 use super::{Params, conflict_or_unavailable, execute, query_opt};
 use crate::{Grant, NewPair, StoreError};
@@ -60,9 +60,9 @@ pub(super) async fn start_family(
         client,
         START_FAMILY,
         &[
-            &grant.app_id,
-            &grant.user_id,
-            &grant.scopes,
+            &grant.app_id.0,
+            &grant.user_id.0,
+            &grant.scopes.to_github(),
             &c.access_digest,
             &c.access_last_eight,
             &c.access_expires_at,
@@ -89,11 +89,11 @@ pub(super) async fn start_family(
 /// others.
 pub(super) async fn revoke_user_grant(
     tx: &deadpool_postgres::Transaction<'_>,
-    app_id: i64,
-    user_id: i64,
+    app_id: AppId,
+    user_id: UserId,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let grant: &Params = &[&app_id, &user_id];
+    let grant: &Params = &[&app_id.0, &user_id.0];
     execute(
         tx,
         "DELETE FROM codes WHERE app_id = $1 AND user_id = $2",
@@ -104,7 +104,7 @@ pub(super) async fn revoke_user_grant(
         tx,
         "UPDATE families SET revoked_at = $3
          WHERE app_id = $1 AND user_id = $2 AND revoked_at IS NULL",
-        &[&app_id, &user_id, &now.secs()],
+        &[&app_id.0, &user_id.0, &now.secs()],
     )
     .await?;
     let deleted = execute(

@@ -1,7 +1,7 @@
 //! Reading PostgreSQL rows back into records, and the lookups several operations share.
 
 use deadpool_postgres::GenericClient;
-use refreshd_core::{AppKind, ClientId, Timestamp, TokenDigest};
+use refreshd_core::{AppId, AppKind, ClientId, Login, Scopes, Timestamp, TokenDigest, UserId};
 use tokio_postgres::Row;
 
 use super::query_opt;
@@ -17,6 +17,11 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
 }
 
+/// A stored login as a `Login`.
+pub(super) fn login_of(stored: &str) -> Result<Login, StoreError> {
+    Login::parse(stored).ok_or_else(|| corrupt("a stored login breaks the rules for logins"))
+}
+
 /// A pair's stored state code as its state.
 pub(super) fn state_of(code: i64) -> Result<PairState, StoreError> {
     PairState::from_code(code).ok_or_else(|| corrupt("a pair state code is unknown"))
@@ -30,7 +35,7 @@ pub(super) fn digest_of(row: &Row, column: &str) -> Result<TokenDigest, StoreErr
 pub(super) fn app_of(row: &Row) -> Result<App, StoreError> {
     let kind: &str = row.try_get("kind")?;
     Ok(App {
-        id: row.try_get("app_id")?,
+        id: AppId(row.try_get("app_id")?),
         client_id: ClientId::parse(row.try_get("client_id")?)
             .ok_or_else(|| corrupt("bad client_id"))?,
         name: row.try_get("app_name")?,
@@ -38,7 +43,7 @@ pub(super) fn app_of(row: &Row) -> Result<App, StoreError> {
         redirect_uri: row.try_get("redirect_uri")?,
         secret_digest: digest_of(row, "secret_digest")?,
         expiring_tokens: row.try_get("expiring_tokens")?,
-        owner_id: row.try_get("owner_id")?,
+        owner_id: row.try_get::<_, Option<i64>>("owner_id")?.map(UserId),
         created_at: Timestamp(row.try_get("app_created_at")?),
         updated_at: Timestamp(row.try_get("app_updated_at")?),
     })
@@ -46,8 +51,8 @@ pub(super) fn app_of(row: &Row) -> Result<App, StoreError> {
 
 pub(super) fn user_of(row: &Row) -> Result<User, StoreError> {
     Ok(User {
-        id: row.try_get("user_id")?,
-        login: row.try_get("login")?,
+        id: UserId(row.try_get("user_id")?),
+        login: login_of(row.try_get("login")?)?,
         name: row.try_get("user_name")?,
         email: row.try_get("email")?,
         created_at: Timestamp(row.try_get("user_created_at")?),
@@ -68,12 +73,12 @@ pub(super) async fn find_app_in(
 
 pub(super) async fn find_user_in(
     client: &impl GenericClient,
-    login: &str,
+    login: &Login,
 ) -> Result<Option<User>, StoreError> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!("SELECT {USER_COLUMNS} FROM users u WHERE lower(u.login) = lower($1)")
     });
-    let row = query_opt(client, &SQL, &[&login]).await?;
+    let row = query_opt(client, &SQL, &[&login.as_str()]).await?;
     row.as_ref().map(user_of).transpose()
 }
 
@@ -104,7 +109,7 @@ pub(super) async fn find_authorization_in(
         id: row.try_get("id")?,
         app: app_of(&row)?,
         user: user_of(&row)?,
-        scopes: row.try_get("scopes")?,
+        scopes: Scopes::parse(row.try_get::<_, &str>("scopes")?),
         access_digest: digest_of(&row, "access_digest")?,
         access_last_eight: row.try_get("access_last_eight")?,
         access_expires_at: row

@@ -1,7 +1,7 @@
 //! The provider's users in PostgreSQL.
 
 use async_trait::async_trait;
-use refreshd_core::Timestamp;
+use refreshd_core::{Login, Timestamp};
 
 use super::rows::{USER_COLUMNS, find_user_in, user_of};
 use super::{Params, PostgresStore, conflict_or_unavailable, execute, query_opt};
@@ -15,20 +15,20 @@ impl Users for PostgresStore {
              VALUES ($1, $2, $3, $4, $4)
              RETURNING {USER_COLUMNS}"
         );
-        let params: &Params = &[&user.login, &user.name, &user.email, &now.secs()];
+        let params: &Params = &[&user.login.as_str(), &user.name, &user.email, &now.secs()];
         let row = query_opt(&self.client().await?, &sql, params)
             .await
             .map_err(|e| conflict_or_unavailable(e, "user"))?;
         user_of(&row.ok_or_else(|| StoreError::Corrupt("no user returned by its insert".into()))?)
     }
 
-    async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError> {
+    async fn find_user(&self, login: &Login) -> Result<Option<User>, StoreError> {
         find_user_in(&self.client().await?, login).await
     }
 
     async fn set_password(
         &self,
-        login: &str,
+        login: &Login,
         password_hash: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
@@ -41,17 +41,17 @@ impl Users for PostgresStore {
              ended AS (
                  DELETE FROM web_sessions WHERE user_id IN (SELECT id FROM changed))
              SELECT 1 FROM changed",
-            &[&login, &password_hash, &now.secs()],
+            &[&login.as_str(), &password_hash, &now.secs()],
         )
         .await?;
         Ok(changed > 0)
     }
 
-    async fn password_hash(&self, login: &str) -> Result<Option<String>, StoreError> {
+    async fn password_hash(&self, login: &Login) -> Result<Option<String>, StoreError> {
         let row = query_opt(
             &self.client().await?,
             "SELECT password_hash FROM users WHERE lower(login) = lower($1)",
-            &[&login],
+            &[&login.as_str()],
         )
         .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?.flatten())

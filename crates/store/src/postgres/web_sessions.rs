@@ -1,7 +1,7 @@
 //! Signed-in browser sessions in PostgreSQL.
 
 use async_trait::async_trait;
-use refreshd_core::{Timestamp, TokenDigest};
+use refreshd_core::{Timestamp, TokenDigest, UserId};
 
 use super::rows::{USER_COLUMNS, user_of};
 use super::{PostgresStore, execute, query_opt};
@@ -12,7 +12,7 @@ impl WebSessions for PostgresStore {
     async fn create_web_session(
         &self,
         digest: TokenDigest,
-        user_id: i64,
+        user_id: UserId,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {
@@ -22,7 +22,7 @@ impl WebSessions for PostgresStore {
              VALUES ($1, $2, $3, $4)",
             &[
                 &digest.as_bytes().as_slice(),
-                &user_id,
+                &user_id.0,
                 &expires_at.secs(),
                 &now.secs(),
             ],

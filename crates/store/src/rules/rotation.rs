@@ -1,8 +1,8 @@
 //! What a refresh token's rotation that matched nothing comes to: refused, replayed, or the
 //! family revoked as reused. Both adapters read the same two rows and apply this verdict.
 
-use refreshd_core::Timestamp;
 use refreshd_core::rotation::{ReuseVerdict, RotatedPair, judge_reuse};
+use refreshd_core::{AppId, FamilyId, Timestamp};
 
 use super::PairState;
 use crate::Grant;
@@ -10,7 +10,7 @@ use crate::Grant;
 /// The presented refresh token's pair and family, as read after its rotation failed.
 #[derive(Clone, Debug)]
 pub struct PresentedPair {
-    pub family_id: i64,
+    pub family_id: FamilyId,
     /// The family's grant: whose it is and for which app.
     pub grant: Grant,
     pub family_revoked: bool,
@@ -22,7 +22,7 @@ impl PresentedPair {
     /// Whether presenting this token to `app_id` may be reuse, so its successor must be read:
     /// only a rotated token of the app's live family. An expired, revoked or foreign one is
     /// just refused.
-    pub fn may_be_reuse(&self, app_id: i64) -> bool {
+    pub fn may_be_reuse(&self, app_id: AppId) -> bool {
         self.grant.app_id == app_id && !self.family_revoked && self.state == PairState::Rotated
     }
 }
@@ -45,7 +45,7 @@ pub enum FailedRotation {
     /// changes.
     Replay { grant: Grant, sealed: Vec<u8> },
     /// Reuse: revoke the presented token's whole family.
-    RevokeFamily { family_id: i64 },
+    RevokeFamily { family_id: FamilyId },
 }
 
 /// The verdict on presenting a refresh token to `app_id` whose rotation matched nothing.
@@ -53,7 +53,7 @@ pub enum FailedRotation {
 /// `PresentedPair::may_be_reuse`) or no longer exists.
 pub fn judge_failed_rotation(
     presented: Option<&PresentedPair>,
-    app_id: i64,
+    app_id: AppId,
     successor: Option<SuccessorPair>,
     now: Timestamp,
     grace_window_secs: i64,
@@ -83,17 +83,19 @@ pub fn judge_failed_rotation(
 
 #[cfg(test)]
 mod tests {
+    use refreshd_core::{Scopes, UserId};
+
     use super::*;
 
-    const APP: i64 = 7;
+    const APP: AppId = AppId(7);
 
     fn rotated() -> PresentedPair {
         PresentedPair {
-            family_id: 3,
+            family_id: FamilyId(3),
             grant: Grant {
                 app_id: APP,
-                user_id: 5,
-                scopes: "repo".into(),
+                user_id: UserId(5),
+                scopes: Scopes::parse("repo"),
             },
             family_revoked: false,
             state: PairState::Rotated,
@@ -119,7 +121,7 @@ mod tests {
     fn unknown_foreign_revoked_or_unrotated_tokens_are_rejected() {
         assert_eq!(judge(None, live_sealed()), FailedRotation::Reject);
         let mut foreign = rotated();
-        foreign.grant.app_id = 8;
+        foreign.grant.app_id = AppId(8);
         let revoked = PresentedPair {
             family_revoked: true,
             ..rotated()
@@ -158,10 +160,17 @@ mod tests {
         for successor in [rotated_successor, unsealed, None] {
             assert_eq!(
                 judge(Some(&rotated()), successor),
-                FailedRotation::RevokeFamily { family_id: 3 }
+                FailedRotation::RevokeFamily {
+                    family_id: FamilyId(3)
+                }
             );
         }
         let late = judge_failed_rotation(Some(&rotated()), APP, live_sealed(), Timestamp(1011), 10);
-        assert_eq!(late, FailedRotation::RevokeFamily { family_id: 3 });
+        assert_eq!(
+            late,
+            FailedRotation::RevokeFamily {
+                family_id: FamilyId(3)
+            }
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Access tokens in SQLite: looked up on every API call, replaced and revoked.
 
 use async_trait::async_trait;
-use refreshd_core::{Timestamp, TokenDigest};
+use refreshd_core::{AppId, Timestamp, TokenDigest};
 use rusqlite::params;
 
 use super::pairs::revoke_user_grant;
@@ -25,7 +25,7 @@ impl AccessTokens for SqliteStore {
 
     async fn reset_access(
         &self,
-        app_id: i64,
+        app_id: AppId,
         old: TokenDigest,
         new: NewAccess,
         now: Timestamp,
@@ -49,7 +49,7 @@ impl AccessTokens for SqliteStore {
                     .and_then(|mut s| {
                         s.execute(params![
                             old.as_bytes(),
-                            app_id,
+                            app_id.0,
                             new.digest.as_bytes(),
                             new.last_eight,
                             new.expires_at.map(Timestamp::secs),
@@ -67,7 +67,7 @@ impl AccessTokens for SqliteStore {
 
     async fn revoke_access(
         &self,
-        app_id: i64,
+        app_id: AppId,
         access: TokenDigest,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
@@ -79,7 +79,7 @@ impl AccessTokens for SqliteStore {
                        AND (access_expires_at IS NULL OR access_expires_at > ?3) AND {OF_LIVE_FAMILY}"
                 );
                 conn.prepare_cached(&sql)
-                    .and_then(|mut s| s.execute(params![access.as_bytes(), app_id, now.secs()]))
+                    .and_then(|mut s| s.execute(params![access.as_bytes(), app_id.0, now.secs()]))
                     .map(|n| n > 0)
                     .map_err(unavailable)
             })
@@ -88,7 +88,7 @@ impl AccessTokens for SqliteStore {
 
     async fn revoke_grant(
         &self,
-        app_id: i64,
+        app_id: AppId,
         access: TokenDigest,
         now: Timestamp,
     ) -> Result<bool, StoreError> {

@@ -1,7 +1,7 @@
 //! Apps (OAuth clients) in SQLite.
 
 use async_trait::async_trait;
-use refreshd_core::{ClientId, Timestamp, TokenDigest};
+use refreshd_core::{ClientId, Timestamp, TokenDigest, UserId};
 use rusqlite::params;
 use rusqlite::types::Value;
 
@@ -25,7 +25,7 @@ impl Apps for SqliteStore {
                         app.redirect_uri,
                         app.secret_digest.as_bytes(),
                         app.expiring_tokens,
-                        app.owner_id,
+                        app.owner_id.map(|owner| owner.0),
                         now.secs()
                     ],
                 )
@@ -51,14 +51,14 @@ impl Apps for SqliteStore {
             .read(|conn| find_app_in(conn, client_id.as_str()))
     }
 
-    async fn list_owned_apps(&self, owner_id: i64) -> Result<Vec<App>, StoreError> {
+    async fn list_owned_apps(&self, owner_id: UserId) -> Result<Vec<App>, StoreError> {
         self.readers.read(|conn| {
             let mut s = conn
                 .prepare_cached(&format!(
                     "SELECT {APP_COLUMNS} FROM apps a WHERE a.owner_id = ?1 ORDER BY a.id"
                 ))
                 .map_err(unavailable)?;
-            let apps = s.query_map([owner_id], app_of).map_err(unavailable)?;
+            let apps = s.query_map([owner_id.0], app_of).map_err(unavailable)?;
             apps.collect::<Result<Vec<_>, _>>().map_err(unavailable)
         })
     }
@@ -97,10 +97,10 @@ impl Apps for SqliteStore {
     async fn set_owner(
         &self,
         client_id: &ClientId,
-        owner_id: i64,
+        owner_id: UserId,
         now: Timestamp,
     ) -> Result<Option<App>, StoreError> {
-        self.update_app(client_id, "owner_id", Value::from(owner_id), now)
+        self.update_app(client_id, "owner_id", Value::from(owner_id.0), now)
             .await
     }
 }

@@ -1,7 +1,7 @@
 //! Authorization codes in SQLite.
 
 use async_trait::async_trait;
-use refreshd_core::{Timestamp, TokenDigest};
+use refreshd_core::{AppId, Scopes, Timestamp, TokenDigest, UserId};
 use rusqlite::{OptionalExtension, params};
 
 use super::pairs::start_family;
@@ -19,9 +19,9 @@ impl Codes for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         code.digest.as_bytes(),
-                        code.grant.app_id,
-                        code.grant.user_id,
-                        code.grant.scopes,
+                        code.grant.app_id.0,
+                        code.grant.user_id.0,
+                        code.grant.scopes.to_github(),
                         code.redirect_uri,
                         code.code_challenge,
                         code.code_challenge_method,
@@ -38,7 +38,7 @@ impl Codes for SqliteStore {
     async fn exchange_code(
         &self,
         code: TokenDigest,
-        app_id: i64,
+        app_id: AppId,
         mut pair: NewPair,
         now: Timestamp,
     ) -> Result<Option<RedeemedCode>, StoreError> {
@@ -52,9 +52,9 @@ impl Codes for SqliteStore {
                                    with_refresh",
                     )
                     .and_then(|mut s| {
-                        s.query_row(params![code.as_bytes(), app_id, now.secs()], |r| {
+                        s.query_row(params![code.as_bytes(), app_id.0, now.secs()], |r| {
                             Ok(RedeemedCode {
-                                grant: Grant { app_id, user_id: r.get(0)?, scopes: r.get(1)? },
+                                grant: Grant { app_id, user_id: UserId(r.get(0)?), scopes: Scopes::parse(&r.get::<_, String>(1)?) },
                                 redirect_uri: r.get(2)?,
                                 code_challenge: r.get(3)?,
                                 code_challenge_method: r.get(4)?,

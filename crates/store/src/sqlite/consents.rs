@@ -1,7 +1,7 @@
 //! Users' approvals of apps in SQLite.
 
 use async_trait::async_trait;
-use refreshd_core::Timestamp;
+use refreshd_core::{AppId, Scopes, Timestamp, UserId};
 use rusqlite::{OptionalExtension, params};
 
 use super::pairs::revoke_user_grant;
@@ -13,24 +13,28 @@ use crate::{Consent, Consents, StoreError};
 impl Consents for SqliteStore {
     async fn consented_scopes(
         &self,
-        app_id: i64,
-        user_id: i64,
-    ) -> Result<Option<String>, StoreError> {
+        app_id: AppId,
+        user_id: UserId,
+    ) -> Result<Option<Scopes>, StoreError> {
         self.readers.read(|conn| {
             conn.prepare_cached("SELECT scopes FROM consents WHERE app_id = ?1 AND user_id = ?2")
-                .and_then(|mut s| s.query_row([app_id, user_id], |r| r.get(0)).optional())
+                .and_then(|mut s| {
+                    s.query_row([app_id.0, user_id.0], |r| r.get::<_, String>(0))
+                        .optional()
+                })
+                .map(|scopes| scopes.as_deref().map(Scopes::parse))
                 .map_err(unavailable)
         })
     }
 
     async fn record_consent(
         &self,
-        app_id: i64,
-        user_id: i64,
-        scopes: &str,
+        app_id: AppId,
+        user_id: UserId,
+        scopes: &Scopes,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let scopes = scopes.to_owned();
+        let scopes = scopes.to_github();
         self.writer
             .write(move |conn| {
                 conn.execute(
@@ -38,7 +42,7 @@ impl Consents for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?4)
                      ON CONFLICT (app_id, user_id)
                      DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
-                    params![app_id, user_id, scopes, now.secs()],
+                    params![app_id.0, user_id.0, scopes, now.secs()],
                 )
                 .map(drop)
                 .map_err(unavailable)
@@ -46,7 +50,7 @@ impl Consents for SqliteStore {
             .await
     }
 
-    async fn list_consents(&self, user_id: i64) -> Result<Vec<Consent>, StoreError> {
+    async fn list_consents(&self, user_id: UserId) -> Result<Vec<Consent>, StoreError> {
         self.readers.read(|conn| {
             let mut s = conn
                 .prepare_cached(&format!(
@@ -56,10 +60,10 @@ impl Consents for SqliteStore {
                 ))
                 .map_err(unavailable)?;
             let consents = s
-                .query_map([user_id], |row| {
+                .query_map([user_id.0], |row| {
                     Ok(Consent {
                         app: app_of(row)?,
-                        scopes: row.get("scopes")?,
+                        scopes: Scopes::parse(&row.get::<_, String>("scopes")?),
                         created_at: Timestamp(row.get("created_at")?),
                         updated_at: Timestamp(row.get("updated_at")?),
                     })
@@ -71,8 +75,8 @@ impl Consents for SqliteStore {
 
     async fn revoke_consent(
         &self,
-        app_id: i64,
-        user_id: i64,
+        app_id: AppId,
+        user_id: UserId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         self.writer

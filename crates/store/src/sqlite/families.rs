@@ -3,21 +3,21 @@
 //! database.
 
 use async_trait::async_trait;
-use refreshd_core::{Timestamp, TokenDigest};
+use refreshd_core::{AppId, FamilyId, Scopes, Timestamp, TokenDigest, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::pairs::{insert_pair, revoke_family, start_family};
-use super::rows::state_of;
+use super::rows::{login_of, state_of};
 use super::{SqliteStore, unavailable};
 use crate::rules::{self, FailedRotation, PresentedPair, SuccessorPair};
-use crate::{ActiveToken, Families, Grant, NewAccess, NewPair, Rotation, StoreError};
+use crate::{ActiveToken, Families, Grant, NewAccess, NewPair, Rotate, Rotation, StoreError};
 
 /// Why a refresh token's conditional update matched nothing, and what follows from it: reads
 /// what `rules::judge_failed_rotation` needs and applies its verdict.
 fn judge_failed_rotation(
     conn: &Connection,
     presented: &TokenDigest,
-    app_id: i64,
+    app_id: AppId,
     now: Timestamp,
     grace_window_secs: i64,
 ) -> Result<Rotation, StoreError> {
@@ -31,13 +31,13 @@ fn judge_failed_rotation(
         .and_then(|mut s| {
             s.query_row([presented.as_bytes()], |r| {
                 let pair = PresentedPair {
-                    family_id: r.get(1)?,
+                    family_id: FamilyId(r.get(1)?),
                     state: state_of(r.get(2)?)?,
                     rotated_at: Timestamp(r.get(3)?),
                     grant: Grant {
-                        app_id: r.get(4)?,
-                        user_id: r.get(6)?,
-                        scopes: r.get(7)?,
+                        app_id: AppId(r.get(4)?),
+                        user_id: UserId(r.get(6)?),
+                        scopes: Scopes::parse(&r.get::<_, String>(7)?),
                     },
                     family_revoked: r.get(5)?,
                 };
@@ -99,15 +99,14 @@ impl Families for SqliteStore {
             .await
     }
 
-    async fn rotate_refresh(
-        &self,
-        presented: TokenDigest,
-        app_id: i64,
-        successor: NewPair,
-        sealed: Vec<u8>,
-        now: Timestamp,
-        grace_window_secs: i64,
-    ) -> Result<Rotation, StoreError> {
+    async fn rotate_refresh(&self, rotate: Rotate, now: Timestamp) -> Result<Rotation, StoreError> {
+        let Rotate {
+            presented,
+            app_id,
+            successor,
+            sealed,
+            grace_window_secs,
+        } = rotate;
         self.writer
             .write(move |conn| {
                 let successor_refresh = successor
@@ -117,15 +116,19 @@ impl Families for SqliteStore {
                 let won = conn
                     .prepare_cached(ROTATE)
                     .and_then(|mut s| {
-                        let args =
-                            params![presented.as_bytes(), app_id, now.secs(), successor_refresh];
+                        let args = params![
+                            presented.as_bytes(),
+                            app_id.0,
+                            now.secs(),
+                            successor_refresh
+                        ];
                         s.query_row(args, |r| {
                             let grant = Grant {
                                 app_id,
-                                user_id: r.get(1)?,
-                                scopes: r.get(2)?,
+                                user_id: UserId(r.get(1)?),
+                                scopes: Scopes::parse(&r.get::<_, String>(2)?),
                             };
-                            Ok((r.get::<_, i64>(0)?, grant))
+                            Ok((FamilyId(r.get(0)?), grant))
                         })
                         .optional()
                     })
@@ -142,7 +145,7 @@ impl Families for SqliteStore {
     async fn extend_family(
         &self,
         refresh: TokenDigest,
-        app_id: i64,
+        app_id: AppId,
         access: NewAccess,
         now: Timestamp,
     ) -> Result<Option<Grant>, StoreError> {
@@ -157,13 +160,13 @@ impl Families for SqliteStore {
                            AND f.app_id = ?2 AND f.revoked_at IS NULL",
                     )
                     .and_then(|mut s| {
-                        s.query_row(params![refresh.as_bytes(), app_id, now.secs()], |r| {
+                        s.query_row(params![refresh.as_bytes(), app_id.0, now.secs()], |r| {
                             Ok((
-                                r.get::<_, i64>(0)?,
+                                FamilyId(r.get(0)?),
                                 Grant {
                                     app_id,
-                                    user_id: r.get(1)?,
-                                    scopes: r.get(2)?,
+                                    user_id: UserId(r.get(1)?),
+                                    scopes: Scopes::parse(&r.get::<_, String>(2)?),
                                 },
                             ))
                         })
@@ -195,13 +198,13 @@ impl Families for SqliteStore {
     ) -> Result<bool, StoreError> {
         self.writer
             .write(move |conn| {
-                let family: Option<i64> = conn
+                let family: Option<FamilyId> = conn
                     .prepare_cached(
                         "SELECT p.family_id FROM token_pairs p JOIN families f ON f.id = p.family_id
                          WHERE (p.access_digest = ?1 OR p.refresh_digest = ?1)
                            AND p.state = 0 AND f.revoked_at IS NULL",
                     )
-                    .and_then(|mut s| s.query_row([token.as_bytes()], |r| r.get(0)).optional())
+                    .and_then(|mut s| s.query_row([token.as_bytes()], |r| r.get(0).map(FamilyId)).optional())
                     .map_err(unavailable)?;
                 let Some(family_id) = family else {
                     return Ok(false);
@@ -214,7 +217,7 @@ impl Families for SqliteStore {
 
     async fn active_tokens(
         &self,
-        app_id: i64,
+        app_id: AppId,
         now: Timestamp,
         limit: i64,
     ) -> Result<Vec<ActiveToken>, StoreError> {
@@ -236,11 +239,11 @@ impl Families for SqliteStore {
                 )
                 .map_err(unavailable)?;
             let tokens = s
-                .query_map(params![app_id, now.secs(), limit], |row| {
+                .query_map(params![app_id.0, now.secs(), limit], |row| {
                     Ok(ActiveToken {
-                        family_id: row.get(0)?,
-                        login: row.get(1)?,
-                        scopes: row.get(2)?,
+                        family_id: FamilyId(row.get(0)?),
+                        login: login_of(row.get::<_, String>(1)?)?,
+                        scopes: Scopes::parse(&row.get::<_, String>(2)?),
                         access_last_eight: row.get(3)?,
                         created_at: Timestamp(row.get(4)?),
                         expires_at: row.get::<_, Option<i64>>(5)?.map(Timestamp),
@@ -253,8 +256,8 @@ impl Families for SqliteStore {
 
     async fn revoke_family(
         &self,
-        app_id: i64,
-        family_id: i64,
+        app_id: AppId,
+        family_id: FamilyId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         self.writer
@@ -262,7 +265,7 @@ impl Families for SqliteStore {
                 conn.execute(
                     "UPDATE families SET revoked_at = ?3
                      WHERE id = ?2 AND app_id = ?1 AND revoked_at IS NULL",
-                    params![app_id, family_id, now.secs()],
+                    params![app_id.0, family_id.0, now.secs()],
                 )
                 .map(|changed| changed > 0)
                 .map_err(unavailable)

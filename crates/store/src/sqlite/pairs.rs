@@ -1,7 +1,7 @@
 //! The writes several traits share: appending pairs, starting and revoking families, and
 //! ending everything a user granted an app.
 
-use refreshd_core::Timestamp;
+use refreshd_core::{AppId, FamilyId, Timestamp, UserId};
 use rusqlite::{Connection, params};
 
 use super::{conflict_or_unavailable, unavailable};
@@ -11,7 +11,7 @@ use crate::{Grant, NewPair, StoreError};
 /// predecessor's refresh token.
 pub(super) fn insert_pair(
     conn: &Connection,
-    family_id: i64,
+    family_id: FamilyId,
     pair: &NewPair,
     replay_sealed: Option<Vec<u8>>,
     now: Timestamp,
@@ -30,7 +30,7 @@ pub(super) fn insert_pair(
     )
     .and_then(|mut s| {
         s.execute(params![
-            family_id,
+            family_id.0,
             pair.access.digest.as_bytes(),
             pair.access.last_eight,
             pair.access.expires_at.map(Timestamp::secs),
@@ -57,23 +57,23 @@ pub(super) fn start_family(
     )
     .and_then(|mut s| {
         s.execute(params![
-            grant.app_id,
-            grant.user_id,
-            grant.scopes,
+            grant.app_id.0,
+            grant.user_id.0,
+            grant.scopes.to_github(),
             now.secs()
         ])
     })
     .map_err(unavailable)?;
-    insert_pair(conn, conn.last_insert_rowid(), pair, None, now)
+    insert_pair(conn, FamilyId(conn.last_insert_rowid()), pair, None, now)
 }
 
 pub(super) fn revoke_family(
     conn: &Connection,
-    family_id: i64,
+    family_id: FamilyId,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
-        .and_then(|mut s| s.execute(params![family_id, now.secs()]))
+        .and_then(|mut s| s.execute(params![family_id.0, now.secs()]))
         .map_err(unavailable)?;
     Ok(())
 }
@@ -83,24 +83,24 @@ pub(super) fn revoke_family(
 /// approval.
 pub(super) fn revoke_user_grant(
     conn: &Connection,
-    app_id: i64,
-    user_id: i64,
+    app_id: AppId,
+    user_id: UserId,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     conn.execute(
         "UPDATE families SET revoked_at = ?3
          WHERE app_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-        params![app_id, user_id, now.secs()],
+        params![app_id.0, user_id.0, now.secs()],
     )
     .map_err(unavailable)?;
     conn.execute(
         "DELETE FROM codes WHERE app_id = ?1 AND user_id = ?2",
-        params![app_id, user_id],
+        params![app_id.0, user_id.0],
     )
     .map_err(unavailable)?;
     conn.execute(
         "DELETE FROM consents WHERE app_id = ?1 AND user_id = ?2",
-        params![app_id, user_id],
+        params![app_id.0, user_id.0],
     )
     .map(|deleted| deleted > 0)
     .map_err(unavailable)

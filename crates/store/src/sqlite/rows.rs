@@ -1,6 +1,6 @@
 //! Reading rows back into records, and the lookups several writes share.
 
-use refreshd_core::{AppKind, ClientId, Timestamp, TokenDigest};
+use refreshd_core::{AppId, AppKind, ClientId, Login, Scopes, Timestamp, TokenDigest, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::unavailable;
@@ -14,6 +14,17 @@ pub(super) fn digest_of(row: &Row, idx: &str) -> rusqlite::Result<TokenDigest> {
             0,
             rusqlite::types::Type::Blob,
             "digest is not 32 bytes".into(),
+        )
+    })
+}
+
+/// A stored login as a `Login`.
+pub(super) fn login_of(stored: String) -> rusqlite::Result<Login> {
+    Login::parse(&stored).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            "a stored login breaks the rules for logins".into(),
         )
     })
 }
@@ -37,7 +48,7 @@ pub(super) const USER_COLUMNS: &str = "u.id AS user_id, u.login, u.name AS user_
 pub(super) fn app_of(row: &Row) -> rusqlite::Result<App> {
     let kind: String = row.get("kind")?;
     Ok(App {
-        id: row.get("app_id")?,
+        id: AppId(row.get("app_id")?),
         client_id: ClientId::parse(&row.get::<_, String>("client_id")?).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
                 0,
@@ -50,7 +61,7 @@ pub(super) fn app_of(row: &Row) -> rusqlite::Result<App> {
         redirect_uri: row.get("redirect_uri")?,
         secret_digest: digest_of(row, "secret_digest")?,
         expiring_tokens: row.get("expiring_tokens")?,
-        owner_id: row.get("owner_id")?,
+        owner_id: row.get::<_, Option<i64>>("owner_id")?.map(UserId),
         created_at: Timestamp(row.get("app_created_at")?),
         updated_at: Timestamp(row.get("app_updated_at")?),
     })
@@ -58,8 +69,8 @@ pub(super) fn app_of(row: &Row) -> rusqlite::Result<App> {
 
 pub(super) fn user_of(row: &Row) -> rusqlite::Result<User> {
     Ok(User {
-        id: row.get("user_id")?,
-        login: row.get("login")?,
+        id: UserId(row.get("user_id")?),
+        login: login_of(row.get::<_, String>("login")?)?,
         name: row.get("user_name")?,
         email: row.get("email")?,
         created_at: Timestamp(row.get("user_created_at")?),
@@ -77,11 +88,11 @@ pub(super) fn find_app_in(conn: &Connection, client_id: &str) -> Result<Option<A
         .map_err(unavailable)
 }
 
-pub(super) fn find_user_in(conn: &Connection, login: &str) -> Result<Option<User>, StoreError> {
+pub(super) fn find_user_in(conn: &Connection, login: &Login) -> Result<Option<User>, StoreError> {
     conn.prepare_cached(&format!(
         "SELECT {USER_COLUMNS} FROM users u WHERE u.login = ?1"
     ))
-    .and_then(|mut s| s.query_row([login], user_of).optional())
+    .and_then(|mut s| s.query_row([login.as_str()], user_of).optional())
     .map_err(unavailable)
 }
 
@@ -109,7 +120,7 @@ pub(super) fn find_authorization_in(
                     id: row.get("id")?,
                     app: app_of(row)?,
                     user: user_of(row)?,
-                    scopes: row.get("scopes")?,
+                    scopes: Scopes::parse(&row.get::<_, String>("scopes")?),
                     access_digest: digest_of(row, "access_digest")?,
                     access_last_eight: row.get("access_last_eight")?,
                     access_expires_at: row

@@ -1,7 +1,7 @@
 //! The provider's users in SQLite.
 
 use async_trait::async_trait;
-use refreshd_core::Timestamp;
+use refreshd_core::{Login, Timestamp};
 use rusqlite::{OptionalExtension, params};
 
 use super::rows::find_user_in;
@@ -16,7 +16,7 @@ impl Users for SqliteStore {
                 conn.execute(
                     "INSERT INTO users (login, name, email, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?4)",
-                    params![user.login, user.name, user.email, now.secs()],
+                    params![user.login.as_str(), user.name, user.email, now.secs()],
                 )
                 .map_err(|e| conflict_or_unavailable(e, "user"))?;
                 find_user_in(conn, &user.login)?
@@ -25,17 +25,17 @@ impl Users for SqliteStore {
             .await
     }
 
-    async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError> {
+    async fn find_user(&self, login: &Login) -> Result<Option<User>, StoreError> {
         self.readers.read(|conn| find_user_in(conn, login))
     }
 
     async fn set_password(
         &self,
-        login: &str,
+        login: &Login,
         password_hash: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let (login, password_hash) = (login.to_owned(), password_hash.to_owned());
+        let (login, password_hash) = (login.as_str().to_owned(), password_hash.to_owned());
         self.writer
             .write(move |conn| {
                 let changed = conn
@@ -55,10 +55,10 @@ impl Users for SqliteStore {
             .await
     }
 
-    async fn password_hash(&self, login: &str) -> Result<Option<String>, StoreError> {
+    async fn password_hash(&self, login: &Login) -> Result<Option<String>, StoreError> {
         self.readers.read(|conn| {
             conn.prepare_cached("SELECT password_hash FROM users WHERE login = ?1")
-                .and_then(|mut s| s.query_row([login], |r| r.get(0)).optional())
+                .and_then(|mut s| s.query_row([login.as_str()], |r| r.get(0)).optional())
                 .map(Option::flatten)
                 .map_err(unavailable)
         })

@@ -1,7 +1,7 @@
 //! Signed-in browser sessions in SQLite.
 
 use async_trait::async_trait;
-use refreshd_core::{Timestamp, TokenDigest};
+use refreshd_core::{Timestamp, TokenDigest, UserId};
 use rusqlite::{OptionalExtension, params};
 
 use super::rows::{USER_COLUMNS, user_of};
@@ -13,7 +13,7 @@ impl WebSessions for SqliteStore {
     async fn create_web_session(
         &self,
         digest: TokenDigest,
-        user_id: i64,
+        user_id: UserId,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {
@@ -22,7 +22,7 @@ impl WebSessions for SqliteStore {
                 conn.execute(
                     "INSERT INTO web_sessions (digest, user_id, expires_at, created_at)
                      VALUES (?1, ?2, ?3, ?4)",
-                    params![digest.as_bytes(), user_id, expires_at.secs(), now.secs()],
+                    params![digest.as_bytes(), user_id.0, expires_at.secs(), now.secs()],
                 )
                 .map(drop)
                 .map_err(unavailable)

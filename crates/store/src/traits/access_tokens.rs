@@ -1,7 +1,7 @@
 //! Access tokens: looking one up, replacing or revoking it.
 
 use async_trait::async_trait;
-use refreshd_core::{Timestamp, TokenDigest};
+use refreshd_core::{AppId, Timestamp, TokenDigest};
 
 use crate::{Authorization, NewAccess, StoreError};
 
@@ -18,7 +18,7 @@ pub trait AccessTokens: Send + Sync {
     /// Replaces a live access token of `app_id` with a new one; the old one stops at once.
     async fn reset_access(
         &self,
-        app_id: i64,
+        app_id: AppId,
         old: TokenDigest,
         new: NewAccess,
         now: Timestamp,
@@ -27,7 +27,7 @@ pub trait AccessTokens: Send + Sync {
     /// Revokes one live access token (and the refresh token issued with it).
     async fn revoke_access(
         &self,
-        app_id: i64,
+        app_id: AppId,
         access: TokenDigest,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
@@ -35,7 +35,7 @@ pub trait AccessTokens: Send + Sync {
     /// Revokes every token and code of the user the live `access` token belongs to, for `app_id`.
     async fn revoke_grant(
         &self,
-        app_id: i64,
+        app_id: AppId,
         access: TokenDigest,
         now: Timestamp,
     ) -> Result<bool, StoreError>;

@@ -1,7 +1,7 @@
 //! Who uses the provider: apps (OAuth clients) and users.
 
 use async_trait::async_trait;
-use refreshd_core::{ClientId, Timestamp, TokenDigest};
+use refreshd_core::{ClientId, Login, Timestamp, TokenDigest, UserId};
 
 use crate::{App, NewApp, NewUser, StoreError, User};
 
@@ -12,7 +12,7 @@ pub trait Apps: Send + Sync {
     async fn list_apps(&self) -> Result<Vec<App>, StoreError>;
     async fn find_app(&self, client_id: &ClientId) -> Result<Option<App>, StoreError>;
     /// The apps `owner_id` manages, oldest first.
-    async fn list_owned_apps(&self, owner_id: i64) -> Result<Vec<App>, StoreError>;
+    async fn list_owned_apps(&self, owner_id: UserId) -> Result<Vec<App>, StoreError>;
     /// Replaces the registered redirect URIs (one per line).
     async fn set_redirect_uris(
         &self,
@@ -37,7 +37,7 @@ pub trait Apps: Send + Sync {
     async fn set_owner(
         &self,
         client_id: &ClientId,
-        owner_id: i64,
+        owner_id: UserId,
         now: Timestamp,
     ) -> Result<Option<App>, StoreError>;
 }
@@ -46,15 +46,15 @@ pub trait Apps: Send + Sync {
 #[async_trait]
 pub trait Users: Send + Sync {
     async fn create_user(&self, user: NewUser, now: Timestamp) -> Result<User, StoreError>;
-    async fn find_user(&self, login: &str) -> Result<Option<User>, StoreError>;
+    async fn find_user(&self, login: &Login) -> Result<Option<User>, StoreError>;
     /// Sets (or replaces) a user's password, given as its Argon2id PHC string, and ends every
     /// signed-in session of theirs; `false` when there is no such user.
     async fn set_password(
         &self,
-        login: &str,
+        login: &Login,
         password_hash: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
     /// The PHC string of a user's password; `None` when the user has none (or does not exist).
-    async fn password_hash(&self, login: &str) -> Result<Option<String>, StoreError>;
+    async fn password_hash(&self, login: &Login) -> Result<Option<String>, StoreError>;
 }

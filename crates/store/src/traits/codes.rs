@@ -1,7 +1,7 @@
 //! Authorization codes: stored when a user authorizes, redeemed once for tokens.
 
 use async_trait::async_trait;
-use refreshd_core::{Timestamp, TokenDigest};
+use refreshd_core::{AppId, Timestamp, TokenDigest};
 
 use crate::{NewCode, NewPair, RedeemedCode, StoreError};
 
@@ -19,7 +19,7 @@ pub trait Codes: Send + Sync {
     async fn exchange_code(
         &self,
         code: TokenDigest,
-        app_id: i64,
+        app_id: AppId,
         pair: NewPair,
         now: Timestamp,
     ) -> Result<Option<RedeemedCode>, StoreError>;

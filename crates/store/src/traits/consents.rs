@@ -1,7 +1,7 @@
 //! Users' approvals of apps, from the consent page.
 
 use async_trait::async_trait;
-use refreshd_core::Timestamp;
+use refreshd_core::{AppId, Scopes, Timestamp, UserId};
 
 use crate::{Consent, StoreError};
 
@@ -12,25 +12,25 @@ pub trait Consents: Send + Sync {
     /// The scopes `user_id` has approved for `app_id`, if any.
     async fn consented_scopes(
         &self,
-        app_id: i64,
-        user_id: i64,
-    ) -> Result<Option<String>, StoreError>;
+        app_id: AppId,
+        user_id: UserId,
+    ) -> Result<Option<Scopes>, StoreError>;
     /// Records that `user_id` approved `scopes` for `app_id`, replacing an earlier approval.
     async fn record_consent(
         &self,
-        app_id: i64,
-        user_id: i64,
-        scopes: &str,
+        app_id: AppId,
+        user_id: UserId,
+        scopes: &Scopes,
         now: Timestamp,
     ) -> Result<(), StoreError>;
     /// The apps `user_id` has approved, newest first.
-    async fn list_consents(&self, user_id: i64) -> Result<Vec<Consent>, StoreError>;
+    async fn list_consents(&self, user_id: UserId) -> Result<Vec<Consent>, StoreError>;
     /// Forgets the approval and, in the same transaction, revokes every token family and
     /// deletes every code of `user_id` for `app_id`. `false` when there was no approval.
     async fn revoke_consent(
         &self,
-        app_id: i64,
-        user_id: i64,
+        app_id: AppId,
+        user_id: UserId,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 }

@@ -1,9 +1,9 @@
 //! Token families: the chain of pairs one grant's refresh tokens rotate through.
 
 use async_trait::async_trait;
-use refreshd_core::{Timestamp, TokenDigest};
+use refreshd_core::{AppId, FamilyId, Timestamp, TokenDigest};
 
-use crate::{ActiveToken, Grant, NewAccess, NewPair, Rotation, StoreError};
+use crate::{ActiveToken, Grant, NewAccess, NewPair, Rotate, Rotation, StoreError};
 
 /// Token families: started for a grant, rotated (GitHub) or extended (Google) by their refresh
 /// token, revoked as a whole. The rotation rules are enforced in the database.
@@ -17,25 +17,17 @@ pub trait Families: Send + Sync {
         now: Timestamp,
     ) -> Result<i64, StoreError>;
 
-    /// Exchanges a refresh token for `successor`. Exactly one of concurrent rotations of one
-    /// token wins (a conditional update); what a failed one comes to is `crate::rules::rotation`'s verdict.
-    /// `sealed` is the successor's answer, encrypted under the presented token.
-    async fn rotate_refresh(
-        &self,
-        presented: TokenDigest,
-        app_id: i64,
-        successor: NewPair,
-        sealed: Vec<u8>,
-        now: Timestamp,
-        grace_window_secs: i64,
-    ) -> Result<Rotation, StoreError>;
+    /// Exchanges the presented refresh token for `rotate.successor`. Exactly one of concurrent
+    /// rotations of one token wins (a conditional update); what a failed one comes to is
+    /// `crate::rules::rotation`'s verdict.
+    async fn rotate_refresh(&self, rotate: Rotate, now: Timestamp) -> Result<Rotation, StoreError>;
 
     /// Google's refresh grant (refresh tokens do not rotate): adds `access` to the family of a
     /// live, unexpired refresh token of `app_id`. `None` when there is no such token.
     async fn extend_family(
         &self,
         refresh: TokenDigest,
-        app_id: i64,
+        app_id: AppId,
         access: NewAccess,
         now: Timestamp,
     ) -> Result<Option<Grant>, StoreError>;
@@ -51,15 +43,15 @@ pub trait Families: Send + Sync {
     /// The app's live token families, newest first, at most `limit`.
     async fn active_tokens(
         &self,
-        app_id: i64,
+        app_id: AppId,
         now: Timestamp,
         limit: i64,
     ) -> Result<Vec<ActiveToken>, StoreError>;
     /// Revokes one live family of `app_id`; `false` when there is none with that id.
     async fn revoke_family(
         &self,
-        app_id: i64,
-        family_id: i64,
+        app_id: AppId,
+        family_id: FamilyId,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 }

@@ -1,7 +1,7 @@
 //! Signed-in browser sessions of the provider's pages.
 
 use async_trait::async_trait;
-use refreshd_core::{Timestamp, TokenDigest};
+use refreshd_core::{Timestamp, TokenDigest, UserId};
 
 use crate::{StoreError, User};
 
@@ -11,7 +11,7 @@ pub trait WebSessions: Send + Sync {
     async fn create_web_session(
         &self,
         digest: TokenDigest,
-        user_id: i64,
+        user_id: UserId,
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError>;
