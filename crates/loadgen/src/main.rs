@@ -50,7 +50,7 @@ struct Fixture {
 
 async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
     let provider = Provider {
-        store: refreshd_store::open(&args.database, args.pool_size).await?,
+        store: refreshd::store::open(&args.database, args.pool_size).await?,
         clock: Arc::new(SystemClock),
         lifetimes: Lifetimes::default(),
         public_url: format!("http://{}", args.addr),

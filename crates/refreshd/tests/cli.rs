@@ -33,7 +33,7 @@ impl Cli {
         command
             .args(args)
             .env("REFRESHD_DATABASE_URL", &self.database);
-        if refreshd_store::postgres::is_postgres(&self.database) {
+        if refreshd::store::is_postgres(&self.database) {
             command.env("REFRESHD_MASTER_KEY", TEST_MASTER_KEY);
         }
         command
@@ -429,7 +429,7 @@ async fn a_password_from_stdin_is_stored_only_as_an_argon2id_hash() {
         !printed.contains("hunter2"),
         "the password is never printed"
     );
-    let store = refreshd_store::open(&cli.database, 2).await.unwrap();
+    let store = refreshd::store::open(&cli.database, 2).await.unwrap();
     let stored = store.password_hash(&login("mona")).await.unwrap().unwrap();
     assert!(stored.starts_with("$argon2id$"), "{stored}");
     assert!(refreshd_core::password::verify(

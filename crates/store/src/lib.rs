@@ -1,11 +1,11 @@
-//! refreshd's storage, in domain words: traits the handlers call, and the adapters that keep
-//! their promises in a database.
+//! refreshd's storage, in domain words: the traits the handlers call, the records they pass,
+//! and the rules every adapter applies alike. The adapters are crates of their own
+//! (`refreshd-store-sqlite`, `refreshd-store-postgres`); `tests/contract.rs` holds each to the
+//! same contract.
 
 mod error;
 mod model;
-pub mod postgres;
 pub mod rules;
-pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod traits;
@@ -24,7 +24,6 @@ pub use traits::consents::Consents;
 pub use traits::families::Families;
 pub use traits::housekeeping::{Gauges, Housekeeping};
 pub use traits::sign_in_attempts::SignInAttempts;
-use traits::sign_in_attempts::attempt_login;
 pub use traits::web_sessions::WebSessions;
 
 /// Everything refreshd keeps; one adapter implements all of it.
@@ -60,31 +59,4 @@ impl<T> Store for T where
         + Leases
         + Gauges
 {
-}
-
-/// Opens the adapter a database URL names (`sqlite://PATH` or `postgres://…`), creating and
-/// migrating the database if needed. `pool_size` caps PostgreSQL connections.
-pub async fn open(url: &str, pool_size: usize) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    open_with(url, pool_size, sqlite::DEFAULT_WAL_MAX_BYTES).await
-}
-
-/// `open`, with the size past which a SQLite WAL is restarted.
-pub async fn open_with(
-    url: &str,
-    pool_size: usize,
-    sqlite_wal_max_bytes: u64,
-) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    if let Some(path) = sqlite::path_of(url) {
-        return Ok(std::sync::Arc::new(
-            sqlite::SqliteStore::open(path, sqlite_wal_max_bytes).await?,
-        ));
-    }
-    if postgres::is_postgres(url) {
-        return Ok(std::sync::Arc::new(
-            postgres::PostgresStore::open(url, pool_size).await?,
-        ));
-    }
-    Err(StoreError::UnsupportedUrl(
-        url.split(':').next().unwrap_or_default().to_owned(),
-    ))
 }

@@ -10,9 +10,24 @@ use refreshd_store::{
     AttemptCounts, AttemptLimits, Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, Rotate,
     Rotation, Store, StoreError, Swept,
 };
+use refreshd_store_postgres::PostgresStore;
+use refreshd_store_sqlite::{DEFAULT_WAL_MAX_BYTES, SqliteStore};
 
 const NOW: Timestamp = Timestamp(1_800_000_000);
 const GRACE: i64 = 10;
+
+/// The adapter the test database's URL names, as the server's `refreshd::store::open` picks
+/// it (which also refuses other URLs; its own test checks that).
+async fn open(url: &str) -> Arc<dyn Store> {
+    match refreshd_store_sqlite::path_of(url) {
+        Some(path) => Arc::new(
+            SqliteStore::open(path, DEFAULT_WAL_MAX_BYTES)
+                .await
+                .unwrap(),
+        ),
+        None => Arc::new(PostgresStore::open(url, 4).await.unwrap()),
+    }
+}
 
 struct Fixture {
     store: Arc<dyn Store>,
@@ -23,7 +38,7 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = refreshd_store::testing::scratch_database(dir.path()).await;
-    let store = refreshd_store::open(&url, 4).await.unwrap();
+    let store = open(&url).await;
     let app = store.create_app(new_app("One"), NOW).await.unwrap();
     let user = store
         .create_user(
@@ -460,24 +475,18 @@ async fn acknowledged_writes_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let url = refreshd_store::testing::scratch_database(dir.path()).await;
     let client_id = {
-        let store = refreshd_store::open(&url, 4).await.unwrap();
+        let store = open(&url).await;
         store
             .create_app(new_app("Durable"), NOW)
             .await
             .unwrap()
             .client_id
     };
-    let store = refreshd_store::open(&url, 4).await.unwrap();
+    let store = open(&url).await;
     assert_eq!(
         store.find_app(&client_id).await.unwrap().unwrap().name,
         "Durable"
     );
-}
-
-#[tokio::test]
-async fn unsupported_urls_are_refused_clearly() {
-    let err = refreshd_store::open("mysql://x", 4).await.err().unwrap();
-    assert!(err.to_string().contains("mysql"), "{err}");
 }
 
 #[tokio::test]

@@ -3,8 +3,10 @@
 
 pub mod pair_state;
 pub mod rotation;
+pub mod sign_in;
 pub mod sweep;
 
 pub use pair_state::PairState;
 pub use rotation::{FailedRotation, PresentedPair, SuccessorPair, judge_failed_rotation};
+pub use sign_in::attempt_login;
 pub use sweep::{Deletion, SWEEP_STRETCH, SweepCursor, SweepPlan};

@@ -33,9 +33,3 @@ pub trait SignInAttempts: Send + Sync {
         now: Timestamp,
     ) -> Result<(), StoreError>;
 }
-
-/// How a login is kept in the attempt counts: lowercased, as logins are compared. `None` for
-/// the empty login, which no user has (and which keys an address's own count).
-pub(crate) fn attempt_login(login: &str) -> Option<String> {
-    Some(login.to_lowercase()).filter(|l| !l.is_empty())
-}
