@@ -1,7 +1,8 @@
 //! Where a token pair is in its life.
 
-/// A token pair's state. Stored as a small integer (`code`); the SQL of both adapters
-/// compares `state` with these codes, and their migrations check that no other is stored.
+/// A token pair's state. Stored as a small integer (`code`), which the adapters' SQL spells
+/// out as a literal rather than a bound parameter: only then can the partial index of live
+/// pairs (`WHERE state = 0`) serve a query. The migrations check that no other is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PairState {
     /// Its tokens work (until they expire).
