@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use refreshd_core::{AppKind, ClientId, ClientSecret, Lifetimes, SystemClock};
+use refreshd_core::{AppKind, ClientId, ClientSecret, Lifetimes, Login, SystemClock};
 use refreshd_provider::Provider;
 use refreshd_store::{NewApp, NewUser};
 
@@ -50,7 +50,7 @@ struct Fixture {
 
 async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
     let provider = Provider {
-        store: refreshd_store::open(&args.database, args.pool_size).await?,
+        store: refreshd::store::open(&args.database, args.pool_size).await?,
         clock: Arc::new(SystemClock),
         lifetimes: Lifetimes::default(),
         public_url: format!("http://{}", args.addr),
@@ -78,7 +78,7 @@ async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
         .store
         .create_user(
             NewUser {
-                login,
+                login: Login::parse(&login).expect("loadgen's logins follow the rules"),
                 name: None,
                 email: None,
             },

@@ -62,7 +62,7 @@ async fn redeem(
         return Err(ExchangeError::Mismatch(mismatch));
     }
     let mut answer = minted.answer;
-    answer.scope = redeemed.grant.scopes;
+    answer.scope = redeemed.grant.scopes.to_github();
     if !redeemed.with_refresh {
         answer.refresh_token = None;
         answer.refresh_token_expires_in = None;

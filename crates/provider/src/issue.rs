@@ -1,6 +1,8 @@
 //! Minting token pairs and authorization codes: what a grant hands out, in each dialect's shape.
 
-use refreshd_core::{AccessToken, Dialect, Lifetimes, RefreshToken, Scopes, Timestamp, random};
+use refreshd_core::{
+    AccessToken, Dialect, Lifetimes, RefreshToken, Scopes, Timestamp, UserId, random,
+};
 use refreshd_store::{App, Grant, NewAccess, NewCode, NewPair, StoreError, User};
 use serde::{Deserialize, Serialize};
 
@@ -124,7 +126,7 @@ pub enum IssueError {
 pub async fn issue_family(
     provider: &Provider,
     app: &App,
-    user_id: i64,
+    user_id: UserId,
     scopes: &str,
 ) -> Result<TokenAnswer, IssueError> {
     let now = provider.clock.now();
@@ -132,7 +134,7 @@ pub async fn issue_family(
     let grant = Grant {
         app_id: app.id,
         user_id,
-        scopes: scopes.to_owned(),
+        scopes: Scopes::parse(scopes),
     };
     provider.store.issue_pair(grant, minted.pair, now).await?;
     Ok(minted.answer)
@@ -160,7 +162,7 @@ pub async fn issue_code(
         grant: Grant {
             app_id: app.id,
             user_id: user.id,
-            scopes: scopes.to_owned(),
+            scopes: Scopes::parse(scopes),
         },
         redirect_uri,
         code_challenge,

@@ -117,11 +117,11 @@ fn below(registered: &Url, given: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use refreshd_core::{ClientId, Timestamp, TokenDigest};
+    use refreshd_core::{AppId, ClientId, Timestamp, TokenDigest};
 
     fn app(kind: AppKind, uris: &str) -> App {
         App {
-            id: 1,
+            id: AppId(1),
             client_id: ClientId::generate(kind),
             name: "app".into(),
             kind,

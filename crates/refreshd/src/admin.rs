@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use refreshd_core::{AppKind, ClientId, Scopes, SystemClock, TokenDigest};
+use refreshd_core::{AppKind, ClientId, Login, Scopes, SystemClock, TokenDigest};
 use refreshd_provider::Provider;
 use refreshd_provider::apps::{self, Registration, Via};
 use refreshd_store::{App, NewUser, Store};
@@ -174,17 +174,16 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), BoxError>
             password_stdin,
             output,
         } => {
-            create_user(
-                &p,
-                NewUser { login, name, email },
-                password_stdin,
-                output.json,
-            )
-            .await
+            let new = (login, name, email);
+            create_user(&p, new, password_stdin, output.json).await
         }
         UserCommand::SetPassword { login, output } => {
             let hash = read_password()?;
-            if !p.store.set_password(&login, &hash, p.clock.now()).await? {
+            let known = match Login::parse(&login) {
+                Some(valid) => p.store.set_password(&valid, &hash, p.clock.now()).await?,
+                None => false,
+            };
+            if !known {
                 return Err(format!("no user with login {login}").into());
             }
             print(
@@ -199,16 +198,16 @@ pub async fn user(config: &Config, command: UserCommand) -> Result<(), BoxError>
 
 async fn create_user(
     p: &Provider,
-    new: NewUser,
+    (login, name, email): (String, Option<String>, Option<String>),
     password_stdin: bool,
     json: bool,
 ) -> Result<(), BoxError> {
-    let login = &new.login;
-    if !refreshd_core::is_valid_login(login) {
+    let Some(login) = Login::parse(&login) else {
         return Err(
             format!("{login:?} is not a valid login: up to 39 letters, digits or hyphens").into(),
         );
-    }
+    };
+    let new = NewUser { login, name, email };
     // Read and checked before anything is stored, so a bad password leaves no user behind.
     let password_hash = password_stdin.then(read_password).transpose()?;
     let user = p.store.create_user(new, p.clock.now()).await?;
@@ -245,10 +244,11 @@ fn read_password() -> Result<String, BoxError> {
 }
 
 async fn find_user(p: &Provider, login: &str) -> Result<refreshd_store::User, BoxError> {
-    Ok(p.store
-        .find_user(login)
-        .await?
-        .ok_or_else(|| format!("no user with login {login}"))?)
+    let found = match Login::parse(login) {
+        Some(valid) => p.store.find_user(&valid).await?,
+        None => None,
+    };
+    Ok(found.ok_or_else(|| format!("no user with login {login}"))?)
 }
 
 pub async fn token(config: &Config, command: TokenCommand) -> Result<(), BoxError> {

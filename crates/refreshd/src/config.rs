@@ -139,7 +139,7 @@ impl Default for Config {
             body_read_timeout_secs: 30,
             max_connections: 4096,
             max_header_bytes: 32 * 1024,
-            sqlite_wal_max_bytes: refreshd_store::sqlite::DEFAULT_WAL_MAX_BYTES,
+            sqlite_wal_max_bytes: crate::store::DEFAULT_WAL_MAX_BYTES,
             tls_cert: None,
             tls_key: None,
             trusted_proxies: TrustedProxies::default(),
@@ -323,7 +323,7 @@ impl Config {
     pub async fn open_store(
         &self,
     ) -> Result<std::sync::Arc<dyn refreshd_store::Store>, refreshd_store::StoreError> {
-        refreshd_store::open_with(
+        crate::store::open_with(
             self.database_url.expose(),
             self.database_pool_size,
             self.sqlite_wal_max_bytes,
@@ -354,7 +354,7 @@ impl Config {
             return path.clone();
         }
         let beside_database =
-            refreshd_store::sqlite::path_of(self.database_url.expose()).and_then(|db| {
+            crate::store::sqlite_path_of(self.database_url.expose()).and_then(|db| {
                 std::path::Path::new(db)
                     .parent()
                     .map(|dir| dir.join("refreshd.key"))

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod listener;
 pub mod metrics;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 
 pub use config::Config;

@@ -78,7 +78,7 @@ pub async fn launch(
     let addr = listener.local_addr()?;
     // Every instance on one database must seal and unseal the broker's replays alike, so on
     // PostgreSQL the key is never generated per instance.
-    let shared_database = refreshd_store::postgres::is_postgres(config.database_url.expose());
+    let shared_database = crate::store::is_postgres(config.database_url.expose());
     if shared_database && config.master_key.is_none() && config.master_key_file.is_none() {
         return Err(
             "on PostgreSQL every instance must share one master key: set \

@@ -1,10 +1,12 @@
 //! The records storage keeps and hands back.
 
-use refreshd_core::{AppKind, ClientId, Timestamp, TokenDigest};
+use refreshd_core::{
+    AppId, AppKind, ClientId, FamilyId, Login, Scopes, Timestamp, TokenDigest, UserId,
+};
 
 #[derive(Clone, Debug)]
 pub struct App {
-    pub id: i64,
+    pub id: AppId,
     pub client_id: ClientId,
     pub name: String,
     pub kind: AppKind,
@@ -13,7 +15,7 @@ pub struct App {
     pub secret_digest: TokenDigest,
     pub expiring_tokens: bool,
     /// The provider user who manages the app in the settings pages; `None`: only the CLI does.
-    pub owner_id: Option<i64>,
+    pub owner_id: Option<UserId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -34,13 +36,13 @@ pub struct NewApp {
     pub redirect_uri: String,
     pub secret_digest: TokenDigest,
     pub expiring_tokens: bool,
-    pub owner_id: Option<i64>,
+    pub owner_id: Option<UserId>,
 }
 
 #[derive(Clone, Debug)]
 pub struct User {
-    pub id: i64,
-    pub login: String,
+    pub id: UserId,
+    pub login: Login,
     pub name: Option<String>,
     pub email: Option<String>,
     pub created_at: Timestamp,
@@ -49,7 +51,7 @@ pub struct User {
 
 #[derive(Clone, Debug)]
 pub struct NewUser {
-    pub login: String,
+    pub login: Login,
     pub name: Option<String>,
     pub email: Option<String>,
 }
@@ -80,10 +82,10 @@ pub struct RedeemedCode {
 /// Who a token family is for and what it may do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
-    pub app_id: i64,
-    pub user_id: i64,
-    /// GitHub's comma-separated form.
-    pub scopes: String,
+    pub app_id: AppId,
+    pub user_id: UserId,
+    /// Stored in GitHub's comma-separated form.
+    pub scopes: Scopes,
 }
 
 #[derive(Clone, Debug)]
@@ -113,6 +115,20 @@ impl NewPair {
     }
 }
 
+/// A refresh token presented for rotation, and what replaces it if it may be rotated.
+#[derive(Clone, Debug)]
+pub struct Rotate {
+    /// The presented refresh token.
+    pub presented: TokenDigest,
+    /// The app that presented it: another app's token is refused.
+    pub app_id: AppId,
+    pub successor: NewPair,
+    /// The successor's answer, encrypted under the presented token, for a grace replay.
+    pub sealed: Vec<u8>,
+    /// How long after its rotation the presented token is answered again (0: never).
+    pub grace_window_secs: i64,
+}
+
 #[derive(Clone, Debug)]
 pub enum Rotation {
     /// This request rotated the token; the successor is stored for `grant`.
@@ -131,7 +147,7 @@ pub struct Authorization {
     pub id: i64,
     pub app: App,
     pub user: User,
-    pub scopes: String,
+    pub scopes: Scopes,
     pub access_digest: TokenDigest,
     pub access_last_eight: String,
     pub access_expires_at: Option<Timestamp>,
@@ -192,8 +208,7 @@ pub struct Session {
 #[derive(Clone, Debug)]
 pub struct Consent {
     pub app: App,
-    /// GitHub's comma-separated form.
-    pub scopes: String,
+    pub scopes: Scopes,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -201,9 +216,9 @@ pub struct Consent {
 /// A live token family of an app, as its owner sees it: whose, and its newest live token.
 #[derive(Clone, Debug)]
 pub struct ActiveToken {
-    pub family_id: i64,
-    pub login: String,
-    pub scopes: String,
+    pub family_id: FamilyId,
+    pub login: Login,
+    pub scopes: Scopes,
     pub access_last_eight: String,
     pub created_at: Timestamp,
     /// When the access token expires; `None`: never.

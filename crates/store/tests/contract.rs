@@ -3,14 +3,31 @@
 
 use std::sync::Arc;
 
-use refreshd_core::{AppKind, ClientId, ClientSecret, Timestamp, TokenDigest};
-use refreshd_store::{
-    AttemptCounts, AttemptLimits, Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, Rotation,
-    Store, StoreError, Swept,
+use refreshd_core::{
+    AppId, AppKind, ClientId, ClientSecret, Login, Scopes, Timestamp, TokenDigest, UserId,
 };
+use refreshd_store::{
+    AttemptCounts, AttemptLimits, Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, Rotate,
+    Rotation, Store, StoreError, Swept,
+};
+use refreshd_store_postgres::PostgresStore;
+use refreshd_store_sqlite::{DEFAULT_WAL_MAX_BYTES, SqliteStore};
 
 const NOW: Timestamp = Timestamp(1_800_000_000);
 const GRACE: i64 = 10;
+
+/// The adapter the test database's URL names, as the server's `refreshd::store::open` picks
+/// it (which also refuses other URLs; its own test checks that).
+async fn open(url: &str) -> Arc<dyn Store> {
+    match refreshd_store_sqlite::path_of(url) {
+        Some(path) => Arc::new(
+            SqliteStore::open(path, DEFAULT_WAL_MAX_BYTES)
+                .await
+                .unwrap(),
+        ),
+        None => Arc::new(PostgresStore::open(url, 4).await.unwrap()),
+    }
+}
 
 struct Fixture {
     store: Arc<dyn Store>,
@@ -21,12 +38,12 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let url = refreshd_store::testing::scratch_database(dir.path()).await;
-    let store = refreshd_store::open(&url, 4).await.unwrap();
+    let store = open(&url).await;
     let app = store.create_app(new_app("One"), NOW).await.unwrap();
     let user = store
         .create_user(
             NewUser {
-                login: "octocat".into(),
+                login: login("octocat"),
                 name: None,
                 email: None,
             },
@@ -37,7 +54,7 @@ async fn fixture() -> Fixture {
     let grant = Grant {
         app_id: app.id,
         user_id: user.id,
-        scopes: "repo".into(),
+        scopes: Scopes::parse("repo"),
     };
     Fixture {
         store,
@@ -58,9 +75,19 @@ fn new_app(name: &str) -> NewApp {
     }
 }
 
-async fn user(f: &Fixture, login: &str) -> i64 {
+/// A login known to follow the rules.
+fn login(raw: &str) -> Login {
+    Login::parse(raw).unwrap()
+}
+
+/// Another app's id than `app`.
+fn other_than(app: AppId) -> AppId {
+    AppId(app.0 + 1)
+}
+
+async fn user(f: &Fixture, login: &str) -> UserId {
     let new = NewUser {
-        login: login.into(),
+        login: self::login(login),
         name: None,
         email: None,
     };
@@ -86,7 +113,16 @@ async fn rotate(f: &Fixture, from: u32, to: u32, now: Timestamp) -> Rotation {
     let presented = TokenDigest::of(&format!("refresh-{from}"));
     let sealed = format!("answer-{to}").into_bytes();
     f.store
-        .rotate_refresh(presented, f.grant.app_id, pair(to), sealed, now, GRACE)
+        .rotate_refresh(
+            Rotate {
+                presented,
+                app_id: f.grant.app_id,
+                successor: pair(to),
+                sealed,
+                grace_window_secs: GRACE,
+            },
+            now,
+        )
         .await
         .unwrap()
 }
@@ -143,7 +179,7 @@ async fn apps_are_created_found_and_updated() {
 async fn a_login_is_taken_once() {
     let f = fixture().await;
     let again = NewUser {
-        login: "OctoCat".into(),
+        login: login("OctoCat"),
         name: None,
         email: None,
     };
@@ -152,7 +188,12 @@ async fn a_login_is_taken_once() {
         Err(StoreError::Conflict("user"))
     ));
     assert_eq!(
-        f.store.find_user("octocat").await.unwrap().unwrap().id,
+        f.store
+            .find_user(&login("octocat"))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         f.grant.user_id
     );
 }
@@ -169,7 +210,7 @@ async fn codes_redeem_once_for_their_own_app_before_expiry_and_start_a_family() 
         expires_at: NOW.plus_secs(600),
         with_refresh: true,
     };
-    let exchange = |n: u32, app_id: i64, pair_n: u32, now: Timestamp| {
+    let exchange = |n: u32, app_id: AppId, pair_n: u32, now: Timestamp| {
         f.store.exchange_code(
             TokenDigest::of(&format!("code-{n}")),
             app_id,
@@ -179,7 +220,7 @@ async fn codes_redeem_once_for_their_own_app_before_expiry_and_start_a_family() 
     };
     f.store.store_code(code(1)).await.unwrap();
     assert!(
-        exchange(1, f.grant.app_id + 1, 1, NOW)
+        exchange(1, other_than(f.grant.app_id), 1, NOW)
             .await
             .unwrap()
             .is_none()
@@ -293,12 +334,14 @@ async fn expired_unknown_and_foreign_refresh_tokens_are_rejected() {
     let foreign = f
         .store
         .rotate_refresh(
-            TokenDigest::of("refresh-1"),
-            f.grant.app_id + 1,
-            pair(2),
-            vec![],
+            Rotate {
+                presented: TokenDigest::of("refresh-1"),
+                app_id: other_than(f.grant.app_id),
+                successor: pair(2),
+                sealed: vec![],
+                grace_window_secs: GRACE,
+            },
             NOW,
-            GRACE,
         )
         .await
         .unwrap();
@@ -356,7 +399,7 @@ async fn reset_and_revocation_stop_tokens_at_once() {
         last_eight: "00000002".into(),
         expires_at: None,
     };
-    let other_app = f.grant.app_id + 1;
+    let other_app = other_than(f.grant.app_id);
     assert!(
         f.store
             .reset_access(other_app, TokenDigest::of("access-1"), new.clone(), NOW)
@@ -399,7 +442,10 @@ async fn reset_and_revocation_stop_tokens_at_once() {
 async fn revoking_a_grant_stops_every_token_of_that_user_for_the_app() {
     let f = fixture().await;
     let (app, me) = (f.grant.app_id, f.grant.user_id);
-    f.store.record_consent(app, me, "repo", NOW).await.unwrap();
+    f.store
+        .record_consent(app, me, &Scopes::parse("repo"), NOW)
+        .await
+        .unwrap();
     f.store
         .issue_pair(f.grant.clone(), pair(1), NOW)
         .await
@@ -429,24 +475,18 @@ async fn acknowledged_writes_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let url = refreshd_store::testing::scratch_database(dir.path()).await;
     let client_id = {
-        let store = refreshd_store::open(&url, 4).await.unwrap();
+        let store = open(&url).await;
         store
             .create_app(new_app("Durable"), NOW)
             .await
             .unwrap()
             .client_id
     };
-    let store = refreshd_store::open(&url, 4).await.unwrap();
+    let store = open(&url).await;
     assert_eq!(
         store.find_app(&client_id).await.unwrap().unwrap().name,
         "Durable"
     );
-}
-
-#[tokio::test]
-async fn unsupported_urls_are_refused_clearly() {
-    let err = refreshd_store::open("mysql://x", 4).await.err().unwrap();
-    assert!(err.to_string().contains("mysql"), "{err}");
 }
 
 #[tokio::test]
@@ -496,7 +536,16 @@ async fn sweeping_forgets_replays_after_the_window_and_dead_codes() {
     let presented = TokenDigest::of("refresh-1");
     let late_replay = f
         .store
-        .rotate_refresh(presented, f.grant.app_id, pair(3), vec![], NOW, 10_000)
+        .rotate_refresh(
+            Rotate {
+                presented,
+                app_id: f.grant.app_id,
+                successor: pair(3),
+                sealed: vec![],
+                grace_window_secs: 10_000,
+            },
+            NOW,
+        )
         .await
         .unwrap();
     assert!(matches!(late_replay, Rotation::FamilyRevoked));
@@ -646,12 +695,14 @@ async fn sweeping_deletes_pairs_once_all_their_tokens_have_expired() {
     let extended = f
         .store
         .rotate_refresh(
-            refresh_short,
-            f.grant.app_id,
-            pair(9),
-            vec![1],
+            Rotate {
+                presented: refresh_short,
+                app_id: f.grant.app_id,
+                successor: pair(9),
+                sealed: vec![1],
+                grace_window_secs: GRACE,
+            },
             NOW.plus_secs(150),
-            GRACE,
         )
         .await
         .unwrap();
@@ -848,15 +899,22 @@ async fn sweeps_running_at_once_are_safe() {
 #[tokio::test]
 async fn a_users_password_hash_is_kept_and_replaced() {
     let f = fixture().await;
-    assert_eq!(f.store.password_hash("octocat").await.unwrap(), None);
+    assert_eq!(
+        f.store.password_hash(&login("octocat")).await.unwrap(),
+        None
+    );
     assert!(
         f.store
-            .set_password("octocat", "$argon2id$one", NOW)
+            .set_password(&login("octocat"), "$argon2id$one", NOW)
             .await
             .unwrap()
     );
     assert_eq!(
-        f.store.password_hash("OctoCat").await.unwrap().as_deref(),
+        f.store
+            .password_hash(&login("OctoCat"))
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$one"),
         "logins are found regardless of case"
     );
@@ -881,7 +939,7 @@ async fn a_users_password_hash_is_kept_and_replaced() {
     );
     assert!(
         f.store
-            .set_password("OCTOCAT", "$argon2id$two", NOW)
+            .set_password(&login("OCTOCAT"), "$argon2id$two", NOW)
             .await
             .unwrap()
     );
@@ -902,16 +960,20 @@ async fn a_users_password_hash_is_kept_and_replaced() {
         "another user's sessions go on"
     );
     assert_eq!(
-        f.store.password_hash("octocat").await.unwrap().as_deref(),
+        f.store
+            .password_hash(&login("octocat"))
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$two")
     );
     assert!(
         !f.store
-            .set_password("nobody", "$argon2id$x", NOW)
+            .set_password(&login("nobody"), "$argon2id$x", NOW)
             .await
             .unwrap()
     );
-    assert_eq!(f.store.password_hash("nobody").await.unwrap(), None);
+    assert_eq!(f.store.password_hash(&login("nobody")).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -961,36 +1023,47 @@ async fn a_withdrawn_consent_ends_that_users_tokens_for_that_app_only() {
     assert!(f.store.list_consents(me).await.unwrap().is_empty());
 
     f.store
-        .record_consent(two.id, me, "user", NOW)
+        .record_consent(two.id, me, &Scopes::parse("user"), NOW)
         .await
         .unwrap();
     f.store
-        .record_consent(app, other_user, "repo", NOW)
+        .record_consent(app, other_user, &Scopes::parse("repo"), NOW)
         .await
         .unwrap();
     let later = NOW.plus_secs(1);
     f.store
-        .record_consent(app, me, "repo", later)
+        .record_consent(app, me, &Scopes::parse("repo"), later)
         .await
         .unwrap();
     assert_eq!(
-        f.store.consented_scopes(app, me).await.unwrap().as_deref(),
+        f.store
+            .consented_scopes(app, me)
+            .await
+            .unwrap()
+            .map(|s| s.to_github())
+            .as_deref(),
         Some("repo")
     );
     f.store
-        .record_consent(app, me, "repo,user", later.plus_secs(1))
+        .record_consent(app, me, &Scopes::parse("repo,user"), later.plus_secs(1))
         .await
         .unwrap();
     assert_eq!(
-        f.store.consented_scopes(app, me).await.unwrap().as_deref(),
+        f.store
+            .consented_scopes(app, me)
+            .await
+            .unwrap()
+            .map(|s| s.to_github())
+            .as_deref(),
         Some("repo,user"),
         "a second approval replaces the first"
     );
     let consents = f.store.list_consents(me).await.unwrap();
     let listed: Vec<_> = consents
         .iter()
-        .map(|c| (c.app.id, c.scopes.as_str()))
+        .map(|c| (c.app.id, c.scopes.to_github()))
         .collect();
+    let listed: Vec<_> = listed.iter().map(|(id, s)| (*id, s.as_str())).collect();
     assert_eq!(
         listed,
         [(app, "repo,user"), (two.id, "user")],
@@ -1107,7 +1180,7 @@ async fn an_owner_sees_and_revokes_live_token_families() {
     let app = f.grant.app_id;
     let theirs = Grant {
         user_id: user(&f, "hubot").await,
-        scopes: "user".into(),
+        scopes: Scopes::parse("user"),
         ..f.grant.clone()
     };
     f.store
@@ -1116,13 +1189,15 @@ async fn an_owner_sees_and_revokes_live_token_families() {
         .unwrap();
     f.store.issue_pair(theirs, pair(2), NOW).await.unwrap();
     let active = f.store.active_tokens(app, NOW, 10).await.unwrap();
+    let scopes: Vec<String> = active.iter().map(|t| t.scopes.to_github()).collect();
     let seen: Vec<_> = active
         .iter()
-        .map(|t| {
+        .zip(&scopes)
+        .map(|(t, scopes)| {
             (
                 t.login.as_str(),
                 t.access_last_eight.as_str(),
-                t.scopes.as_str(),
+                scopes.as_str(),
             )
         })
         .collect();
@@ -1166,7 +1241,12 @@ async fn an_owner_sees_and_revokes_live_token_families() {
     assert_eq!(extended[0].access_last_eight, "00000004");
     assert_eq!(active.len(), 2);
 
-    assert!(!f.store.revoke_family(app + 1, mine, NOW).await.unwrap());
+    assert!(
+        !f.store
+            .revoke_family(other_than(app), mine, NOW)
+            .await
+            .unwrap()
+    );
     assert!(live(&f, 3).await, "another app's id revokes nothing");
     assert!(f.store.revoke_family(app, mine, NOW).await.unwrap());
     assert!(!live(&f, 3).await);

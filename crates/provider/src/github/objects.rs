@@ -1,6 +1,6 @@
 //! GitHub's JSON objects: the user and the OAuth authorization.
 
-use refreshd_core::{Scopes, Timestamp};
+use refreshd_core::Timestamp;
 use refreshd_store::{Authorization, User};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -32,7 +32,7 @@ pub fn simple_user(provider: &Provider, user: &User) -> Value {
     json!({
         "login": user.login,
         "id": user.id,
-        "node_id": node_id(user.id),
+        "node_id": node_id(user.id.0),
         "avatar_url": format!("{}/avatars/{}", provider.public_url, user.login),
         "gravatar_id": "",
         "url": api,
@@ -82,7 +82,7 @@ pub fn authorization(provider: &Provider, auth: &Authorization, token: &str) -> 
     json!({
         "id": auth.id,
         "url": format!("{}/authorizations/{}", provider.api_url(), auth.id),
-        "scopes": Scopes::parse(&auth.scopes).as_slice(),
+        "scopes": auth.scopes.as_slice(),
         "token": token,
         "token_last_eight": auth.access_last_eight,
         "hashed_token": auth.access_digest.to_hex(),

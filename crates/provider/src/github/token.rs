@@ -8,7 +8,7 @@ use axum::response::Response;
 use refreshd_core::audit::AUDIT;
 use refreshd_core::seal::{self, Purpose};
 use refreshd_core::{Dialect, RefreshToken};
-use refreshd_store::{App, Rotation, StoreError};
+use refreshd_store::{App, Rotate, Rotation, StoreError};
 use serde::Serialize;
 
 use super::format::Format;
@@ -247,12 +247,14 @@ async fn refresh(
     let rotated = provider
         .store
         .rotate_refresh(
-            presented.digest(),
-            app.id,
-            minted.pair,
-            sealed,
+            Rotate {
+                presented: presented.digest(),
+                app_id: app.id,
+                successor: minted.pair,
+                sealed,
+                grace_window_secs: provider.lifetimes.grace_window_secs,
+            },
             now,
-            provider.lifetimes.grace_window_secs,
         )
         .await;
     let rotation = rotated.inspect_err(|_| count("failed"))?;
@@ -290,7 +292,7 @@ async fn refresh(
     Ok(TokenAnswer::expiring(
         access,
         refresh,
-        grant.scopes,
+        grant.scopes.to_github(),
         &provider.lifetimes,
     ))
 }

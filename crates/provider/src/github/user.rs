@@ -47,7 +47,7 @@ pub async fn me(
         .filter(|auth| auth.app.kind.dialect() == Dialect::Github)
         .ok_or(RestError::BadCredentials)?;
     let mut response = Json(objects::full_user(&provider, &auth.user)).into_response();
-    let scopes = auth.scopes.replace(',', ", ");
+    let scopes = auth.scopes.as_slice().join(", ");
     if let Ok(value) = HeaderValue::from_str(&scopes) {
         response.headers_mut().insert("x-oauth-scopes", value);
     }

@@ -141,6 +141,6 @@ async fn refresh(
     // Google's refresh tokens do not rotate: the family lives on with a new access token.
     count("extended");
     let mut answer = minted.answer;
-    answer.scope = refreshd_core::Scopes::parse(&grant.scopes).to_spaced();
+    answer.scope = grant.scopes.to_spaced();
     Ok(answer)
 }

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use refreshd_core::{AccessToken, Dialect, RefreshToken, Scopes, TokenDigest, TokenKind};
+use refreshd_core::{AccessToken, Dialect, RefreshToken, TokenDigest, TokenKind};
 use refreshd_store::Authorization;
 use serde_json::{Value, json};
 
@@ -109,7 +109,7 @@ pub async fn tokeninfo(
         "azp": auth.app.client_id.as_str(),
         "aud": auth.app.client_id.as_str(),
         "sub": auth.user.id.to_string(),
-        "scope": Scopes::parse(&auth.scopes).to_spaced(),
+        "scope": auth.scopes.to_spaced(),
         "exp": exp.to_string(),
         "expires_in": (exp - now).max(0).to_string(),
         "access_type": "offline",
@@ -166,7 +166,7 @@ pub async fn userinfo(
     let user = &auth.user;
     let mut info = json!({
         "sub": user.id.to_string(),
-        "name": user.name.clone().unwrap_or_else(|| user.login.clone()),
+        "name": user.name.clone().unwrap_or_else(|| user.login.to_string()),
         "picture": format!("{}/avatars/{}", provider.public_url, user.login),
     });
     if let Some(email) = &user.email {

@@ -399,14 +399,13 @@ async fn decide(
     let approved = provider
         .store
         .consented_scopes(request.app.id, user.id)
-        .await?
-        .map(|scopes| Scopes::parse(&scopes));
+        .await?;
     let earlier = approved.clone().unwrap_or_default();
     // Google hands out a refresh token for offline access only when the user has just
     // approved the consent page, not when it was skipped (its first-authorization rule).
     let approved_now = matches!(kind, Some(ActionKind::Authorize));
     if approved_now {
-        let scopes = earlier.union(&ask.scopes).to_github();
+        let scopes = earlier.union(&ask.scopes);
         let now = provider.clock.now();
         provider
             .store
@@ -417,7 +416,7 @@ async fn decide(
             event = "app.authorized",
             client_id = %request.app.client_id,
             user = %user.login,
-            scopes = %scopes,
+            scopes = %scopes.to_github(),
             "the user approved the app"
         );
     } else {

@@ -5,7 +5,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use refreshd_core::Scopes;
 use refreshd_core::audit::AUDIT;
 
 use super::{Button, PageError, Posted, Visitor, app_named, page, when};
@@ -35,7 +34,7 @@ pub async fn list(
                     }
                 }
                 p { "Scopes: "
-                    @let scopes = Scopes::parse(&consent.scopes);
+                    @let scopes = &consent.scopes;
                     @if scopes.as_slice().is_empty() { "none (public information only)" }
                     @for scope in scopes.as_slice() { code { (scope) } " " }
                 }

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use refreshd_core::audit::AUDIT;
-use refreshd_core::{AppKind, ClientSecret, Dialect};
+use refreshd_core::{AppKind, ClientSecret, Dialect, FamilyId};
 use refreshd_store::App;
 use serde::Deserialize;
 
@@ -332,14 +332,14 @@ pub async fn revoke_token(
     Posted(form): Posted<Button>,
 ) -> Result<Response, PageError> {
     let app = owned_app(&provider, &visitor, &client_id, Some(&form.csrf)).await?;
-    let family_id: i64 = family_id.parse().map_err(|_| PageError::NotFound)?;
+    let family_id = FamilyId(family_id.parse().map_err(|_| PageError::NotFound)?);
     let now = provider.clock.now();
     provider.store.revoke_family(app.id, family_id, now).await?;
     tracing::info!(
         target: AUDIT,
         event = "app.revoked",
         client_id = %app.client_id,
-        family_id,
+        family_id = family_id.0,
         by = visitor.user.as_ref().map_or("", |u| u.login.as_str()),
         via = "app settings page",
         "the app's owner revoked a token family"

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use refreshd_core::audit::AUDIT;
-use refreshd_core::password;
+use refreshd_core::{Login, password};
 use refreshd_store::{AttemptLimits, User};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
@@ -46,20 +46,20 @@ pub async fn verify(
 ) -> Result<Option<User>, PageError> {
     // A login no user can have is refused before it is looked up or counted, so the attempt
     // counts stay small whatever is posted.
-    if !refreshd_core::is_valid_login(login) {
+    let Some(login) = Login::parse(login) else {
         return Ok(None);
-    }
+    };
     let address = client.known()?;
     let now = provider.clock.now();
     let store = &provider.store;
     let Some(counts) = store
-        .count_sign_in_attempt(login, address, LIMITS, now)
+        .count_sign_in_attempt(login.as_str(), address, LIMITS, now)
         .await?
     else {
         return Err(PageError::TooManyAttempts);
     };
-    let user = store.find_user(login).await?;
-    let stored = store.password_hash(login).await?;
+    let user = store.find_user(&login).await?;
+    let stored = store.password_hash(&login).await?;
     let _slot = VERIFYING
         .acquire()
         .await
@@ -72,16 +72,18 @@ pub async fn verify(
     .map_err(|_| PageError::Unavailable)?;
     let user = user.filter(|_| matches && has_password);
     if user.is_some() {
-        store.clear_sign_in_attempts(login, address, now).await?;
+        store
+            .clear_sign_in_attempts(login.as_str(), address, now)
+            .await?;
         return Ok(user);
     }
     // Counts are unique while they rise, so each lock is reported once: by the failure that
     // reached the limit.
     if counts.login == LIMITS.per_login {
-        locked(login, address, "login");
+        locked(login.as_str(), address, "login");
     }
     if counts.address == LIMITS.per_address {
-        locked(login, address, "address");
+        locked(login.as_str(), address, "address");
     }
     Ok(None)
 }

@@ -31,7 +31,7 @@ impl Cli {
         command
             .args(args)
             .env("REFRESHD_DATABASE_URL", &self.database);
-        if refreshd_store::postgres::is_postgres(&self.database) {
+        if refreshd::store::is_postgres(&self.database) {
             command.env("REFRESHD_MASTER_KEY", TEST_MASTER_KEY);
         }
         command
@@ -488,8 +488,8 @@ async fn a_password_from_stdin_is_stored_only_as_an_argon2id_hash() {
         !printed.contains("hunter2"),
         "the password is never printed"
     );
-    let store = refreshd_store::open(&cli.database, 2).await.unwrap();
-    let stored = store.password_hash("mona").await.unwrap().unwrap();
+    let store = refreshd::store::open(&cli.database, 2).await.unwrap();
+    let stored = store.password_hash(&login("mona")).await.unwrap().unwrap();
     assert!(stored.starts_with("$argon2id$"), "{stored}");
     assert!(refreshd_core::password::verify(
         "hunter2-but-longer",
@@ -501,14 +501,14 @@ async fn a_password_from_stdin_is_stored_only_as_an_argon2id_hash() {
     let refused = create_with_password(&cli, "shorty", "hunter2\n");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("8 to 1024 characters"));
-    assert!(store.find_user("shorty").await.unwrap().is_none());
+    assert!(store.find_user(&login("shorty")).await.unwrap().is_none());
 
     // A new password replaces the old one; an unknown login is an error.
     let set = ["user", "set-password", "--login", "mona", "--json"];
     let changed = with_stdin(&cli, &set, "a new and longer secret\n");
     assert!(changed.status.success());
     assert!(!String::from_utf8_lossy(&changed.stdout).contains("longer secret"));
-    let stored = store.password_hash("mona").await.unwrap().unwrap();
+    let stored = store.password_hash(&login("mona")).await.unwrap().unwrap();
     assert!(refreshd_core::password::verify(
         "a new and longer secret",
         &stored
@@ -517,4 +517,9 @@ async fn a_password_from_stdin_is_stored_only_as_an_argon2id_hash() {
     let unknown = with_stdin(&cli, &set, "a new and longer secret\n");
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user with login nobody"));
+}
+
+/// A login known to follow the rules.
+fn login(raw: &str) -> refreshd_core::Login {
+    refreshd_core::Login::parse(raw).unwrap()
 }

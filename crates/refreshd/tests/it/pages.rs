@@ -153,15 +153,16 @@ impl Visitor {
 /// Creates `login`, with `PASSWORD`.
 async fn another_user(t: &TestApp, login: &str) {
     let now = t.provider.clock.now();
+    let login = refreshd_core::Login::parse(login).unwrap();
     let new = refreshd_store::NewUser {
-        login: login.into(),
+        login: login.clone(),
         name: None,
         email: None,
     };
     t.provider.store.create_user(new, now).await.unwrap();
     let hash = refreshd_core::password::hash(PASSWORD);
     let store = &t.provider.store;
-    assert!(store.set_password(login, &hash, now).await.unwrap());
+    assert!(store.set_password(&login, &hash, now).await.unwrap());
 }
 
 async fn with_password(t: &TestApp) {
@@ -170,7 +171,7 @@ async fn with_password(t: &TestApp) {
     assert!(
         t.provider
             .store
-            .set_password("octocat", &hash, now)
+            .set_password(&refreshd_core::Login::parse("octocat").unwrap(), &hash, now)
             .await
             .unwrap()
     );

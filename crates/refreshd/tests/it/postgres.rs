@@ -330,7 +330,7 @@ async fn tls_to_postgres_is_verified_against_the_configured_ca() {
         .expect("REFRESHD_TEST_POSTGRES_CA is not set: run the tests with scripts/test");
     let tagged = format!("{base}&application_name=refreshd-tls-test");
     let verified = format!("{tagged}&sslmode=verify-full&sslrootcert={ca}");
-    let store = refreshd_store::open(&verified, 2).await.unwrap();
+    let store = refreshd::store::open(&verified, 2).await.unwrap();
     store.list_apps().await.unwrap();
     assert!(
         count(
@@ -345,7 +345,7 @@ async fn tls_to_postgres_is_verified_against_the_configured_ca() {
 
     // The test CA is not among the public roots: without it the certificate is refused.
     let unverified = format!("{tagged}&sslmode=require");
-    let refused = refreshd_store::open(&unverified, 2).await.err().unwrap();
+    let refused = refreshd::store::open(&unverified, 2).await.err().unwrap();
     assert!(
         refused.to_string().to_lowercase().contains("certificate"),
         "{refused}"

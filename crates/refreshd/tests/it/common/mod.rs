@@ -63,7 +63,7 @@ pub async fn spawn_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
         .store
         .create_user(
             NewUser {
-                login: "octocat".into(),
+                login: refreshd_core::Login::parse("octocat").unwrap(),
                 name: Some("The Octocat".into()),
                 email: None,
             },

@@ -85,7 +85,7 @@ impl Server {
             .args(args)
             .env("REFRESHD_DATABASE_URL", &self.database)
             .env("REFRESHD_LOG", "trace");
-        if refreshd_store::postgres::is_postgres(&self.database) {
+        if refreshd::store::is_postgres(&self.database) {
             // Instances on one PostgreSQL share their master key.
             command.env("REFRESHD_MASTER_KEY", TEST_MASTER_KEY);
         }

@@ -1,0 +1,11 @@
+//! The storage traits, one concern each; `crate::Store` is all of them.
+
+pub mod access_tokens;
+pub mod accounts;
+pub mod broker;
+pub mod codes;
+pub mod consents;
+pub mod families;
+pub mod housekeeping;
+pub mod sign_in_attempts;
+pub mod web_sessions;
