@@ -13,9 +13,12 @@
 //! past half its bound, the writer runs a passive checkpoint itself between two batches: with
 //! no write under way it copies the frames the checkpointer has not yet copied and syncs the
 //! database file, and the next batch restarts the WAL (`journal_size_limit` then truncates
-//! the file to the bound). It never waits: if the checkpointer holds the checkpoint lock, or a
-//! reader still reads an older snapshot, it tries again after the next batch. The writes
-//! queued meanwhile wait for that one checkpoint (BENCHMARKS.md has its cost by bound).
+//! the file to the bound). At first it never waits: if the checkpointer holds the checkpoint
+//! lock, or a reader still reads an older snapshot, it tries again after the next batch. Past
+//! three quarters of the bound it stops trying its luck and waits (up to the busy timeout) for
+//! the checkpointer and for readers of older snapshots, so the WAL cannot outgrow its bound
+//! under any load. The writes queued meanwhile wait for that one checkpoint (BENCHMARKS.md has
+//! its cost by bound).
 
 use refreshd_store::StoreError;
 use std::cell::Cell;
@@ -140,9 +143,11 @@ pub(super) fn page_size(conn: &Connection) -> u64 {
         .map_or(4096, |size| size.max(512) as u64)
 }
 
-/// Restarts the WAL from the writer once it passes half of `wal_max_bytes`.
+/// Restarts the WAL from the writer once it passes half of `wal_max_bytes`, and insists
+/// past three quarters.
 struct WalBound {
     restart_at_frames: i64,
+    insist_at_frames: i64,
     page_size: u64,
 }
 
@@ -150,8 +155,10 @@ impl WalBound {
     fn new(conn: &Connection, wal_max_bytes: u64) -> Self {
         conn.wal_hook(Some(note_wal_frames));
         let page_size = page_size(conn);
+        let frames = |bytes: u64| (bytes / page_size).max(1) as i64;
         Self {
-            restart_at_frames: (wal_max_bytes / 2 / page_size).max(1) as i64,
+            restart_at_frames: frames(wal_max_bytes / 2),
+            insist_at_frames: frames(wal_max_bytes / 4 * 3),
             page_size,
         }
     }
@@ -168,8 +175,16 @@ impl WalBound {
         // Passive: it never waits for a reader. With no write under way it copies every frame
         // (readers started since the last commit see all of them), and the next write then
         // restarts the WAL unless a reader from before the checkpoint is still reading.
+        // Restart: the same, but first waiting for the checkpointer's lock, and then for the
+        // readers of older snapshots to finish (new ones read the database file), so the next
+        // write restarts the WAL.
         // The row is (busy, frames, checkpointed); (1, -1, -1) when the checkpointer held it.
-        let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        let mode = if frames < self.insist_at_frames {
+            "PRAGMA wal_checkpoint(PASSIVE)"
+        } else {
+            "PRAGMA wal_checkpoint(RESTART)"
+        };
+        let copied = conn.query_row(mode, [], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
