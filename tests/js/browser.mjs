@@ -1,7 +1,7 @@
 // refreshd's pages in headless Chromium (Debian's, driven by playwright-core): an owner
 // registers apps in the settings pages, a user signs in and authorizes them through the
 // authorize URLs GitHub's and Google's own libraries build, and the codes that reach the app's
-// callback are exchanged by those libraries. Run by crates/refreshd/tests/browser.rs.
+// callback are exchanged by those libraries. Run by crates/refreshd/tests/it/browser.rs.
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { mkdirSync } from "node:fs";

@@ -1,6 +1,6 @@
 // Drives refreshd's Google dialect with Google's own google-auth-library (OAuth2Client),
 // pointed at refreshd through its `endpoints` option. Run by
-// crates/refreshd/tests/google_dialect.rs.
+// crates/refreshd/tests/it/google_dialect.rs.
 import assert from "node:assert/strict";
 import { OAuth2Client } from "google-auth-library";
 

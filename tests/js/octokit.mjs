@@ -1,5 +1,5 @@
 // Drives refreshd with GitHub's own @octokit/oauth-methods, pointed at it as at GitHub
-// Enterprise Server (REST under /api/v3). Run by crates/refreshd/tests/real_clients.rs.
+// Enterprise Server (REST under /api/v3). Run by crates/refreshd/tests/it/real_clients.rs.
 import assert from "node:assert/strict";
 import { request as octokitRequest } from "@octokit/request";
 import {

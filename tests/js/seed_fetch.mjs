@@ -1,5 +1,5 @@
 // Seed 000's JavaScript sample (fetch), pointed at refreshd's broker. Prints the JSON answer.
-// Run by crates/refreshd/tests/broker.rs.
+// Run by crates/refreshd/tests/it/broker.rs.
 const inputBody = JSON.stringify({ refresh_token: process.env.REFRESH_TOKEN });
 const headers = {
   "Content-Type": "application/json",

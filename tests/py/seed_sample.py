@@ -1,5 +1,5 @@
 """Seed 000's Python sample, pointed at refreshd's broker, with the body its TypeScript client
-sends. Prints the JSON answer. Run by crates/refreshd/tests/broker.rs."""
+sends. Prints the JSON answer. Run by crates/refreshd/tests/it/broker.rs."""
 import json
 import os
 import sys

@@ -108,13 +108,14 @@ pub async fn reset_secret(
 }
 
 /// GitHub's "User-to-server token expiration" setting: whether new grants of the app get
-/// expiring tokens with a refresh token. Tokens already issued keep their own expiry.
+/// expiring tokens with a refresh token. Tokens already issued keep their own expiry. A
+/// Google-dialect app's tokens always expire: turning that off is refused, as at registration.
 pub async fn set_expiring_tokens(
     provider: &Provider,
     app: &App,
     expiring: bool,
 ) -> Result<App, AppError> {
-    if app.kind.dialect() != Dialect::Github {
+    if app.kind.dialect() == Dialect::Google && !expiring {
         return Err(AppError::GoogleTokensExpire);
     }
     let now = provider.clock.now();

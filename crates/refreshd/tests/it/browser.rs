@@ -7,7 +7,7 @@
 //!
 //! The test screenshots the consent and settings pages into `CARGO_TARGET_TMPDIR/screenshots`,
 //! or into `$REFRESHD_SCREENSHOTS` when set: the README's come from
-//! `REFRESHD_SCREENSHOTS=$PWD/docs/screenshots cargo nextest run -p refreshd --test browser`.
+//! `REFRESHD_SCREENSHOTS=$PWD/docs/screenshots cargo nextest run -p refreshd --test it browser::`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -257,6 +257,13 @@ fn apps_made_on_the_command_line_follow_the_settings_pages_rules() {
         String::from_utf8_lossy(&opt_out.stderr)
             .contains("Google-dialect tokens always expire after an hour.")
     );
+    // Asking for what always holds is no change, and no error.
+    let opt_in = cli.run(&["app", "update", client_id, "--expiring-tokens", "on"]);
+    assert!(
+        opt_in.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opt_in.stderr)
+    );
 }
 
 #[test]
