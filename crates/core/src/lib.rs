@@ -4,6 +4,7 @@
 pub mod app;
 pub mod audit;
 pub mod clock;
+pub mod connection;
 pub mod digest;
 pub mod ids;
 pub mod lifetimes;
@@ -18,6 +19,7 @@ pub mod token;
 
 pub use app::{AppKind, ClientId, ClientSecret, Dialect};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use connection::{ConnectionId, ConnectionStatus, Upstream};
 pub use digest::TokenDigest;
 pub use ids::{AppId, FamilyId, UserId};
 pub use lifetimes::Lifetimes;
