@@ -12,9 +12,9 @@ mod traits;
 
 pub use error::StoreError;
 pub use model::{
-    ActiveToken, ApiKey, App, AttemptCounts, AttemptLimits, Authorization, Consent, Grant,
-    NewAccess, NewApp, NewCode, NewPair, NewUser, RedeemedCode, Rotate, Rotation, Session, Swept,
-    User,
+    ActiveToken, ApiKey, App, AttemptCounts, AttemptLimits, Authorization, ClaimAttempt,
+    Connection, ConnectionFilter, ConnectionTokens, Consent, Failure, Grant, NewAccess, NewApp,
+    NewCode, NewConnection, NewPair, NewUser, RedeemedCode, Rotate, Rotation, Session, Swept, User,
 };
 pub use traits::access_tokens::AccessTokens;
 pub use traits::accounts::{Apps, Users};
@@ -57,6 +57,6 @@ impl<T> Store for T where
         + Callers
         + Replays
         + Leases
-        + Gauges
+            + Gauges
 {
 }

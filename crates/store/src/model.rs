@@ -1,7 +1,8 @@
 //! The records storage keeps and hands back.
 
 use refreshd_core::{
-    AppId, AppKind, ClientId, FamilyId, Login, Scopes, Timestamp, TokenDigest, UserId,
+    AppId, AppKind, ClientId, ConnectionId, ConnectionStatus, FamilyId, Login, Scopes, SealedToken,
+    Timestamp, TokenDigest, Upstream, UserId,
 };
 
 #[derive(Clone, Debug)]
@@ -223,4 +224,100 @@ pub struct ActiveToken {
     pub created_at: Timestamp,
     /// When the access token expires; `None`: never.
     pub expires_at: Option<Timestamp>,
+}
+
+/// A connection's tokens as kept: sealed (`refreshd_core::TokenSealer`, bound to the
+/// connection's id), with when they expire and what they allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionTokens {
+    pub access: SealedToken,
+    /// `None`: the access token never expires.
+    pub access_expires_at: Option<Timestamp>,
+    /// `None`: the grant has no refresh token (a GitHub token that never expires), so there
+    /// is nothing to refresh.
+    pub refresh: Option<SealedToken>,
+    /// `None`: the refresh token does not expire (or there is none).
+    pub refresh_expires_at: Option<Timestamp>,
+    /// Stored in GitHub's comma-separated form.
+    pub scopes: Scopes,
+}
+
+/// A connection as its creator gives it: tokens just obtained from the upstream.
+#[derive(Clone, Debug)]
+pub struct NewConnection {
+    pub id: ConnectionId,
+    pub upstream: Upstream,
+    pub tokens: ConnectionTokens,
+    /// When the refresher first looks at it (`rules::connections::RefreshSchedule`); `None`:
+    /// never.
+    pub next_refresh_at: Option<Timestamp>,
+    /// The creator's small JSON object, as text; refreshd does not read it.
+    pub metadata: Option<String>,
+}
+
+/// A user's grant with an upstream that refreshd holds and keeps fresh.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub upstream: Upstream,
+    pub status: ConnectionStatus,
+    pub tokens: ConnectionTokens,
+    /// When its tokens were last obtained from the upstream: its creation or last refresh.
+    pub last_refreshed_at: Timestamp,
+    /// When the refresher should look at it next; `None`: never (broken, or nothing to
+    /// refresh).
+    pub next_refresh_at: Option<Timestamp>,
+    /// Failed refreshes since the last one that worked.
+    pub failure_count: i64,
+    /// What the last failure was, in words; never a token.
+    pub last_error: Option<String>,
+    /// While backing off: no upstream call before this.
+    pub retry_after: Option<Timestamp>,
+    /// Until when someone's claim on it lasts (see `Connections::claim_due`); a claim whose
+    /// time has passed binds no one.
+    pub claimed_until: Option<Timestamp>,
+    pub metadata: Option<String>,
+    /// Moves on every change of the connection (not on claims): a write that names the version
+    /// it read succeeds only if nothing changed since. Never repeats for an id, even after a
+    /// delete.
+    pub version: i64,
+    /// When the id was first connected; a replacement keeps it.
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Which connections to list: those after `after` in id order (byte order), at most `limit`,
+/// of `upstream` and in `status` when given.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionFilter {
+    pub upstream: Option<Upstream>,
+    pub status: Option<ConnectionStatus>,
+    /// The last id of the previous page.
+    pub after: Option<ConnectionId>,
+    pub limit: i64,
+}
+
+/// A refresh that brought no new tokens, as recorded on the connection
+/// (`rules::connections::after_failure` says what is written).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The upstream refused the grant: no refresh is tried again until the connection is
+    /// replaced. `error` is the upstream's error in words, never a token.
+    Broken { error: String },
+    /// A failure that may pass: the next attempt waits until `retry_after`.
+    BackingOff {
+        error: String,
+        retry_after: Timestamp,
+    },
+}
+
+/// What claiming one connection came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimAttempt {
+    /// It is the caller's until the claim's end: the connection as it now is.
+    Claimed(Box<Connection>),
+    /// Another holder's claim lasts until `until`.
+    Held { until: Timestamp },
+    /// There is no connection with that id.
+    Missing,
 }

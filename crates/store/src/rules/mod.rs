@@ -1,6 +1,7 @@
 //! The rules every adapter applies the same way, as plain functions over what the adapter
 //! read: each adapter keeps only the SQL that fetches their inputs and applies their result.
 
+pub mod connections;
 pub mod pair_state;
 pub mod rotation;
 pub mod sign_in;
