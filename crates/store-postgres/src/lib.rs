@@ -10,6 +10,7 @@ mod apps;
 mod attempts;
 mod callers;
 mod codes;
+mod connections;
 mod consents;
 mod families;
 mod housekeeping;
@@ -34,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_passwords.sql"),
     include_str!("migrations/0003_pages.sql"),
     include_str!("migrations/0004_sign_in_attempts.sql"),
+    include_str!("migrations/0005_connections.sql"),
 ];
 
 /// How long a request waits for a connection (or to open one) before it fails with 503.

@@ -7,6 +7,7 @@ mod attempts;
 mod callers;
 mod checkpointer;
 mod codes;
+mod connections;
 mod consents;
 mod families;
 mod housekeeping;
@@ -33,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_passwords.sql"),
     include_str!("migrations/0005_pages.sql"),
     include_str!("migrations/0006_sign_in_attempts.sql"),
+    include_str!("migrations/0007_connections.sql"),
 ];
 
 /// The file path in a `sqlite://PATH` or `sqlite:PATH` URL.

@@ -20,6 +20,7 @@ pub use traits::access_tokens::AccessTokens;
 pub use traits::accounts::{Apps, Users};
 pub use traits::broker::{Callers, Leases, Replays};
 pub use traits::codes::Codes;
+pub use traits::connections::Connections;
 pub use traits::consents::Consents;
 pub use traits::families::Families;
 pub use traits::housekeeping::{Gauges, Housekeeping};
@@ -40,6 +41,7 @@ pub trait Store:
     + Callers
     + Replays
     + Leases
+    + Connections
     + Gauges
 {
 }
@@ -57,6 +59,7 @@ impl<T> Store for T where
         + Callers
         + Replays
         + Leases
-            + Gauges
+        + Connections
+        + Gauges
 {
 }

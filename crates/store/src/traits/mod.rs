@@ -4,6 +4,7 @@ pub mod access_tokens;
 pub mod accounts;
 pub mod broker;
 pub mod codes;
+pub mod connections;
 pub mod consents;
 pub mod families;
 pub mod housekeeping;
