@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use refreshd_core::{
-    AppId, AppKind, ClientId, ClientSecret, Login, Scopes, Timestamp, TokenDigest, UserId,
+    AppId, AppKind, ClientId, ClientSecret, ConnectionId, ConnectionStatus, Login, Scopes,
+    Timestamp, TokenDigest, TokenRole, TokenSealer, Upstream, UserId,
 };
 use refreshd_store::{
-    AttemptCounts, AttemptLimits, Grant, NewAccess, NewApp, NewCode, NewPair, NewUser, Rotate,
-    Rotation, Store, StoreError, Swept,
+    AttemptCounts, AttemptLimits, ClaimAttempt, Connection, ConnectionFilter, ConnectionTokens,
+    Failure, Grant, NewAccess, NewApp, NewCode, NewConnection, NewPair, NewUser, Rotate, Rotation,
+    Store, StoreError, Swept, rules,
 };
 use refreshd_store_postgres::PostgresStore;
 use refreshd_store_sqlite::{DEFAULT_WAL_MAX_BYTES, SqliteStore};
@@ -1397,5 +1399,911 @@ async fn the_sweep_deletes_attempt_counts_whose_window_has_ended() {
         attempt(&f, "octocat", "192.0.2.2", later).await,
         Some((2, 2)),
         "a running window is kept"
+    );
+}
+
+// Connections.
+
+/// A database of its own, its URL (to read raw rows) and the store on it.
+struct Scratch {
+    store: Arc<dyn Store>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn scratch() -> Scratch {
+    let dir = tempfile::tempdir().unwrap();
+    let url = refreshd_store::testing::scratch_database(dir.path()).await;
+    Scratch {
+        store: open(&url).await,
+        url,
+        _dir: dir,
+    }
+}
+
+const MASTER_KEY: [u8; 32] = [42; 32];
+
+fn sealer() -> TokenSealer {
+    TokenSealer::new(&MASTER_KEY)
+}
+
+fn cid(raw: &str) -> ConnectionId {
+    ConnectionId::parse(raw).unwrap()
+}
+
+/// Tokens `gho_access_{n}` (expiring in eight hours) and `ghr_refresh_{n}`, sealed for `id`.
+fn sealed_tokens(id: &ConnectionId, n: u32) -> ConnectionTokens {
+    let sealer = sealer();
+    ConnectionTokens {
+        access: sealer.seal(id, TokenRole::Access, &format!("gho_access_{n}")),
+        access_expires_at: Some(NOW.plus_secs(28_800)),
+        refresh: Some(sealer.seal(id, TokenRole::Refresh, &format!("ghr_refresh_{n}"))),
+        refresh_expires_at: Some(NOW.plus_secs(15_811_200)),
+        scopes: Scopes::parse("repo,user"),
+    }
+}
+
+/// The clear tokens of a stored connection.
+fn opened(connection: &Connection) -> (String, Option<String>) {
+    let sealer = sealer();
+    let id = &connection.id;
+    let tokens = &connection.tokens;
+    (
+        sealer
+            .unseal(id, TokenRole::Access, &tokens.access)
+            .unwrap(),
+        tokens
+            .refresh
+            .as_ref()
+            .map(|r| sealer.unseal(id, TokenRole::Refresh, r).unwrap()),
+    )
+}
+
+fn new_connection(id: &str, upstream: Upstream, next_refresh_at: Timestamp) -> NewConnection {
+    NewConnection {
+        id: cid(id),
+        upstream,
+        tokens: sealed_tokens(&cid(id), 0),
+        next_refresh_at: Some(next_refresh_at),
+        metadata: Some(r#"{"team":"a"}"#.into()),
+    }
+}
+
+/// Puts connection `id` with GitHub, due at `next_refresh_at`.
+async fn connect(store: &Arc<dyn Store>, id: &str, next_refresh_at: Timestamp) -> Connection {
+    store
+        .put_connection(new_connection(id, Upstream::Github, next_refresh_at), NOW)
+        .await
+        .unwrap()
+}
+
+fn backing_off(retry_after: Timestamp) -> Failure {
+    Failure::BackingOff {
+        error: "upstream answered 503".into(),
+        retry_after,
+    }
+}
+
+const HOLDER_A: [u8; 16] = [0xa; 16];
+const HOLDER_B: [u8; 16] = [0xb; 16];
+
+#[tokio::test]
+async fn a_connection_is_put_found_and_replaced_as_a_whole() {
+    let s = scratch().await;
+    let put = connect(&s.store, "user-1", NOW.plus_secs(100)).await;
+    assert_eq!(put.id, cid("user-1"));
+    assert_eq!(put.upstream, Upstream::Github);
+    assert_eq!(put.status, ConnectionStatus::Live);
+    assert_eq!(put.tokens.scopes, Scopes::parse("repo,user"));
+    assert_eq!(
+        (put.tokens.access_expires_at, put.tokens.refresh_expires_at),
+        (Some(NOW.plus_secs(28_800)), Some(NOW.plus_secs(15_811_200)))
+    );
+    assert_eq!(
+        opened(&put),
+        ("gho_access_0".into(), Some("ghr_refresh_0".into()))
+    );
+    assert_eq!(put.next_refresh_at, Some(NOW.plus_secs(100)));
+    assert_eq!((put.failure_count, put.last_error.as_deref()), (0, None));
+    assert_eq!((put.retry_after, put.claimed_until), (None, None));
+    assert_eq!(put.metadata.as_deref(), Some(r#"{"team":"a"}"#));
+    assert_eq!(
+        (put.last_refreshed_at, put.created_at, put.updated_at),
+        (NOW, NOW, NOW)
+    );
+    assert_eq!(
+        s.store.find_connection(&cid("user-1")).await.unwrap(),
+        Some(put.clone())
+    );
+    assert_eq!(s.store.find_connection(&cid("user-2")).await.unwrap(), None);
+
+    // A broken, claimed connection replaced: the new grant, live, no failures, no claim.
+    let broken = s
+        .store
+        .record_failure(
+            &put.id,
+            put.version,
+            Failure::Broken {
+                error: "invalid_grant".into(),
+            },
+            NOW,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    s.store
+        .claim_connection(&put.id, HOLDER_A, NOW.plus_secs(600), NOW)
+        .await
+        .unwrap();
+    let later = NOW.plus_secs(60);
+    let replacement = NewConnection {
+        id: cid("user-1"),
+        upstream: Upstream::Google,
+        tokens: ConnectionTokens {
+            access: sealer().seal(&cid("user-1"), TokenRole::Access, "ya29.new"),
+            access_expires_at: Some(later.plus_secs(3599)),
+            refresh: None,
+            refresh_expires_at: None,
+            scopes: Scopes::parse("openid email"),
+        },
+        next_refresh_at: None,
+        metadata: None,
+    };
+    let replaced = s.store.put_connection(replacement, later).await.unwrap();
+    assert!(replaced.version > broken.version && broken.version > put.version);
+    assert_eq!(replaced.upstream, Upstream::Google);
+    assert_eq!(replaced.status, ConnectionStatus::Live);
+    assert_eq!(opened(&replaced), ("ya29.new".into(), None));
+    assert_eq!(replaced.tokens.scopes.to_spaced(), "openid email");
+    assert_eq!(
+        (replaced.failure_count, replaced.last_error.as_deref()),
+        (0, None)
+    );
+    assert_eq!(
+        (
+            replaced.claimed_until,
+            replaced.next_refresh_at,
+            replaced.metadata.as_deref()
+        ),
+        (None, None, None)
+    );
+    assert_eq!(
+        (
+            replaced.created_at,
+            replaced.updated_at,
+            replaced.last_refreshed_at
+        ),
+        (NOW, later, later)
+    );
+    assert_eq!(
+        s.store.find_connection(&put.id).await.unwrap(),
+        Some(replaced)
+    );
+}
+
+#[tokio::test]
+async fn a_version_never_repeats_for_an_id_even_after_a_delete() {
+    let s = scratch().await;
+    let first = connect(&s.store, "user-1", NOW).await;
+    s.store.delete_connection(&first.id).await.unwrap().unwrap();
+    let second = connect(&s.store, "user-1", NOW).await;
+    assert!(second.version > first.version);
+    // A refresh of the deleted grant never lands on the new one.
+    let stale = s
+        .store
+        .save_refresh(
+            &first.id,
+            first.version,
+            sealed_tokens(&first.id, 9),
+            None,
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stale, None);
+    let failed = s
+        .store
+        .record_failure(&first.id, first.version, backing_off(NOW), NOW)
+        .await;
+    assert_eq!(failed.unwrap(), None);
+    assert_eq!(
+        s.store.find_connection(&first.id).await.unwrap(),
+        Some(second)
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_is_saved_only_at_the_version_it_read() {
+    let s = scratch().await;
+    let put = connect(&s.store, "user-1", NOW).await;
+    let later = NOW.plus_secs(30);
+    let saved = s
+        .store
+        .save_refresh(
+            &put.id,
+            put.version,
+            sealed_tokens(&put.id, 1),
+            Some(later.plus_secs(900)),
+            later,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(saved.version > put.version);
+    assert_eq!(
+        opened(&saved),
+        ("gho_access_1".into(), Some("ghr_refresh_1".into()))
+    );
+    assert_eq!(
+        (saved.last_refreshed_at, saved.updated_at, saved.created_at),
+        (later, later, NOW)
+    );
+    assert_eq!(saved.next_refresh_at, Some(later.plus_secs(900)));
+    assert_eq!(saved.metadata, put.metadata);
+    assert_eq!(
+        s.store.find_connection(&put.id).await.unwrap(),
+        Some(saved.clone())
+    );
+    // The version it read has moved: nothing changes.
+    let again = s
+        .store
+        .save_refresh(&put.id, put.version, sealed_tokens(&put.id, 2), None, later)
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+    let missing = s
+        .store
+        .save_refresh(
+            &cid("nobody"),
+            saved.version,
+            sealed_tokens(&cid("nobody"), 2),
+            None,
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(missing, None);
+    assert_eq!(s.store.find_connection(&put.id).await.unwrap(), Some(saved));
+}
+
+#[tokio::test]
+async fn of_concurrent_writes_naming_one_version_exactly_one_wins() {
+    let s = scratch().await;
+    let put = connect(&s.store, "user-1", NOW).await;
+    let writers: Vec<_> = (0..64u32)
+        .map(|n| {
+            let (store, id, version) = (s.store.clone(), put.id.clone(), put.version);
+            tokio::spawn(async move {
+                let written = if n % 4 == 3 {
+                    store
+                        .record_failure(&id, version, backing_off(NOW.plus_secs(30)), NOW)
+                        .await
+                } else {
+                    store
+                        .save_refresh(&id, version, sealed_tokens(&id, n), None, NOW)
+                        .await
+                };
+                written.unwrap().map(|c| (n, c))
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for writer in writers {
+        won.extend(writer.await.unwrap());
+    }
+    assert_eq!(won.len(), 1, "exactly one writer wins");
+    let (n, winner) = won.pop().unwrap();
+    let stored = s.store.find_connection(&put.id).await.unwrap().unwrap();
+    assert_eq!(stored, winner);
+    if n % 4 == 3 {
+        assert_eq!(
+            (stored.status, stored.failure_count),
+            (ConnectionStatus::BackingOff, 1)
+        );
+    } else {
+        assert_eq!(opened(&stored).0, format!("gho_access_{n}"));
+    }
+}
+
+#[tokio::test]
+async fn failures_back_off_or_break_and_a_refresh_recovers() {
+    let s = scratch().await;
+    let put = connect(&s.store, "user-1", NOW).await;
+    let retry = NOW.plus_secs(30);
+    let first = s
+        .store
+        .record_failure(&put.id, put.version, backing_off(retry), NOW)
+        .await;
+    let first = first.unwrap().unwrap();
+    assert_eq!(first.status, ConnectionStatus::BackingOff);
+    assert_eq!(
+        (first.failure_count, first.last_error.as_deref()),
+        (1, Some("upstream answered 503"))
+    );
+    assert_eq!(
+        (first.retry_after, first.next_refresh_at),
+        (Some(retry), Some(retry))
+    );
+    assert_eq!(opened(&first), opened(&put), "the tokens stay");
+    let second = s
+        .store
+        .record_failure(
+            &put.id,
+            first.version,
+            backing_off(NOW.plus_secs(90)),
+            NOW.plus_secs(31),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (second.failure_count, second.updated_at),
+        (2, NOW.plus_secs(31))
+    );
+    let recovered = s
+        .store
+        .save_refresh(
+            &put.id,
+            second.version,
+            sealed_tokens(&put.id, 1),
+            Some(NOW.plus_secs(999)),
+            NOW.plus_secs(91),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recovered.status, ConnectionStatus::Live);
+    assert_eq!(
+        (
+            recovered.failure_count,
+            recovered.last_error,
+            recovered.retry_after
+        ),
+        (0, None, None)
+    );
+
+    let long_error = "x".repeat(2000);
+    let broken = s
+        .store
+        .record_failure(
+            &put.id,
+            recovered.version,
+            Failure::Broken { error: long_error },
+            NOW.plus_secs(92),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(broken.status, ConnectionStatus::Broken);
+    assert_eq!(
+        (
+            broken.failure_count,
+            broken.retry_after,
+            broken.next_refresh_at
+        ),
+        (1, None, None)
+    );
+    assert_eq!(
+        broken.last_error.unwrap().len(),
+        refreshd_store::rules::connections::LAST_ERROR_MAX_CHARS
+    );
+    let far = NOW.plus_secs(10_000_000);
+    assert!(
+        s.store
+            .claim_due(HOLDER_A, far.plus_secs(60), far, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn claim_due_takes_what_the_rule_calls_due_longest_due_first() {
+    let s = scratch().await;
+    // Due long ago, due now, due later, never; backing off; broken; claimed by another.
+    connect(&s.store, "due-long-ago", NOW.plus_secs(-500)).await;
+    connect(&s.store, "due-now", NOW).await;
+    connect(&s.store, "due-later", NOW.plus_secs(1)).await;
+    let mut never = new_connection("never", Upstream::Google, NOW);
+    never.next_refresh_at = None;
+    s.store.put_connection(never, NOW).await.unwrap();
+    let waiting = connect(&s.store, "waiting", NOW.plus_secs(-100)).await;
+    s.store
+        .record_failure(
+            &waiting.id,
+            waiting.version,
+            backing_off(NOW.plus_secs(20)),
+            NOW,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let broken = connect(&s.store, "broken", NOW.plus_secs(-100)).await;
+    s.store
+        .record_failure(
+            &broken.id,
+            broken.version,
+            Failure::Broken {
+                error: "bad_refresh_token".into(),
+            },
+            NOW,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    connect(&s.store, "held", NOW.plus_secs(-300)).await;
+    s.store
+        .claim_connection(&cid("held"), HOLDER_B, NOW.plus_secs(10), NOW)
+        .await
+        .unwrap();
+
+    for now in [NOW, NOW.plus_secs(10), NOW.plus_secs(20)] {
+        let all = s
+            .store
+            .list_connections(&ConnectionFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut due: Vec<_> = all
+            .iter()
+            .filter(|c| rules::connections::is_due(c, now))
+            .collect();
+        due.sort_by_key(|c| c.next_refresh_at);
+        let claimed = s
+            .store
+            .claim_due(HOLDER_A, now.plus_secs(60), now, 100)
+            .await
+            .unwrap();
+        let ids: Vec<_> = claimed.iter().map(|c| c.id.as_str()).collect();
+        let expected: Vec<_> = due.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, expected, "at {now:?}");
+        for c in &claimed {
+            assert_eq!(c.claimed_until, Some(now.plus_secs(60)));
+            let before = all.iter().find(|b| b.id == c.id).unwrap();
+            assert_eq!(c.version, before.version, "a claim is not a change");
+        }
+        // Nothing is handed out twice while its claim lasts.
+        let again = s
+            .store
+            .claim_due(HOLDER_B, now.plus_secs(60), now, 100)
+            .await
+            .unwrap();
+        assert!(again.is_empty(), "{again:?}");
+    }
+    let at_20: Vec<_> = ["due-long-ago", "due-now", "due-later", "held", "waiting"].into();
+    let mut claimed_by_20: Vec<_> = s
+        .store
+        .list_connections(&ConnectionFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.claimed_until.is_some())
+        .map(|c| c.id.as_str().to_owned())
+        .collect();
+    claimed_by_20.sort();
+    let mut expected = at_20.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    expected.sort();
+    assert_eq!(claimed_by_20, expected);
+    // A claim that runs out (its holder died) hands the connection out again.
+    let lapsed = NOW.plus_secs(60);
+    let reclaimed = s
+        .store
+        .claim_due(HOLDER_B, lapsed.plus_secs(60), lapsed, 100)
+        .await
+        .unwrap();
+    let ids: Vec<_> = reclaimed.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["due-long-ago", "due-now"],
+        "claimed at NOW, until NOW + 60"
+    );
+    let lapsed = NOW.plus_secs(80);
+    let reclaimed = s
+        .store
+        .claim_due(HOLDER_B, lapsed.plus_secs(60), lapsed, 100)
+        .await
+        .unwrap();
+    let ids: Vec<_> = reclaimed.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["held", "due-later", "waiting"]);
+}
+
+#[tokio::test]
+async fn claim_due_takes_at_most_its_limit_and_a_saved_refresh_ends_the_claim() {
+    let s = scratch().await;
+    for n in 0..5 {
+        connect(&s.store, &format!("c{n}"), NOW.plus_secs(-n)).await;
+    }
+    let claimed = s
+        .store
+        .claim_due(HOLDER_A, NOW.plus_secs(60), NOW, 2)
+        .await
+        .unwrap();
+    let ids: Vec<_> = claimed.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["c4", "c3"]);
+    assert!(
+        s.store
+            .claim_due(HOLDER_A, NOW.plus_secs(60), NOW, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let c4 = &claimed[0];
+    let saved = s
+        .store
+        .save_refresh(&c4.id, c4.version, sealed_tokens(&c4.id, 1), Some(NOW), NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.claimed_until, None);
+    let next = s
+        .store
+        .claim_due(HOLDER_B, NOW.plus_secs(60), NOW, 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = next.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["c2", "c1", "c0", "c4"]);
+}
+
+#[tokio::test]
+async fn concurrent_claimants_never_take_one_connection_twice() {
+    let s = scratch().await;
+    for n in 0..300 {
+        connect(&s.store, &format!("c{n:03}"), NOW.plus_secs(-(n % 17))).await;
+    }
+    // Two stores on one database, as two instances: each with its own writer (SQLite) or
+    // pool (PostgreSQL), several claimants each.
+    let other = open(&s.url).await;
+    let claimants: Vec<_> = (0..8u8)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                s.store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(async move {
+                let mut taken = Vec::new();
+                loop {
+                    let batch = store
+                        .claim_due([i; 16], NOW.plus_secs(60), NOW, 7)
+                        .await
+                        .unwrap();
+                    if batch.is_empty() {
+                        return taken;
+                    }
+                    taken.extend(batch.into_iter().map(|c| c.id));
+                }
+            })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for claimant in claimants {
+        taken.extend(claimant.await.unwrap());
+    }
+    let distinct: std::collections::BTreeSet<_> = taken.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        taken.len(),
+        "a connection was handed out twice"
+    );
+    assert_eq!(taken.len(), 300, "every due connection was claimed");
+}
+
+#[tokio::test]
+async fn one_connection_is_claimed_by_one_holder_at_a_time() {
+    let s = scratch().await;
+    let put = connect(&s.store, "user-1", NOW.plus_secs(3600)).await;
+    let until = NOW.plus_secs(30);
+    let ClaimAttempt::Claimed(claimed) = s
+        .store
+        .claim_connection(&put.id, HOLDER_A, until, NOW)
+        .await
+        .unwrap()
+    else {
+        panic!("a free connection is claimed, due or not");
+    };
+    assert_eq!(
+        (claimed.claimed_until, claimed.version),
+        (Some(until), put.version)
+    );
+    assert_eq!(
+        s.store
+            .claim_connection(&put.id, HOLDER_B, until, NOW)
+            .await
+            .unwrap(),
+        ClaimAttempt::Held { until }
+    );
+    // The holder may claim again (and so extend it); the other may once it runs out.
+    let longer = NOW.plus_secs(40);
+    assert!(matches!(
+        s.store.claim_connection(&put.id, HOLDER_A, longer, NOW).await.unwrap(),
+        ClaimAttempt::Claimed(c) if c.claimed_until == Some(longer)
+    ));
+    assert!(
+        !s.store
+            .renew_claim(&put.id, HOLDER_B, NOW.plus_secs(99))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.store
+            .renew_claim(&put.id, HOLDER_A, NOW.plus_secs(50))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.store
+            .claim_connection(&put.id, HOLDER_B, until, NOW.plus_secs(49))
+            .await
+            .unwrap(),
+        ClaimAttempt::Held {
+            until: NOW.plus_secs(50)
+        }
+    );
+    assert!(matches!(
+        s.store
+            .claim_connection(&put.id, HOLDER_B, NOW.plus_secs(80), NOW.plus_secs(50))
+            .await
+            .unwrap(),
+        ClaimAttempt::Claimed(_)
+    ));
+    // Only the holder releases; a release changes nothing else.
+    assert!(!s.store.release_claim(&put.id, HOLDER_A).await.unwrap());
+    assert!(s.store.release_claim(&put.id, HOLDER_B).await.unwrap());
+    let released = s.store.find_connection(&put.id).await.unwrap().unwrap();
+    assert_eq!(
+        released,
+        Connection {
+            claimed_until: None,
+            ..put.clone()
+        }
+    );
+    assert!(!s.store.release_claim(&put.id, HOLDER_B).await.unwrap());
+    assert_eq!(
+        s.store
+            .claim_connection(&cid("nobody"), HOLDER_A, until, NOW)
+            .await
+            .unwrap(),
+        ClaimAttempt::Missing
+    );
+    assert!(
+        !s.store
+            .renew_claim(&cid("nobody"), HOLDER_A, until)
+            .await
+            .unwrap()
+    );
+
+    // Of concurrent claims on a free connection, exactly one wins.
+    let claims: Vec<_> = (0..32u8)
+        .map(|i| {
+            let (store, id) = (s.store.clone(), put.id.clone());
+            tokio::spawn(async move {
+                store
+                    .claim_connection(&id, [i; 16], NOW.plus_secs(200), NOW.plus_secs(100))
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for claim in claims {
+        match claim.await.unwrap().unwrap() {
+            ClaimAttempt::Claimed(_) => won += 1,
+            ClaimAttempt::Held { until } => assert_eq!(until, NOW.plus_secs(200)),
+            ClaimAttempt::Missing => panic!("the connection exists"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+#[tokio::test]
+async fn a_delete_returns_what_it_deleted_once() {
+    let s = scratch().await;
+    let put = connect(&s.store, "user-1", NOW).await;
+    connect(&s.store, "user-2", NOW).await;
+    assert_eq!(
+        s.store.delete_connection(&put.id).await.unwrap(),
+        Some(put.clone())
+    );
+    assert_eq!(s.store.delete_connection(&put.id).await.unwrap(), None);
+    assert_eq!(s.store.find_connection(&put.id).await.unwrap(), None);
+    assert!(
+        s.store
+            .find_connection(&cid("user-2"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let deletes: Vec<_> = (0..16)
+        .map(|_| {
+            let store = s.store.clone();
+            tokio::spawn(async move { store.delete_connection(&cid("user-2")).await })
+        })
+        .collect();
+    let mut deleted = 0;
+    for delete in deletes {
+        deleted += usize::from(delete.await.unwrap().unwrap().is_some());
+    }
+    assert_eq!(deleted, 1);
+}
+
+#[tokio::test]
+async fn listing_pages_in_byte_order_and_filters_by_upstream_and_status() {
+    let s = scratch().await;
+    // Ids whose byte order differs from a language's collation.
+    let raw = [
+        "a", "B", "A", "b", "_x", "~z", "0", "Z~", "a-b", "a.b", "a_b", "aB", "ab", "-", "9",
+        "user-10", "user-9", "User-1", "x~", "x.", "x-",
+    ];
+    for (n, id) in raw.iter().enumerate() {
+        let upstream = if n % 3 == 0 {
+            Upstream::Google
+        } else {
+            Upstream::Github
+        };
+        let put = s
+            .store
+            .put_connection(new_connection(id, upstream, NOW), NOW)
+            .await
+            .unwrap();
+        if n % 4 == 0 {
+            let broken = Failure::Broken {
+                error: "invalid_grant".into(),
+            };
+            s.store
+                .record_failure(&put.id, put.version, broken, NOW)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+    let mut expected: Vec<&str> = raw.to_vec();
+    expected.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+
+    async fn all_pages(store: &Arc<dyn Store>, mut filter: ConnectionFilter) -> Vec<Connection> {
+        let mut all = Vec::new();
+        loop {
+            let page = store.list_connections(&filter).await.unwrap();
+            assert!(page.len() <= filter.limit as usize);
+            let Some(last) = page.last() else {
+                return all;
+            };
+            filter.after = Some(last.id.clone());
+            all.extend(page);
+        }
+    }
+    let page = |limit| ConnectionFilter {
+        limit,
+        ..Default::default()
+    };
+    let listed = all_pages(&s.store, page(4)).await;
+    let ids: Vec<_> = listed.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(s.store.list_connections(&page(0)).await.unwrap(), []);
+
+    for upstream in [None, Some(Upstream::Github), Some(Upstream::Google)] {
+        for status in [
+            None,
+            Some(ConnectionStatus::Live),
+            Some(ConnectionStatus::Broken),
+        ] {
+            let filter = ConnectionFilter {
+                upstream,
+                status,
+                after: None,
+                limit: 3,
+            };
+            let got: Vec<_> = all_pages(&s.store, filter)
+                .await
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
+            let want: Vec<_> = listed
+                .iter()
+                .filter(|c| upstream.is_none_or(|u| c.upstream == u))
+                .filter(|c| status.is_none_or(|st| c.status == st))
+                .map(|c| c.id.clone())
+                .collect();
+            assert_eq!(got, want, "{upstream:?} {status:?}");
+            assert!(!got.is_empty());
+        }
+    }
+}
+
+/// Every value of connection `id`'s row, as the database holds it (bytes as they are on
+/// SQLite; PostgreSQL's text form of the row, its BYTEA as hex).
+async fn raw_row(url: &str, id: &str) -> Vec<u8> {
+    match refreshd_store_sqlite::path_of(url) {
+        Some(path) => {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            let mut statement = conn
+                .prepare("SELECT * FROM connections WHERE id = ?1")
+                .unwrap();
+            let columns = statement.column_count();
+            statement
+                .query_row([id], |row| {
+                    let mut all = Vec::new();
+                    for i in 0..columns {
+                        match row.get_ref(i)? {
+                            rusqlite::types::ValueRef::Text(b)
+                            | rusqlite::types::ValueRef::Blob(b) => all.extend_from_slice(b),
+                            other => all.extend(format!("{other:?}").into_bytes()),
+                        }
+                        all.push(0);
+                    }
+                    Ok(all)
+                })
+                .unwrap()
+        }
+        None => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            let row = client
+                .query_one("SELECT c::text FROM connections c WHERE id = $1", &[&id])
+                .await
+                .unwrap();
+            row.get::<_, String>(0).into_bytes()
+        }
+    }
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    let hex = hex_of(needle.as_bytes());
+    [needle.as_bytes(), hex.as_bytes()]
+        .iter()
+        .any(|n| haystack.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n)))
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn tokens_are_stored_only_sealed_and_open_only_under_their_own_id() {
+    let s = scratch().await;
+    let put = connect(&s.store, "user-1", NOW).await;
+    let row = raw_row(&s.url, "user-1").await;
+    assert!(
+        holds(&row, "user-1") && holds(&row, "repo,user"),
+        "the raw row was read"
+    );
+    for token in ["gho_access_0", "ghr_refresh_0"] {
+        assert!(!holds(&row, token), "{token} is stored in clear");
+    }
+    let saved = s
+        .store
+        .save_refresh(&put.id, put.version, sealed_tokens(&put.id, 7), None, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    let row = raw_row(&s.url, "user-1").await;
+    for token in ["gho_access_7", "ghr_refresh_7", "gho_access_0"] {
+        assert!(!holds(&row, token), "{token} is stored in clear");
+    }
+    // The row's sealed tokens copied to another id do not open there.
+    let copy = NewConnection {
+        id: cid("user-2"),
+        upstream: Upstream::Github,
+        tokens: saved.tokens.clone(),
+        next_refresh_at: None,
+        metadata: None,
+    };
+    let copied = s.store.put_connection(copy, NOW).await.unwrap();
+    let sealer = sealer();
+    assert_eq!(
+        sealer.unseal(&copied.id, TokenRole::Access, &copied.tokens.access),
+        None
+    );
+    let refresh = copied.tokens.refresh.as_ref().unwrap();
+    assert_eq!(sealer.unseal(&copied.id, TokenRole::Refresh, refresh), None);
+    assert_eq!(
+        opened(&saved),
+        ("gho_access_7".into(), Some("ghr_refresh_7".into()))
     );
 }
