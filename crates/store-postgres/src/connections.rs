@@ -15,14 +15,9 @@ use tokio_postgres::types::ToSql;
 
 use super::{Column, Pg, PostgresStore, execute, query, query_opt};
 
-/// The columns a `Connection` is read from, qualified by the table's name (`claim_due` joins
-/// another relation that also has an `id`).
-const COLUMNS: &str = "connections.id, connections.upstream, connections.status,
-    connections.scopes, connections.access_sealed, connections.access_expires_at,
-    connections.refresh_sealed, connections.refresh_expires_at, connections.last_refreshed_at,
-    connections.next_refresh_at, connections.failure_count, connections.last_error,
-    connections.retry_after, connections.claimed_until, connections.metadata,
-    connections.version, connections.created_at, connections.updated_at";
+const COLUMNS: &str = "id, upstream, status, scopes, access_sealed, access_expires_at,
+    refresh_sealed, refresh_expires_at, last_refreshed_at, next_refresh_at, failure_count,
+    last_error, retry_after, claimed_until, metadata, version, created_at, updated_at";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
@@ -270,19 +265,19 @@ impl Connections for PostgresStore {
         // One statement: the due rows are locked as they are found, rows another claimant has
         // locked are skipped rather than waited for, and a row another claimant claimed and
         // committed since this statement began is re-checked against its claim (and so left
-        // out). `status <> 'broken'` is spelled as the partial index's literal, so the index
-        // serves the search.
+        // out). The ids go through an array so that the update finds its rows by primary key
+        // (a join may scan the whole table). `status <> 'broken'` is spelled as the partial
+        // index's literal, so the index serves the search.
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
-                "WITH due AS (
+                "UPDATE connections SET claimed_by = $1, claimed_until = $2
+                 WHERE id = ANY (ARRAY(
                      SELECT id FROM connections
                      WHERE next_refresh_at <= $3 AND status <> 'broken'
                        AND (retry_after IS NULL OR retry_after <= $3)
                        AND (claimed_until IS NULL OR claimed_until <= $3)
                      ORDER BY next_refresh_at LIMIT $4
-                     FOR UPDATE SKIP LOCKED)
-                 UPDATE connections SET claimed_by = $1, claimed_until = $2
-                 FROM due WHERE connections.id = due.id
+                     FOR UPDATE SKIP LOCKED))
                  RETURNING {COLUMNS}"
             )
         });
