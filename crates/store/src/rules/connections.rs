@@ -148,8 +148,9 @@ pub enum FailureKind {
     Refused,
     /// It may pass: back off (`Backoff`) and try again.
     Transient,
-    /// Unknown outcome: the refresh token is not sent again blindly. The claim is kept to its
-    /// full term, then the connection backs off like a transient failure.
+    /// Unknown outcome: the refresh token is not sent again blindly. Recorded as backing off
+    /// until at least the broker's full hold (the longest upstream call plus its margin) has
+    /// passed, as an unknown broker refresh holds its lease.
     Unknown,
 }
 
