@@ -277,9 +277,10 @@ pub struct Connection {
     /// time has passed binds no one.
     pub claimed_until: Option<Timestamp>,
     pub metadata: Option<String>,
-    /// Moves on every change of the connection (not on claims): a write that names the version
-    /// it read succeeds only if nothing changed since. Never repeats for an id, even after a
-    /// delete.
+    /// Changes on every change of the connection (not on claims): a write that names the
+    /// version it read succeeds only if nothing changed since. Drawn from one counter for all
+    /// connections, so it never repeats for an id, even after a delete. Compare versions for
+    /// equality only: on PostgreSQL two racing writes may commit their values out of order.
     pub version: i64,
     /// When the id was first connected; a replacement keeps it.
     pub created_at: Timestamp,
@@ -294,6 +295,7 @@ pub struct ConnectionFilter {
     pub status: Option<ConnectionStatus>,
     /// The last id of the previous page.
     pub after: Option<ConnectionId>,
+    /// At most this many (0, the default, lists none).
     pub limit: i64,
 }
 

@@ -1550,7 +1550,8 @@ async fn a_connection_is_put_found_and_replaced_as_a_whole() {
         metadata: None,
     };
     let replaced = s.store.put_connection(replacement, later).await.unwrap();
-    assert!(replaced.version > broken.version && broken.version > put.version);
+    let versions = [put.version, broken.version, replaced.version];
+    assert!(versions[0] != versions[1] && versions[1] != versions[2] && versions[0] != versions[2]);
     assert_eq!(replaced.upstream, Upstream::Google);
     assert_eq!(replaced.status, ConnectionStatus::Live);
     assert_eq!(opened(&replaced), ("ya29.new".into(), None));
@@ -1587,7 +1588,7 @@ async fn a_version_never_repeats_for_an_id_even_after_a_delete() {
     let first = connect(&s.store, "user-1", NOW).await;
     s.store.delete_connection(&first.id).await.unwrap().unwrap();
     let second = connect(&s.store, "user-1", NOW).await;
-    assert!(second.version > first.version);
+    assert_ne!(second.version, first.version);
     // A refresh of the deleted grant never lands on the new one.
     let stale = s
         .store
@@ -1629,7 +1630,7 @@ async fn a_refresh_is_saved_only_at_the_version_it_read() {
         .await
         .unwrap()
         .unwrap();
-    assert!(saved.version > put.version);
+    assert_ne!(saved.version, put.version);
     assert_eq!(
         opened(&saved),
         ("gho_access_1".into(), Some("ghr_refresh_1".into()))
@@ -2306,4 +2307,31 @@ async fn tokens_are_stored_only_sealed_and_open_only_under_their_own_id() {
         opened(&saved),
         ("gho_access_7".into(), Some("ghr_refresh_7".into()))
     );
+}
+
+#[tokio::test]
+async fn concurrent_puts_of_one_id_each_get_a_version_of_their_own() {
+    let s = scratch().await;
+    let puts: Vec<_> = (0..16)
+        .map(|_| {
+            let store = s.store.clone();
+            tokio::spawn(async move {
+                store
+                    .put_connection(new_connection("user-1", Upstream::Github, NOW), NOW)
+                    .await
+            })
+        })
+        .collect();
+    let mut versions = std::collections::BTreeSet::new();
+    for put in puts {
+        versions.insert(put.await.unwrap().unwrap().version);
+    }
+    assert_eq!(versions.len(), 16);
+    let stored = s
+        .store
+        .find_connection(&cid("user-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(versions.contains(&stored.version));
 }

@@ -22,10 +22,9 @@ use crate::{
 pub trait Connections: Send + Sync {
     /// Creates connection `new.id`, or replaces the one with that id as a whole: its upstream,
     /// tokens and metadata are the new ones, it is live with no failures, backoff or claim,
-    /// and its tokens count as obtained at `now`; `created_at` stays. Its version moves past
-    /// every version the id ever had, so a refresh or failure written against what was
-    /// replaced (or deleted) never lands on the new one. Of concurrent puts of one id, the
-    /// last to commit stays.
+    /// and its tokens count as obtained at `now`; `created_at` stays. Its version is one the
+    /// id never had, so a refresh or failure written against what was replaced (or deleted)
+    /// never lands on the new one. Of concurrent puts of one id, the last to commit stays.
     async fn put_connection(
         &self,
         new: NewConnection,
