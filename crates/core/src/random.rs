@@ -39,6 +39,12 @@ pub fn bytes<const N: usize>() -> [u8; N] {
     out
 }
 
+/// A number drawn uniformly from [0, 1), from the OS CSPRNG: the jitter the schedules take.
+pub fn fraction() -> f64 {
+    // The top 53 bits: every value a multiple of 2^-53, as many as an f64 mantissa holds.
+    (u64::from_le_bytes(bytes::<8>()) >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +57,13 @@ mod tests {
         for c in BASE62 {
             assert!(s.as_bytes().contains(c), "{} never drawn", char::from(*c));
         }
+    }
+
+    #[test]
+    fn fractions_fall_in_the_unit_interval_and_spread() {
+        let draws: Vec<f64> = (0..1000).map(|_| fraction()).collect();
+        assert!(draws.iter().all(|f| (0.0..1.0).contains(f)));
+        assert!(draws.iter().any(|f| *f < 0.1) && draws.iter().any(|f| *f > 0.9));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! (`RefreshSchedule`), how long a failing one waits (`Backoff`), what an upstream's refusal
 //! comes to (`classify`), and what a failure writes (`after_failure`).
 //!
-//! Randomness comes in as `jitter`, a number in [0, 1) the caller draws, so every rule is
-//! deterministic under test.
+//! Randomness comes in as `jitter`, a number in [0, 1) the caller draws
+//! (`refreshd_core::random::fraction`), so every rule is deterministic under test.
 
 use refreshd_core::{ConnectionStatus, Timestamp};
 
