@@ -7,8 +7,10 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::ErrorEnvelope;
 use crate::wire::{
-    CodeRequest, Exchanged, GithubRefreshed, GoogleExchangeRequest, GoogleLoginRequest,
-    GoogleRefreshed, HealthReport, LoggedIn, RefreshRequest,
+    CodeRequest, ConnectionDeleted, ConnectionPage, ConnectionSaved, ConnectionShown,
+    ConnectionView, CreateConnection, Exchanged, GithubRefreshed, GoogleExchangeRequest,
+    GoogleLoginRequest, GoogleRefreshed, HealthReport, LoggedIn, Provider, RefreshRequest,
+    TokenReply,
 };
 
 struct BearerAuth;
@@ -37,10 +39,18 @@ impl Modify for BearerAuth {
         crate::login::google_exchange,
         crate::login::google,
         crate::health::health,
+        crate::connections::create,
+        crate::connections::list,
+        crate::connections::show,
+        crate::connections::token,
+        crate::connections::refresh,
+        crate::connections::delete,
     ),
     components(schemas(
         RefreshRequest, GithubRefreshed, GoogleRefreshed, CodeRequest, GoogleExchangeRequest,
-        GoogleLoginRequest, LoggedIn, Exchanged, ErrorEnvelope, HealthReport
+        GoogleLoginRequest, LoggedIn, Exchanged, ErrorEnvelope, HealthReport, CreateConnection,
+        ConnectionSaved, TokenReply, ConnectionView, ConnectionShown, ConnectionPage,
+        ConnectionDeleted, Provider
     )),
     modifiers(&BearerAuth)
 )]

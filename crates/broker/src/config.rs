@@ -40,6 +40,8 @@ pub struct GoogleUpstream {
     pub client_secret_file: Option<PathBuf>,
     pub token_url: String,
     pub userinfo_url: String,
+    /// Where a deleted connection's grant is revoked.
+    pub revoke_url: String,
     /// The redirect URI codes given to `/auth/google/exchange` were issued for, unless the
     /// request names one.
     pub redirect_uri: Option<String>,
@@ -53,6 +55,7 @@ impl Default for GoogleUpstream {
             client_secret_file: None,
             token_url: "https://oauth2.googleapis.com/token".into(),
             userinfo_url: "https://openidconnect.googleapis.com/v1/userinfo".into(),
+            revoke_url: "https://oauth2.googleapis.com/revoke".into(),
             redirect_uri: None,
         }
     }

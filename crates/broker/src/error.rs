@@ -38,6 +38,20 @@ pub enum BrokerError {
     UpstreamInterrupted(&'static str),
     #[error("refreshd cannot use its database right now; try again")]
     Unavailable(#[from] StoreError),
+    #[error("{0}")]
+    NotFound(String),
+    /// The upstream refused a connection's grant: nothing is tried until it is replaced.
+    #[error("{message}")]
+    ConnectionBroken {
+        upstream_error: String,
+        message: String,
+    },
+    /// A connection's refreshes failed and the next attempt must wait.
+    #[error("{message}")]
+    BackingOff {
+        retry_after_secs: i64,
+        message: String,
+    },
 }
 
 impl BrokerError {
@@ -65,6 +79,9 @@ impl BrokerError {
             }
             Self::UpstreamTimeout(_) => (ErrorCode::UpstreamTimeout, StatusCode::GATEWAY_TIMEOUT),
             Self::Unavailable(_) => (ErrorCode::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+            Self::NotFound(_) => (ErrorCode::NotFound, StatusCode::NOT_FOUND),
+            Self::ConnectionBroken { .. } => (ErrorCode::ConnectionBroken, StatusCode::CONFLICT),
+            Self::BackingOff { .. } => (ErrorCode::BackingOff, StatusCode::SERVICE_UNAVAILABLE),
         }
     }
 }
@@ -78,7 +95,7 @@ pub struct ErrorEnvelope {
     message: String,
     /// Always `false`.
     success: bool,
-    /// With `invalid_grant`: the upstream's own error code.
+    /// With `invalid_grant` and `connection_broken`: the upstream's own error code.
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream_error: Option<String>,
 }
@@ -102,6 +119,13 @@ pub enum ErrorCode {
     UpstreamTimeout,
     /// 503: the database cannot be used.
     Unavailable,
+    /// 404: no connection with that id.
+    NotFound,
+    /// 409: the upstream refused the connection's grant; replace the connection.
+    ConnectionBroken,
+    /// 503 with `Retry-After`: the connection's refreshes failed, its access token has
+    /// expired, and the next attempt must wait.
+    BackingOff,
 }
 
 /// The errors every authenticated broker endpoint may answer, as the API document lists them.
@@ -130,6 +154,23 @@ pub enum BrokerErrors {
     Timeout(ErrorEnvelope),
 }
 
+/// The errors of the endpoints for one connection, besides `BrokerErrors`.
+#[allow(dead_code)] // listed in the document, never built: a `BrokerError` is what is answered
+#[derive(utoipa::IntoResponses)]
+pub enum ConnectionErrors {
+    /// `not_found`: no connection with that id
+    #[response(status = 404)]
+    NotFound(ErrorEnvelope),
+    /// `connection_broken`: the upstream refused the grant (`upstreamError` says how); only
+    /// replacing the connection mends it
+    #[response(status = 409)]
+    Broken(ErrorEnvelope),
+    /// `backing_off`: refreshes failed, the access token has expired, and the next attempt
+    /// must wait (`Retry-After`, seconds)
+    #[response(status = 503, headers(("Retry-After" = i64, description = "Seconds")))]
+    BackingOff(ErrorEnvelope),
+}
+
 impl IntoResponse for BrokerError {
     fn into_response(self) -> Response {
         match &self {
@@ -141,7 +182,8 @@ impl IntoResponse for BrokerError {
         }
         let (error, status) = self.code_and_status();
         let upstream_error = match &self {
-            Self::InvalidGrant { upstream_error, .. } => Some(upstream_error.clone()),
+            Self::InvalidGrant { upstream_error, .. }
+            | Self::ConnectionBroken { upstream_error, .. } => Some(upstream_error.clone()),
             _ => None,
         };
         let envelope = ErrorEnvelope {
@@ -155,6 +197,14 @@ impl IntoResponse for BrokerError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::BackingOff {
+            retry_after_secs, ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         response
     }

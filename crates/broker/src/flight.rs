@@ -159,6 +159,8 @@ mod tests {
             token: token.into(),
             refresh_token: None,
             expires_at: None,
+            scope: None,
+            refresh_expires_at: None,
         }
     }
 

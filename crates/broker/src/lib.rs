@@ -5,6 +5,7 @@
 mod api_doc;
 mod auth;
 mod config;
+mod connections;
 mod error;
 mod flight;
 mod health;
@@ -48,6 +49,16 @@ pub fn router(broker: Broker) -> Router {
         .route("/auth/google/exchange", post(login::google_exchange))
         .route("/auth/google/refresh", post(refresh::google))
         .route("/health", get(health::health))
+        .route(
+            "/connections",
+            post(connections::create).get(connections::list),
+        )
+        .route(
+            "/connections/{id}",
+            get(connections::show).delete(connections::delete),
+        )
+        .route("/connections/{id}/token", get(connections::token))
+        .route("/connections/{id}/refresh", post(connections::refresh))
         .method_not_allowed_fallback(|| async { BrokerError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(broker)

@@ -49,12 +49,14 @@ async fn signed_in(
     Ok(Json(LoggedIn::new(profile.user, session, provider, tokens)))
 }
 
-/// Exchanges an authorization code at an upstream's token endpoint.
-async fn exchange(
+/// Exchanges an authorization code (with its PKCE verifier, if it has one) at an upstream's
+/// token endpoint.
+pub(crate) async fn exchange(
     broker: &Broker,
     upstream: Upstream,
     code: &str,
     redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
 ) -> Result<Refreshed, BrokerError> {
     let client = broker.upstream(upstream)?;
     let settings = &broker.0.settings;
@@ -67,6 +69,9 @@ async fn exchange(
     };
     if let Some(redirect_uri) = redirect_uri {
         form.push(("redirect_uri", redirect_uri));
+    }
+    if let Some(code_verifier) = code_verifier {
+        form.push(("code_verifier", code_verifier));
     }
     let (status, body) = client.post_form(url, &form).await?;
     client.read_token_answer(status, &body, broker.0.clock.now().secs())
@@ -102,7 +107,7 @@ pub async fn github(
     _caller: Caller,
     Body(request): Body<CodeRequest>,
 ) -> Result<Json<LoggedIn>, BrokerError> {
-    let tokens = exchange(&broker, Upstream::Github, &request.code, None).await?;
+    let tokens = exchange(&broker, Upstream::Github, &request.code, None, None).await?;
     let url = format!(
         "{}/user",
         broker.0.settings.github.api_url.trim_end_matches('/')
@@ -146,7 +151,14 @@ pub async fn google_exchange(
                 "\"redirect_uri\" is required (or configure google.redirect_uri)".into(),
             )
         })?;
-    let tokens = exchange(&broker, Upstream::Google, &request.code, Some(redirect_uri)).await?;
+    let tokens = exchange(
+        &broker,
+        Upstream::Google,
+        &request.code,
+        Some(redirect_uri),
+        None,
+    )
+    .await?;
     Ok(Json(tokens.into()))
 }
 
@@ -177,6 +189,8 @@ pub async fn google(
         token,
         refresh_token: None,
         expires_at: None,
+        scope: None,
+        refresh_expires_at: None,
     };
     signed_in(&broker, "GOOGLE", profile, tokens).await
 }

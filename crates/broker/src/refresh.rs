@@ -51,7 +51,7 @@ pub async fn google(
     Ok(Json(GoogleRefreshed::new(refreshed, request.refresh_token)))
 }
 
-async fn refresh_through(
+pub(crate) async fn refresh_through(
     broker: &Broker,
     caller: &Caller,
     upstream: Upstream,
@@ -186,7 +186,7 @@ async fn remember(
     saved.is_ok()
 }
 
-async fn call_upstream(
+pub(crate) async fn call_upstream(
     broker: &Broker,
     upstream: Upstream,
     refresh_token: &str,

@@ -1,10 +1,10 @@
 //! What every broker handler shares: storage, time, settings, the upstream HTTP client, the
-//! replay vault and the single-flight table.
+//! replay vault, the single-flight table and the sealer of connections' tokens.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use refreshd_core::Clock;
+use refreshd_core::{Clock, TokenSealer};
 use refreshd_store::Store;
 use secrecy::SecretString;
 
@@ -25,6 +25,8 @@ pub(crate) struct Inner {
     pub google: Option<UpstreamClient>,
     pub vault: Vault,
     pub flights: Flights,
+    /// Seals connections' tokens under the master key.
+    pub sealer: TokenSealer,
 }
 
 impl Broker {
@@ -61,6 +63,7 @@ impl Broker {
                 &settings.google.client_secret_file,
             )?,
         );
+        let sealer = TokenSealer::new(master_key.bytes());
         Ok(Self(Arc::new(Inner {
             store,
             clock,
@@ -69,6 +72,7 @@ impl Broker {
             google,
             vault: Vault::new(master_key),
             flights: Flights::default(),
+            sealer,
         })))
     }
 

@@ -41,6 +41,12 @@ pub struct Refreshed {
     pub refresh_token: Option<String>,
     /// Unix time in milliseconds.
     pub expires_at: Option<i64>,
+    /// The scopes granted, as the upstream wrote them, if it said.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// When the new refresh token expires, Unix time in milliseconds, if the upstream said.
+    #[serde(default)]
+    pub refresh_expires_at: Option<i64>,
 }
 
 /// One configured upstream: where it is and refreshd's credentials with it.
@@ -113,6 +119,12 @@ impl UpstreamClient {
             }
         };
         self.read_json(response).await
+    }
+
+    /// `request` authenticated with refreshd's client credentials as HTTP Basic (GitHub's
+    /// application endpoints).
+    pub fn with_client_auth(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
     }
 
     /// GETs a JSON document with a Bearer token.
@@ -211,13 +223,18 @@ impl UpstreamClient {
             .ok_or_else(|| {
                 BrokerError::Upstream(format!("{title} answered without an access_token"))
             })?;
+        // A nonsensical lifetime is dropped rather than overflowed.
+        let at_ms = |field: &str| {
+            body[field]
+                .as_i64()
+                .and_then(|secs| now_secs.checked_add(secs)?.checked_mul(1000))
+        };
         Ok(Refreshed {
             token: token.to_owned(),
             refresh_token: body["refresh_token"].as_str().map(str::to_owned),
-            // A nonsensical lifetime is dropped rather than overflowed.
-            expires_at: body["expires_in"]
-                .as_i64()
-                .and_then(|secs| now_secs.checked_add(secs)?.checked_mul(1000)),
+            expires_at: at_ms("expires_in"),
+            scope: body["scope"].as_str().map(str::to_owned),
+            refresh_expires_at: at_ms("refresh_token_expires_in"),
         })
     }
 }

@@ -2,9 +2,14 @@
 //! handlers take and return these types, and `/openapi.json` is derived from them. Errors
 //! travel in `crate::error`'s envelope.
 
+mod connections;
 mod reply;
 mod request;
 
+pub use connections::{
+    ConnectionDeleted, ConnectionPage, ConnectionSaved, ConnectionShown, ConnectionView,
+    CreateConnection, Provider, TokenReply, scope_text,
+};
 pub use reply::{
     AuthUser, DatabaseHealth, Exchanged, GithubRefreshed, GoogleRefreshed, HealthReport,
     HealthStatus, LoggedIn, UpstreamHealth, UpstreamsHealth,

@@ -187,6 +187,8 @@ mod tests {
             token: "a".into(),
             refresh_token: refresh_token.map(str::to_owned),
             expires_at,
+            scope: None,
+            refresh_expires_at: None,
         }
     }
 

@@ -141,7 +141,10 @@ impl<T: FromFields, S: Send + Sync> FromRequest<S> for Body<T> {
 
 /// A required, non-empty string field. A missing field and a malformed one are told apart, so
 /// a caller who sent a token learns it was the token's form that was refused.
-fn string_field(fields: &mut Map<String, Value>, name: &str) -> Result<String, BrokerError> {
+pub(super) fn string_field(
+    fields: &mut Map<String, Value>,
+    name: &str,
+) -> Result<String, BrokerError> {
     match fields.remove(name) {
         None | Some(Value::Null) => Err(BrokerError::InvalidRequest(format!(
             "\"{name}\" is required"
@@ -156,6 +159,20 @@ fn string_field(fields: &mut Map<String, Value>, name: &str) -> Result<String, B
         }
         Some(_) => Err(BrokerError::InvalidRequest(format!(
             "\"{name}\" must be a non-empty string of printable ASCII, at most {MAX_TOKEN_LEN} characters"
+        ))),
+    }
+}
+
+/// An optional string field: absent, `null`, or a non-empty string.
+pub(super) fn optional_string(
+    fields: &mut Map<String, Value>,
+    name: &str,
+) -> Result<Option<String>, BrokerError> {
+    match fields.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(value)) if !value.is_empty() => Ok(Some(value)),
+        Some(_) => Err(BrokerError::InvalidRequest(format!(
+            "\"{name}\" must be a non-empty string"
         ))),
     }
 }

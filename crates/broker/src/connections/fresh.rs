@@ -1,0 +1,383 @@
+//! A connection's working access token: the stored one while it stays valid long enough,
+//! else one refresh, of which concurrent callers share one.
+//!
+//! On this instance callers of one connection join one flight (`crate::flight`); across
+//! instances the flight claims the connection (`Connections::claim_connection`) before it calls
+//! the upstream, and a flight that finds the claim held reads until it ends, then takes what
+//! the holder saved. The refresh is saved against the version read, so two writers never both
+//! win. A refresh whose outcome is unknown is recorded as backing off past the broker's full
+//! hold, so the refresh token is not sent again blindly.
+
+use std::time::Duration;
+
+use refreshd_core::{ConnectionId, ConnectionStatus, Timestamp, TokenDigest, TokenRole, Upstream};
+use refreshd_store::rules::connections::{
+    self as rules, Backoff, FailedAttempt, FailureKind, RefreshSchedule,
+};
+use refreshd_store::{ClaimAttempt, Connection, ConnectionTokens, Failure};
+use tokio::time::Instant;
+
+use crate::error::BrokerError;
+use crate::lease;
+use crate::refresh::call_upstream;
+use crate::state::Broker;
+use crate::upstream::{self, Refreshed};
+
+/// How often a flight that finds the connection claimed elsewhere reads it again.
+const CLAIM_POLL: Duration = Duration::from_millis(25);
+
+/// What the caller asks for.
+#[derive(Clone, Copy)]
+pub struct Wanted {
+    /// The token must stay valid this much longer.
+    pub min_valid_secs: i64,
+    /// Refresh even if the stored token would do.
+    pub force: bool,
+}
+
+/// The broker's upstream for a connection's.
+pub fn upstream_of(upstream: Upstream) -> upstream::Upstream {
+    match upstream {
+        Upstream::Github => upstream::Upstream::Github,
+        Upstream::Google => upstream::Upstream::Google,
+    }
+}
+
+pub fn not_found(id: &ConnectionId) -> BrokerError {
+    BrokerError::NotFound(format!("there is no connection {id:?}", id = id.as_str()))
+}
+
+/// A working access token of connection `id`, refreshed first if need be.
+pub async fn token(
+    broker: &Broker,
+    id: &ConnectionId,
+    wanted: Wanted,
+) -> Result<(Connection, Refreshed), BrokerError> {
+    let store = broker.0.store.as_ref();
+    let connection = store
+        .find_connection(id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let now = broker.0.clock.now();
+    if let Some(answer) = usable(broker, &connection, now, wanted)? {
+        return Ok((connection, answer));
+    }
+    let key = TokenDigest::of(&format!("connection\0{id}"));
+    let (for_call, id_for_call) = (broker.clone(), id.clone());
+    let seen = connection.version;
+    let call = move || async move { refresh_claimed(&for_call, &id_for_call, seen, wanted).await };
+    let nothing = |_: Vec<TokenDigest>, _: Refreshed| async {};
+    let answer = broker
+        .0
+        .flights
+        .join(
+            upstream_of(connection.upstream).name(),
+            key,
+            key,
+            call,
+            nothing,
+            || async {},
+        )
+        .await?;
+    Ok((connection, answer))
+}
+
+/// The stored token if it serves `wanted` at `now`; the error that stops a refresh (broken,
+/// backing off with the token expired); `None` when a refresh is in order.
+fn usable(
+    broker: &Broker,
+    connection: &Connection,
+    now: Timestamp,
+    wanted: Wanted,
+) -> Result<Option<Refreshed>, BrokerError> {
+    if connection.status == ConnectionStatus::Broken {
+        return Err(broken(connection));
+    }
+    let waiting = connection.retry_after.filter(|at| *at > now);
+    if let Some(until) = waiting {
+        return match stored(broker, connection, now, 0) {
+            Some(answer) => Ok(Some(answer)),
+            None => Err(backing_off(connection, until, now)),
+        };
+    }
+    if wanted.force {
+        return Ok(None);
+    }
+    Ok(stored(broker, connection, now, wanted.min_valid_secs))
+}
+
+/// The stored access token if it stays valid `min_valid_secs` past `now`.
+fn stored(
+    broker: &Broker,
+    connection: &Connection,
+    now: Timestamp,
+    min_valid_secs: i64,
+) -> Option<Refreshed> {
+    let tokens = &connection.tokens;
+    let lasts = tokens
+        .access_expires_at
+        .is_none_or(|at| at > now.plus_secs(min_valid_secs));
+    if !lasts {
+        return None;
+    }
+    let token = broker
+        .0
+        .sealer
+        .unseal(&connection.id, TokenRole::Access, &tokens.access)?;
+    Some(Refreshed {
+        token,
+        refresh_token: None,
+        expires_at: tokens.access_expires_at.map(|at| at.secs() * 1000),
+        scope: Some(crate::wire::scope_text(connection)),
+        refresh_expires_at: None,
+    })
+}
+
+fn broken(connection: &Connection) -> BrokerError {
+    let last = connection.last_error.as_deref().unwrap_or("refused");
+    // Written by `failure` below as "code: description".
+    let upstream_error = last.split(": ").next().unwrap_or(last).to_owned();
+    BrokerError::ConnectionBroken {
+        upstream_error,
+        message: format!(
+            "the upstream refused connection {:?}'s grant ({last}); replace the connection",
+            connection.id.as_str()
+        ),
+    }
+}
+
+fn backing_off(connection: &Connection, until: Timestamp, now: Timestamp) -> BrokerError {
+    let last = connection
+        .last_error
+        .as_deref()
+        .unwrap_or("a failed refresh");
+    BrokerError::BackingOff {
+        retry_after_secs: (until.secs() - now.secs()).max(1),
+        message: format!(
+            "connection {:?} could not be refreshed ({last}) and its access token has expired; \
+             the next attempt waits",
+            connection.id.as_str()
+        ),
+    }
+}
+
+/// The flight's work: claim the connection, decide again on what it now is, refresh, save.
+async fn refresh_claimed(
+    broker: &Broker,
+    id: &ConnectionId,
+    seen: i64,
+    wanted: Wanted,
+) -> Result<Refreshed, BrokerError> {
+    let store = broker.0.store.as_ref();
+    let hold = lease::hold_secs(broker) as i64;
+    let holder = refreshd_core::random::bytes::<16>();
+    let give_up = Instant::now() + Duration::from_secs(2 * hold as u64);
+    let connection = loop {
+        let now = broker.0.clock.now();
+        match store
+            .claim_connection(id, holder, now.plus_secs(hold), now)
+            .await?
+        {
+            ClaimAttempt::Claimed(connection) => break *connection,
+            ClaimAttempt::Missing => return Err(not_found(id)),
+            ClaimAttempt::Held { .. } => {}
+        }
+        // Another instance refreshes it: read (no writes) until its claim ends.
+        loop {
+            if Instant::now() >= give_up {
+                return Err(BrokerError::UpstreamTimeout("connection"));
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
+            let now = broker.0.clock.now();
+            let Some(connection) = store.find_connection(id).await? else {
+                return Err(not_found(id));
+            };
+            if connection.claimed_until.is_none_or(|at| at <= now) {
+                if connection.version != seen {
+                    // What the holder saved serves, forced or not.
+                    let wanted = Wanted {
+                        force: false,
+                        ..wanted
+                    };
+                    if let Some(answer) = usable(broker, &connection, now, wanted)? {
+                        return Ok(answer);
+                    }
+                }
+                break;
+            }
+        }
+    };
+    let now = broker.0.clock.now();
+    // Decided again on the connection as claimed: it may have been refreshed since it was read.
+    let wanted = Wanted {
+        force: wanted.force && connection.version == seen,
+        ..wanted
+    };
+    let decided = usable(broker, &connection, now, wanted);
+    if !matches!(decided, Ok(None)) {
+        release(broker, id, holder).await;
+        return decided.map(|answer| answer.expect("not None"));
+    }
+    let refresh_token = connection
+        .tokens
+        .refresh
+        .as_ref()
+        .and_then(|sealed| broker.0.sealer.unseal(id, TokenRole::Refresh, sealed));
+    let Some(refresh_token) = refresh_token else {
+        release(broker, id, holder).await;
+        return Err(BrokerError::ConnectionBroken {
+            upstream_error: "no_refresh_token".into(),
+            message: format!(
+                "connection {:?} has no refresh token and its access token has expired; \
+                 replace the connection",
+                id.as_str()
+            ),
+        });
+    };
+    let upstream = upstream_of(connection.upstream);
+    match call_upstream(broker, upstream, &refresh_token).await {
+        Ok(refreshed) => save(broker, &connection, refreshed, holder).await,
+        Err(e) => {
+            let now = broker.0.clock.now();
+            let failure = failure(broker, &connection, &e, now);
+            let recorded = store
+                .record_failure(id, connection.version, failure, now)
+                .await?;
+            let Some(failed) = recorded else {
+                // Replaced or deleted meanwhile: nothing of ours to record.
+                release(broker, id, holder).await;
+                return Err(e);
+            };
+            match usable(
+                broker,
+                &failed,
+                now,
+                Wanted {
+                    min_valid_secs: 0,
+                    force: false,
+                },
+            )? {
+                Some(answer) => Ok(answer),
+                None => Err(e),
+            }
+        }
+    }
+}
+
+/// Seals and saves a refresh's tokens at the version claimed; the answer the callers get.
+async fn save(
+    broker: &Broker,
+    connection: &Connection,
+    refreshed: Refreshed,
+    holder: [u8; 16],
+) -> Result<Refreshed, BrokerError> {
+    let now = broker.0.clock.now();
+    let tokens = sealed_tokens(broker, &connection.id, &refreshed, Some(&connection.tokens));
+    let next =
+        RefreshSchedule::default().next_refresh_at(&tokens, now, refreshd_core::random::fraction());
+    let saved = broker
+        .0
+        .store
+        .save_refresh(&connection.id, connection.version, tokens, next, now)
+        .await?;
+    match saved {
+        Some(saved) => Ok(Refreshed {
+            refresh_token: None,
+            scope: Some(crate::wire::scope_text(&saved)),
+            ..refreshed
+        }),
+        None => {
+            release(broker, &connection.id, holder).await;
+            // Deleted meanwhile: its tokens are nobody's to hand out.
+            if broker
+                .0
+                .store
+                .find_connection(&connection.id)
+                .await?
+                .is_none()
+            {
+                return Err(not_found(&connection.id));
+            }
+            tracing::warn!("a connection was replaced while it was refreshed");
+            Ok(refreshed)
+        }
+    }
+}
+
+/// A connection's tokens as kept, from what the upstream answered; what it left out
+/// (Google's unchanged refresh token, the scopes) comes from `before`.
+pub fn sealed_tokens(
+    broker: &Broker,
+    id: &ConnectionId,
+    answer: &Refreshed,
+    before: Option<&ConnectionTokens>,
+) -> ConnectionTokens {
+    let sealer = &broker.0.sealer;
+    let at = |ms: Option<i64>| ms.map(|ms| Timestamp(ms / 1000));
+    let (refresh, refresh_expires_at) = match (&answer.refresh_token, before) {
+        (Some(token), _) => (
+            Some(sealer.seal(id, TokenRole::Refresh, token)),
+            at(answer.refresh_expires_at),
+        ),
+        (None, Some(before)) => (before.refresh.clone(), before.refresh_expires_at),
+        (None, None) => (None, None),
+    };
+    let scopes = match (&answer.scope, before) {
+        (Some(scope), _) => refreshd_core::Scopes::parse(scope),
+        (None, Some(before)) => before.scopes.clone(),
+        (None, None) => refreshd_core::Scopes::default(),
+    };
+    ConnectionTokens {
+        access: sealer.seal(id, TokenRole::Access, &answer.token),
+        access_expires_at: at(answer.expires_at),
+        refresh,
+        refresh_expires_at,
+        scopes,
+    }
+}
+
+/// What a failed refresh writes (`rules::connections`): the grant refused breaks the
+/// connection; an unknown outcome backs off past the broker's full hold; others back off.
+fn failure(broker: &Broker, connection: &Connection, e: &BrokerError, now: Timestamp) -> Failure {
+    let attempt = match e {
+        _ if e.outcome_unknown() => FailedAttempt::NoAnswer,
+        BrokerError::InvalidGrant { upstream_error, .. } => FailedAttempt::Answered {
+            status: 400,
+            error: Some(upstream_error),
+        },
+        _ => FailedAttempt::Answered {
+            status: 502,
+            error: None,
+        },
+    };
+    let retry_after = Backoff::default().retry_after(
+        connection.failure_count + 1,
+        now,
+        refreshd_core::random::fraction(),
+    );
+    match rules::classify(attempt) {
+        FailureKind::Refused => {
+            let code = match e {
+                BrokerError::InvalidGrant { upstream_error, .. } => upstream_error.as_str(),
+                _ => "refused",
+            };
+            Failure::Broken {
+                error: format!("{code}: {e}"),
+            }
+        }
+        FailureKind::Transient => Failure::BackingOff {
+            error: e.to_string(),
+            retry_after,
+        },
+        FailureKind::Unknown => Failure::BackingOff {
+            error: e.to_string(),
+            retry_after: retry_after.max(now.plus_secs(lease::hold_secs(broker) as i64)),
+        },
+    }
+}
+
+async fn release(broker: &Broker, id: &ConnectionId, holder: [u8; 16]) {
+    if let Err(e) = broker.0.store.release_claim(id, holder).await {
+        tracing::warn!(error = %e, "could not release a claim on a connection; it will expire");
+    }
+}
