@@ -26,12 +26,17 @@ use crate::upstream::{self, Refreshed};
 /// How often a flight that finds the connection claimed elsewhere reads it again.
 const CLAIM_POLL: Duration = Duration::from_millis(25);
 
+/// A forced refresh is satisfied by one that landed this recently, so callers forcing
+/// together (or again and again) cause one upstream refresh, not one each.
+pub const FORCE_WINDOW_SECS: i64 = 2;
+
 /// What the caller asks for.
 #[derive(Clone, Copy)]
 pub struct Wanted {
     /// The token must stay valid this much longer.
     pub min_valid_secs: i64,
-    /// Refresh even if the stored token would do.
+    /// Refresh even if the stored token would do, unless a refresh landed within
+    /// `FORCE_WINDOW_SECS`.
     pub force: bool,
 }
 
@@ -65,19 +70,15 @@ pub async fn token(
     let key = TokenDigest::of(&format!("connection\0{id}"));
     let (for_call, id_for_call) = (broker.clone(), id.clone());
     let seen = connection.version;
-    let call = move || async move { refresh_claimed(&for_call, &id_for_call, seen, wanted).await };
+    let provider = upstream_of(connection.upstream).name();
+    let call = move || async move {
+        refresh_claimed(&for_call, &id_for_call, provider, seen, wanted).await
+    };
     let nothing = |_: Vec<TokenDigest>, _: Refreshed| async {};
     let answer = broker
         .0
         .flights
-        .join(
-            upstream_of(connection.upstream).name(),
-            key,
-            key,
-            call,
-            nothing,
-            || async {},
-        )
+        .join(provider, key, key, call, nothing, || async {})
         .await?;
     Ok((connection, answer))
 }
@@ -100,7 +101,8 @@ fn usable(
             None => Err(backing_off(connection, until, now)),
         };
     }
-    if wanted.force {
+    let just_refreshed = connection.last_refreshed_at >= now.plus_secs(-FORCE_WINDOW_SECS);
+    if wanted.force && !just_refreshed {
         return Ok(None);
     }
     Ok(stored(broker, connection, now, wanted.min_valid_secs))
@@ -165,6 +167,7 @@ fn backing_off(connection: &Connection, until: Timestamp, now: Timestamp) -> Bro
 async fn refresh_claimed(
     broker: &Broker,
     id: &ConnectionId,
+    provider: &'static str,
     seen: i64,
     wanted: Wanted,
 ) -> Result<Refreshed, BrokerError> {
@@ -185,7 +188,7 @@ async fn refresh_claimed(
         // Another instance refreshes it: read (no writes) until its claim ends.
         loop {
             if Instant::now() >= give_up {
-                return Err(BrokerError::UpstreamTimeout("connection"));
+                return Err(BrokerError::UpstreamTimeout(provider));
             }
             tokio::time::sleep(CLAIM_POLL).await;
             let now = broker.0.clock.now();

@@ -122,7 +122,7 @@ pub async fn create(
     params(
         ("id" = String, Path, description = "The connection's id"),
         ("min_valid_secs" = Option<i64>, Query, description = "How long the token must stay valid (default 60)"),
-        ("force_refresh" = Option<bool>, Query, description = "Refresh even if the stored token would do"),
+        ("force_refresh" = Option<bool>, Query, description = "Refresh even if the stored token would do, unless a refresh landed in the last 2 seconds (callers forcing together share one)"),
     ),
     responses((status = 200, description = "A working access token", body = TokenReply),
         crate::error::ConnectionErrors, crate::error::BrokerErrors))]

@@ -9,6 +9,7 @@ mod broker;
 mod browser;
 mod cli;
 mod connections;
+mod connections_api;
 mod google_dialect;
 mod metrics;
 mod openapi;

@@ -253,6 +253,13 @@ impl Provider {
         Self::with(Server::start(&[("REFRESHD_LIFETIMES__GRACE_WINDOW_SECS", secs)]).await)
     }
 
+    /// A provider with the grace window 0 and `env` besides (lifetimes, a metrics listener).
+    pub async fn start_with(env: &[(&str, &str)]) -> Self {
+        let mut env = env.to_vec();
+        env.push(("REFRESHD_LIFETIMES__GRACE_WINDOW_SECS", "0"));
+        Self::with(Server::start(&env).await)
+    }
+
     /// The same, on `database`, which other processes may share.
     pub async fn start_on(database: &str) -> Self {
         Self::with(

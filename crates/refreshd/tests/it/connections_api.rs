@@ -1,0 +1,491 @@
+//! The connections API end to end: a refreshd provider as the GitHub and Google upstream and a
+//! refreshd broker as separate processes on loopback. Connections are created from codes and
+//! imported refresh tokens, give out working tokens before and after expiry, make one upstream
+//! refresh for many concurrent callers (counted at the upstream), break when the upstream
+//! revokes the grant, and revoke it upstream when deleted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::common::process::{Broker, Provider, free_port, now_ms};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A provider (grace window 0: a refresh token used twice revokes its family) with a metrics
+/// listener, `env` besides; and the URL of its metrics.
+async fn provider(env: &[(&str, &str)]) -> (Provider, String) {
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let mut env = env.to_vec();
+    env.push(("REFRESHD_METRICS_LISTEN", metrics.as_str()));
+    let provider = Provider::start_with(&env).await;
+    (provider, format!("http://{metrics}/metrics"))
+}
+
+/// A broker whose GitHub and Google upstream is `provider`.
+async fn broker(provider: &Provider) -> Broker {
+    let mut env = provider.upstream_env();
+    env.push((
+        "REFRESHD_GOOGLE_REVOKE_URL",
+        format!("{}/revoke", provider.server.url),
+    ));
+    Broker::start(&env).await
+}
+
+/// A request to the broker with its API key; the status and the JSON answer.
+async fn call(broker: &Broker, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = broker
+        .http
+        .request(method, format!("{}{path}", broker.server.url))
+        .bearer_auth(&broker.key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn get(broker: &Broker, path: &str) -> (u16, Value) {
+    call(broker, Method::GET, path, None).await
+}
+
+async fn create(broker: &Broker, body: Value) -> Value {
+    let (status, answer) = call(broker, Method::POST, "/connections", Some(body)).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// The access token of connection `id`, as `query` asks for it.
+async fn token(broker: &Broker, id: &str, query: &str) -> Value {
+    let (status, answer) = get(broker, &format!("/connections/{id}/token{query}")).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// How many refresh grants of `dialect` the provider answered with new tokens.
+async fn refreshes_at_upstream(metrics: &str, dialect: &str) -> u64 {
+    // GitHub's refresh tokens rotate; Google's are extended.
+    let outcome = if dialect == "github" {
+        "rotated"
+    } else {
+        "extended"
+    };
+    let text = reqwest::get(metrics).await.unwrap().text().await.unwrap();
+    let labels =
+        format!("dialect=\"{dialect}\",grant_type=\"refresh_token\",outcome=\"{outcome}\"");
+    text.lines()
+        .filter(|line| line.starts_with("refreshd_grants_total{") && line.contains(&labels))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|n| n as u64)
+        .sum()
+}
+
+fn issue_code(provider: &Provider, google: bool) -> String {
+    let client_id = if google {
+        &provider.google.0
+    } else {
+        &provider.github.0
+    };
+    let mut args = vec![
+        "code",
+        "issue",
+        "--client-id",
+        client_id,
+        "--login",
+        "octocat",
+        "--json",
+    ];
+    if google {
+        args.extend([
+            "--scope",
+            "openid email",
+            "--redirect-uri",
+            "http://localhost/cb",
+        ]);
+    }
+    provider.server.cli(&args)["code"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn google_userinfo_status(provider: &Provider, token: &str) -> u16 {
+    let response = reqwest::Client::new()
+        .get(format!("{}/oauth2/v3/userinfo", provider.server.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+/// Nothing the API answers about a connection holds a token of the provider's.
+fn holds_no_token(answer: &Value) {
+    let text = answer.to_string();
+    for prefix in ["ghu_", "ghr_", "ya29.", "1//"] {
+        assert!(!text.contains(prefix), "a token in {text}");
+    }
+}
+
+#[tokio::test]
+async fn from_a_github_code_a_token_before_and_after_expiry() {
+    // Access tokens live 3 seconds at this upstream.
+    let (provider, metrics) = provider(&[("REFRESHD_LIFETIMES__ACCESS_TOKEN_SECS", "3")]).await;
+    let broker = broker(&provider).await;
+    let code = issue_code(&provider, false);
+    let created = create(
+        &broker,
+        json!({"provider": "github", "code": code, "connection_id": "user-1",
+               "metadata": {"team": "a", "n": 1}}),
+    )
+    .await;
+    holds_no_token(&created);
+    assert_eq!(created["success"], true);
+    assert_eq!(created["connectionId"], "user-1");
+    assert_eq!(created["provider"], "github");
+    let expires = created["expiresAt"].as_i64().unwrap();
+    assert!((expires - (now_ms() + 3_000)).abs() < 2_000, "{created}");
+
+    // Before expiry: the stored token, again and again, without an upstream call.
+    let first = token(&broker, "user-1", "?min_valid_secs=0").await;
+    let access = first["accessToken"].as_str().unwrap().to_owned();
+    assert!(access.starts_with("ghu_"), "{first}");
+    assert_eq!(first["connectionId"], "user-1");
+    assert_eq!(first["expiresAt"], created["expiresAt"]);
+    assert_eq!(provider.github_user_status(&access).await, 200);
+    let again = token(&broker, "user-1", "?min_valid_secs=0").await;
+    assert_eq!(again["accessToken"], first["accessToken"]);
+    assert_eq!(refreshes_at_upstream(&metrics, "github").await, 0);
+
+    // After expiry: refreshed first, once.
+    tokio::time::sleep(Duration::from_millis(4_000)).await;
+    assert_eq!(provider.github_user_status(&access).await, 401, "expired");
+    let fresh = token(&broker, "user-1", "?min_valid_secs=0").await;
+    let fresh_access = fresh["accessToken"].as_str().unwrap();
+    assert_ne!(fresh_access, access);
+    assert!(fresh["expiresAt"].as_i64().unwrap() > now_ms());
+    assert_eq!(provider.github_user_status(fresh_access).await, 200);
+    assert_eq!(refreshes_at_upstream(&metrics, "github").await, 1);
+    // A token that must outlive its lifetime is refreshed every time: the default 60 s here.
+    let next = token(&broker, "user-1", "").await;
+    assert_ne!(next["accessToken"], fresh["accessToken"]);
+    assert_eq!(refreshes_at_upstream(&metrics, "github").await, 2);
+
+    let (status, shown) = get(&broker, "/connections/user-1").await;
+    assert_eq!(status, 200, "{shown}");
+    holds_no_token(&shown);
+    let connection = &shown["connection"];
+    assert_eq!(connection["status"], "live");
+    assert_eq!(connection["provider"], "github");
+    assert_eq!(connection["metadata"], json!({"team": "a", "n": 1}));
+    assert_eq!(connection["failureCount"], 0);
+    assert_eq!(connection["lastError"], Value::Null);
+    assert_eq!(connection["expiresAt"], next["expiresAt"]);
+    assert!(connection["refreshTokenExpiresAt"].as_i64().unwrap() > now_ms());
+    assert!((connection["lastRefreshedAt"].as_i64().unwrap() - now_ms()).abs() < 5_000);
+}
+
+#[tokio::test]
+async fn from_a_google_code_and_by_import() {
+    let (provider, metrics) = provider(&[]).await;
+    let broker = broker(&provider).await;
+    let code = issue_code(&provider, true);
+    let created = create(
+        &broker,
+        json!({"provider": "google", "code": code, "redirect_uri": "http://localhost/cb"}),
+    )
+    .await;
+    holds_no_token(&created);
+    let id = created["connectionId"].as_str().unwrap();
+    assert!(id.starts_with("conn_"), "a generated id: {created}");
+    assert_eq!(created["scope"], "openid email");
+    let answer = token(&broker, id, "").await;
+    let access = answer["accessToken"].as_str().unwrap();
+    assert!(access.starts_with("ya29."));
+    assert_eq!(answer["scope"], "openid email");
+    assert_eq!(google_userinfo_status(&provider, access).await, 200);
+
+    // An imported refresh token is refreshed once at once.
+    let pair = provider.issue(&provider.google.0);
+    let imported = create(
+        &broker,
+        json!({"provider": "google", "refresh_token": pair["refresh_token"],
+               "connection_id": "imported"}),
+    )
+    .await;
+    holds_no_token(&imported);
+    assert_eq!(refreshes_at_upstream(&metrics, "google").await, 1);
+    let answer = token(&broker, "imported", "").await;
+    let access = answer["accessToken"].as_str().unwrap();
+    assert_ne!(access, pair["access_token"].as_str().unwrap());
+    assert_eq!(google_userinfo_status(&provider, access).await, 200);
+    // Google's refresh token stays the same: a forced refresh (once the last is 2 s old) uses it.
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    let forced = token(&broker, "imported", "?force_refresh=true").await;
+    assert_ne!(forced["accessToken"], answer["accessToken"]);
+    assert_eq!(refreshes_at_upstream(&metrics, "google").await, 2);
+
+    // A refresh token the upstream refuses creates nothing.
+    let (status, refused) = call(
+        &broker,
+        Method::POST,
+        "/connections",
+        Some(json!({"provider": "google", "refresh_token": "1//nope", "connection_id": "x"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant");
+    assert_eq!(get(&broker, "/connections/x").await.0, 404);
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_forced_token_calls_make_one_upstream_refresh() {
+    let (provider, metrics) = provider(&[]).await;
+    let broker = Arc::new(broker(&provider).await);
+    let pair = provider.issue(&provider.github.0);
+    create(
+        &broker,
+        json!({"provider": "github", "refresh_token": pair["refresh_token"], "connection_id": "c"}),
+    )
+    .await;
+    assert_eq!(
+        refreshes_at_upstream(&metrics, "github").await,
+        1,
+        "the import's"
+    );
+    let before = token(&broker, "c", "").await;
+    // Past the window inside which a refresh that landed satisfies a forced one.
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let broker = broker.clone();
+            tokio::spawn(
+                async move { get(&broker, "/connections/c/token?force_refresh=true").await },
+            )
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        let (status, answer) = task.await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        answers.push(answer);
+    }
+    assert!(
+        answers.iter().all(|a| a == &answers[0]),
+        "200 identical answers"
+    );
+    assert_ne!(answers[0]["accessToken"], before["accessToken"]);
+    assert_eq!(
+        refreshes_at_upstream(&metrics, "github").await,
+        2,
+        "one upstream refresh for the 200 calls"
+    );
+    // With the grace window at 0, a refresh token sent twice would have revoked the family.
+    let access = answers[0]["accessToken"].as_str().unwrap();
+    assert_eq!(provider.github_user_status(access).await, 200);
+}
+
+/// Revokes the GitHub grant behind `access_token` at the provider, as a user would in
+/// GitHub's settings.
+async fn revoke_github_grant(provider: &Provider, access_token: &str) {
+    let (client_id, secret) = &provider.github;
+    let response = reqwest::Client::new()
+        .delete(format!(
+            "{}/applications/{client_id}/grant",
+            provider.server.url
+        ))
+        .basic_auth(client_id, Some(secret))
+        .json(&json!({"access_token": access_token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+}
+
+#[tokio::test]
+async fn a_grant_revoked_upstream_breaks_the_connection() {
+    let (provider, _) = provider(&[]).await;
+    let broker = broker(&provider).await;
+    let pair = provider.issue(&provider.github.0);
+    create(
+        &broker,
+        json!({"provider": "github", "refresh_token": pair["refresh_token"], "connection_id": "b"}),
+    )
+    .await;
+    let answer = token(&broker, "b", "").await;
+    revoke_github_grant(&provider, answer["accessToken"].as_str().unwrap()).await;
+
+    // A token that must outlive the stored one's life needs a refresh, which is refused.
+    let (status, broken) = get(&broker, "/connections/b/token?min_valid_secs=86400").await;
+    assert_eq!(status, 409, "{broken}");
+    assert_eq!(broken["error"], "connection_broken");
+    assert_eq!(broken["upstreamError"], "bad_refresh_token");
+    holds_no_token(&broken);
+    // Broken stays broken, whatever the caller asks, with no upstream call.
+    let (status, again) = get(&broker, "/connections/b/token").await;
+    assert_eq!(
+        (status, &again["error"]),
+        (409, &json!("connection_broken"))
+    );
+    let (status, _) = call(&broker, Method::POST, "/connections/b/refresh", None).await;
+    assert_eq!(status, 409);
+    let (_, shown) = get(&broker, "/connections/b").await;
+    assert_eq!(shown["connection"]["status"], "broken");
+    assert_eq!(shown["connection"]["failureCount"], 1);
+    assert!(
+        shown["connection"]["lastError"]
+            .as_str()
+            .unwrap()
+            .starts_with("bad_refresh_token"),
+        "{shown}"
+    );
+    let (_, listed) = get(&broker, "/connections?status=broken").await;
+    assert_eq!(listed["connections"][0]["connectionId"], "b");
+
+    // Replacing it mends it.
+    let pair = provider.issue(&provider.github.0);
+    create(
+        &broker,
+        json!({"provider": "github", "refresh_token": pair["refresh_token"], "connection_id": "b"}),
+    )
+    .await;
+    let (_, shown) = get(&broker, "/connections/b").await;
+    assert_eq!(shown["connection"]["status"], "live");
+    token(&broker, "b", "").await;
+}
+
+#[tokio::test]
+async fn list_show_refresh_and_delete_revoking_upstream() {
+    let (provider, metrics) = provider(&[]).await;
+    let broker = broker(&provider).await;
+    for id in ["a1", "a2"] {
+        let pair = provider.issue(&provider.github.0);
+        create(
+            &broker,
+            json!({"provider": "github", "refresh_token": pair["refresh_token"], "connection_id": id}),
+        )
+        .await;
+    }
+    let pair = provider.issue(&provider.google.0);
+    create(
+        &broker,
+        json!({"provider": "google", "refresh_token": pair["refresh_token"], "connection_id": "b1"}),
+    )
+    .await;
+
+    let (status, page) = get(&broker, "/connections?limit=2").await;
+    assert_eq!(status, 200, "{page}");
+    holds_no_token(&page);
+    let ids = |page: &Value| -> Vec<String> {
+        page["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["connectionId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&page), ["a1", "a2"]);
+    assert_eq!(page["nextCursor"], "a2");
+    let (_, last) = get(&broker, "/connections?limit=2&cursor=a2").await;
+    assert_eq!(ids(&last), ["b1"]);
+    assert_eq!(last["nextCursor"], Value::Null);
+    let (_, google) = get(&broker, "/connections?provider=google").await;
+    assert_eq!(ids(&google), ["b1"]);
+    let (_, live) = get(&broker, "/connections?status=live").await;
+    assert_eq!(ids(&live), ["a1", "a2", "b1"]);
+    for bad in [
+        "limit=0",
+        "limit=201",
+        "provider=gitlab",
+        "status=dead",
+        "cursor=a%20b",
+    ] {
+        let (status, err) = get(&broker, &format!("/connections?{bad}")).await;
+        assert_eq!(
+            (status, &err["error"]),
+            (400, &json!("invalid_request")),
+            "{bad}"
+        );
+    }
+
+    // POST /connections/{id}/refresh forces one (once the last is 2 s old).
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    let before = refreshes_at_upstream(&metrics, "github").await;
+    let (status, refreshed) = call(&broker, Method::POST, "/connections/a2/refresh", None).await;
+    assert_eq!(status, 200, "{refreshed}");
+    holds_no_token(&refreshed);
+    assert_eq!(refreshed["connectionId"], "a2");
+    assert_eq!(refreshes_at_upstream(&metrics, "github").await, before + 1);
+
+    // DELETE revokes upstream: the token stops working there.
+    let a1 = token(&broker, "a1", "").await;
+    let a1_access = a1["accessToken"].as_str().unwrap();
+    assert_eq!(provider.github_user_status(a1_access).await, 200);
+    let (status, deleted) = call(&broker, Method::DELETE, "/connections/a1", None).await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(deleted, json!({"success": true, "upstreamRevoked": true}));
+    assert_eq!(provider.github_user_status(a1_access).await, 401);
+    let (status, gone) = get(&broker, "/connections/a1").await;
+    assert_eq!((status, &gone["error"]), (404, &json!("not_found")));
+    assert_eq!(get(&broker, "/connections/a1/token").await.0, 404);
+    assert_eq!(
+        call(&broker, Method::DELETE, "/connections/a1", None)
+            .await
+            .0,
+        404
+    );
+
+    let b1 = token(&broker, "b1", "").await;
+    let b1_access = b1["accessToken"].as_str().unwrap();
+    assert_eq!(google_userinfo_status(&provider, b1_access).await, 200);
+    let (_, deleted) = call(&broker, Method::DELETE, "/connections/b1", None).await;
+    assert_eq!(deleted["upstreamRevoked"], true, "{deleted}");
+    assert_ne!(google_userinfo_status(&provider, b1_access).await, 200);
+
+    // a2 was octocat's grant with the same app, so a1's delete revoked it upstream already:
+    // the upstream's refusal is reported, and it is deleted here all the same.
+    let (status, deleted) = call(&broker, Method::DELETE, "/connections/a2", None).await;
+    assert_eq!(status, 200, "{deleted}");
+    assert_eq!(deleted["upstreamRevoked"], false);
+    assert!(
+        deleted["upstreamError"].as_str().unwrap().contains("404"),
+        "{deleted}"
+    );
+    assert_eq!(get(&broker, "/connections/a2").await.0, 404);
+    let (_, none) = get(&broker, "/connections").await;
+    assert_eq!(ids(&none), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn requests_are_checked() {
+    let (provider, _) = provider(&[]).await;
+    let broker = broker(&provider).await;
+    let big = "x".repeat(5000);
+    for body in [
+        json!({"provider": "gitlab", "refresh_token": "r"}),
+        json!({"provider": "github"}),
+        json!({"provider": "github", "code": "c", "refresh_token": "r"}),
+        json!({"provider": "github", "code": "c", "connection_id": "a b"}),
+        json!({"provider": "github", "code": "c", "connection_id": "x".repeat(129)}),
+        json!({"provider": "github", "code": "c", "metadata": [1]}),
+        json!({"provider": "github", "code": "c", "metadata": {"big": big}}),
+    ] {
+        let (status, err) = call(&broker, Method::POST, "/connections", Some(body.clone())).await;
+        assert_eq!(
+            (status, &err["error"]),
+            (400, &json!("invalid_request")),
+            "{body}: {err}"
+        );
+    }
+    for bad in ["min_valid_secs=-1", "min_valid_secs=x", "force_refresh=yes"] {
+        let (status, _) = get(&broker, &format!("/connections/c/token?{bad}")).await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    let (status, err) = get(&broker, "/connections/nobody/token").await;
+    assert_eq!((status, &err["error"]), (404, &json!("not_found")));
+    let response = reqwest::get(format!("{}/connections", broker.server.url))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
