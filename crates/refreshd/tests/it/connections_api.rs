@@ -488,4 +488,143 @@ async fn requests_are_checked() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
+
+    let document: Value = reqwest::get(format!("{}/openapi.json", broker.server.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/connections",
+        "/connections/{id}",
+        "/connections/{id}/token",
+        "/connections/{id}/refresh",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path} is documented");
+    }
+}
+
+/// Every instance on one database seals connections' tokens under one master key.
+const MASTER_KEY: &str = "abababababababababababababababababababababababababababababababab";
+
+/// Two brokers on one database, the second with `second_env` besides the upstream's.
+async fn two_brokers(
+    provider: &Provider,
+    second_env: &[(&'static str, String)],
+) -> (Broker, Broker) {
+    let mut env = provider.upstream_env();
+    env.push(("REFRESHD_MASTER_KEY", MASTER_KEY.into()));
+    let first = Broker::start(&env).await;
+    env.extend(second_env.iter().cloned());
+    let second = Broker::start_on(&first.server.database, &env).await;
+    (first, second)
+}
+
+#[tokio::test]
+async fn concurrent_calls_on_two_brokers_make_one_upstream_refresh() {
+    let (provider, metrics) = provider(&[]).await;
+    let (first, second) = two_brokers(&provider, &[]).await;
+    let pair = provider.issue(&provider.github.0);
+    create(
+        &first,
+        json!({"provider": "github", "refresh_token": pair["refresh_token"], "connection_id": "c"}),
+    )
+    .await;
+    let before = token(&second, "c", "").await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+
+    let brokers = Arc::new([first, second]);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let brokers = brokers.clone();
+            tokio::spawn(async move {
+                get(&brokers[i % 2], "/connections/c/token?force_refresh=true").await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        let (status, answer) = task.await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        answers.push(answer);
+    }
+    assert!(
+        answers.iter().all(|a| a == &answers[0]),
+        "200 identical answers from two instances"
+    );
+    assert_ne!(answers[0]["accessToken"], before["accessToken"]);
+    assert_eq!(
+        refreshes_at_upstream(&metrics, "github").await,
+        2,
+        "the import's and one for the 200 calls"
+    );
+    let access = answers[0]["accessToken"].as_str().unwrap();
+    assert_eq!(provider.github_user_status(access).await, 200);
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_backs_off_with_the_stored_token_then_503() {
+    // Access tokens live 3 seconds at this upstream.
+    let (provider, _) = provider(&[("REFRESHD_LIFETIMES__ACCESS_TOKEN_SECS", "3")]).await;
+    // The second broker's GitHub token endpoint is a port nobody listens on.
+    let nowhere = format!("http://127.0.0.1:{}/token", free_port());
+    let (working, cut_off) =
+        two_brokers(&provider, &[("REFRESHD_GITHUB_TOKEN_URL", nowhere)]).await;
+    let code = issue_code(&provider, false);
+    create(
+        &working,
+        json!({"provider": "github", "code": code, "connection_id": "d"}),
+    )
+    .await;
+    let stored = token(&cut_off, "d", "?min_valid_secs=0").await;
+
+    // A refresh is due (60 s of validity asked, 3 s left) and fails: the stored token while it
+    // is valid.
+    let answer = token(&cut_off, "d", "").await;
+    assert_eq!(answer["accessToken"], stored["accessToken"]);
+    let (_, shown) = get(&cut_off, "/connections/d").await;
+    let connection = &shown["connection"];
+    assert_eq!(connection["status"], "backing_off", "{shown}");
+    assert_eq!(connection["failureCount"], 1);
+    assert!(
+        connection["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach GitHub"),
+        "{shown}"
+    );
+    let retry_after = connection["retryAfter"].as_i64().unwrap();
+    assert!(retry_after >= now_ms() + 10_000, "backs off: {shown}");
+
+    // Once it has expired: 503 with Retry-After, on every instance, forced or not; the
+    // working upstream is not called before the backoff ends either.
+    tokio::time::sleep(Duration::from_millis(4_000)).await;
+    for (broker, query) in [
+        (&cut_off, ""),
+        (&working, ""),
+        (&working, "?force_refresh=true"),
+    ] {
+        let response = broker
+            .http
+            .get(format!("{}/connections/d/token{query}", broker.server.url))
+            .bearer_auth(&broker.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+        let wait: i64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=30).contains(&wait), "{wait}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "backing_off");
+    }
+    let (_, shown) = get(&working, "/connections/d").await;
+    assert_eq!(
+        shown["connection"]["failureCount"], 1,
+        "no attempt meanwhile"
+    );
 }
