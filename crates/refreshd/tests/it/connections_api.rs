@@ -628,3 +628,72 @@ async fn an_unreachable_upstream_backs_off_with_the_stored_token_then_503() {
         "no attempt meanwhile"
     );
 }
+
+/// An upstream that reads each request and never answers; how many it received.
+async fn silent_upstream() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 4096];
+                if socket.read(&mut buffer).await.unwrap_or(0) > 0 {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+        }
+    });
+    (url, received)
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_is_never_sent_again_blindly() {
+    let (provider, _) = provider(&[]).await;
+    let (silent, received) = silent_upstream().await;
+    let (working, silenced) = two_brokers(
+        &provider,
+        &[
+            ("REFRESHD_GITHUB_TOKEN_URL", silent),
+            ("REFRESHD_UPSTREAM_TIMEOUT_SECS", "1".into()),
+        ],
+    )
+    .await;
+    let pair = provider.issue(&provider.github.0);
+    create(
+        &working,
+        json!({"provider": "github", "refresh_token": pair["refresh_token"], "connection_id": "u"}),
+    )
+    .await;
+    let stored = token(&working, "u", "").await;
+
+    // The refresh is sent and no answer comes: the refresh token may have been used upstream.
+    // The stored token, still valid, is the answer.
+    let answer = token(&silenced, "u", "?min_valid_secs=86400").await;
+    assert_eq!(answer["accessToken"], stored["accessToken"]);
+    let (_, shown) = get(&silenced, "/connections/u").await;
+    let connection = &shown["connection"];
+    assert_eq!(connection["status"], "backing_off", "{shown}");
+    assert!(
+        connection["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("may or may not have happened"),
+        "{shown}"
+    );
+    // Backing off past the broker's full hold (the longest upstream call and its margin).
+    assert!(
+        connection["retryAfter"].as_i64().unwrap() >= now_ms() + 15_000,
+        "{shown}"
+    );
+    // Asked again, forced, on either instance: nothing is sent.
+    for broker in [&silenced, &working] {
+        let again = token(broker, "u", "?force_refresh=true&min_valid_secs=86400").await;
+        assert_eq!(again["accessToken"], stored["accessToken"]);
+    }
+    assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
