@@ -228,6 +228,10 @@ async fn refresh_claimed(
         .and_then(|sealed| broker.0.sealer.unseal(id, TokenRole::Refresh, sealed));
     let Some(refresh_token) = refresh_token else {
         release(broker, id, holder).await;
+        // Nothing to refresh with (a GitHub token that never expires): the token while valid.
+        if let Some(answer) = stored(broker, &connection, now, 0) {
+            return Ok(answer);
+        }
         return Err(BrokerError::ConnectionBroken {
             upstream_error: "no_refresh_token".into(),
             message: format!(

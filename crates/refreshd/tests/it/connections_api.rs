@@ -183,6 +183,17 @@ async fn from_a_github_code_a_token_before_and_after_expiry() {
     assert_eq!(connection["expiresAt"], next["expiresAt"]);
     assert!(connection["refreshTokenExpiresAt"].as_i64().unwrap() > now_ms());
     assert!((connection["lastRefreshedAt"].as_i64().unwrap() - now_ms()).abs() < 5_000);
+
+    let logs = broker.server.logs();
+    assert!(
+        logs.contains("/connections/user-1/token"),
+        "trace logging was on"
+    );
+    for answer in [&first, &fresh, &next] {
+        let token = answer["accessToken"].as_str().unwrap();
+        assert!(!logs.contains(token), "a token reached the logs");
+    }
+    assert!(!logs.contains("ghr_"), "a refresh token reached the logs");
 }
 
 #[tokio::test]
