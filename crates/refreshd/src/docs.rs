@@ -203,6 +203,7 @@ mod tests {
                 "GET /oauth2/v3/userinfo" => &["googleToken"],
                 "GET /tokeninfo" | "POST /tokeninfo" => &["", "googleToken"],
                 r if r.starts_with("POST /auth/") => &["bearer"],
+                r if r.contains(" /connections") => &["bearer"],
                 _ => &[],
             }
         };
