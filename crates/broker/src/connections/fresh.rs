@@ -286,7 +286,19 @@ async fn save(
         .0
         .store
         .save_refresh(&connection.id, connection.version, tokens, next, now)
-        .await?;
+        .await;
+    let saved = match saved {
+        Ok(saved) => saved,
+        Err(e) => {
+            // The upstream has refreshed: the callers get the new token. The claim is kept to
+            // its term, so no instance sends the old refresh token again meanwhile.
+            tracing::error!(error = %e, "a connection's refresh could not be saved");
+            return Ok(Refreshed {
+                refresh_token: None,
+                ..refreshed
+            });
+        }
+    };
     match saved {
         Some(saved) => Ok(Refreshed {
             refresh_token: None,
