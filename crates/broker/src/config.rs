@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use refreshd_store::rules::connections::RefreshSchedule;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -74,4 +75,8 @@ pub struct BrokerSettings {
     pub replay_window_secs: i64,
     /// Lifetime of sessions from the login endpoints.
     pub session_secs: i64,
+    /// When connections are next refreshed after their tokens were obtained.
+    pub refresh_schedule: RefreshSchedule,
+    /// Most refreshes the refresher runs at once against one upstream.
+    pub refresh_concurrency: usize,
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use refreshd_broker::{BrokerSettings, GithubUpstream, GoogleUpstream};
 use refreshd_core::Lifetimes;
 use refreshd_provider::TrustedProxies;
+use refreshd_store::rules::connections::RefreshSchedule;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +62,16 @@ pub struct Config {
     /// Proxies (addresses or CIDR networks) whose `X-Forwarded-For` names the client whose
     /// sign-in attempts are counted; from anyone else the header is ignored.
     pub trusted_proxies: TrustedProxies,
+    /// Whether this instance runs the refresher of connections.
+    pub connection_refresher: bool,
+    /// How often the refresher looks for due connections, seconds.
+    pub connection_refresher_interval_secs: u64,
+    /// Most refreshes the refresher runs at once against one upstream.
+    pub connection_refresh_concurrency: usize,
+    /// How long before its access token expires a connection is refreshed, seconds.
+    pub connection_refresh_lead_secs: i64,
+    /// The longest a connection goes unrefreshed, days (unused refresh tokens expire).
+    pub connection_keepalive_days: i64,
 }
 
 /// A database URL. It may hold a password, so it is shown (`Debug`, `Display`) without its
@@ -143,6 +154,11 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             trusted_proxies: TrustedProxies::default(),
+            connection_refresher: true,
+            connection_refresher_interval_secs: 5,
+            connection_refresh_concurrency: 8,
+            connection_refresh_lead_secs: 600,
+            connection_keepalive_days: 7,
         }
     }
 }
@@ -294,6 +310,21 @@ impl Config {
             )));
         }
 
+        if self.connection_refresher_interval_secs == 0 || self.connection_refresh_concurrency == 0
+        {
+            return Err(Box::new(figment::Error::from(
+                "connection_refresher_interval_secs and connection_refresh_concurrency must be \
+                 positive"
+                    .to_owned(),
+            )));
+        }
+        if self.connection_refresh_lead_secs < 0 || self.connection_keepalive_days < 1 {
+            return Err(Box::new(figment::Error::from(
+                "connection_refresh_lead_secs must be 0 or more and connection_keepalive_days \
+                 at least 1"
+                    .to_owned(),
+            )));
+        }
         if self.replay_window_secs < 0 {
             return Err(Box::new(figment::Error::from(
                 "replay_window_secs must be 0 or more".to_owned(),
@@ -316,6 +347,11 @@ impl Config {
             connect_timeout_secs: self.connect_timeout_secs,
             replay_window_secs: self.replay_window_secs,
             session_secs: self.session_secs,
+            refresh_schedule: RefreshSchedule {
+                lead_secs: self.connection_refresh_lead_secs,
+                keepalive_secs: self.connection_keepalive_days * 24 * 3600,
+            },
+            refresh_concurrency: self.connection_refresh_concurrency,
         }
     }
 

@@ -97,6 +97,12 @@ fn describe() {
         "refreshd_broker_lease_waits_total",
         "Broker refreshes that found the token's lease held by another flight and waited."
     );
+    describe_counter!(
+        "refreshd_connection_refreshes_total",
+        "Connections the refresher refreshed before anyone asked, by provider and outcome: \
+         refreshed, broken (the upstream refused the grant), backing_off (a passing failure) \
+         or unknown (no answer after sending; held past the full hold, never re-sent blindly)."
+    );
     describe_histogram!(
         "refreshd_sqlite_batch_writes",
         "Writes committed together in one SQLite transaction."

@@ -128,6 +128,12 @@ pub async fn launch(
             std::time::Duration::from_secs(10),
         )),
     ];
+    if config.connection_refresher {
+        background.push(tokio::spawn(refreshd_broker::run_connection_refresher(
+            broker.clone(),
+            std::time::Duration::from_secs(config.connection_refresher_interval_secs),
+        )));
+    }
     let mut metrics_addr = None;
     if let Some(metrics_listen) = &config.metrics_listen {
         let metrics_listener = TcpListener::bind(metrics_listen)

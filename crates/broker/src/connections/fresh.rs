@@ -11,9 +11,7 @@
 use std::time::Duration;
 
 use refreshd_core::{ConnectionId, ConnectionStatus, Timestamp, TokenDigest, TokenRole, Upstream};
-use refreshd_store::rules::connections::{
-    self as rules, Backoff, FailedAttempt, FailureKind, RefreshSchedule,
-};
+use refreshd_store::rules::connections::{self as rules, Backoff, FailedAttempt, FailureKind};
 use refreshd_store::{ClaimAttempt, Connection, ConnectionTokens, Failure};
 use tokio::time::Instant;
 
@@ -221,6 +219,64 @@ async fn refresh_claimed(
         release(broker, id, holder).await;
         return decided.map(|answer| answer.expect("not None"));
     }
+    match refresh_held(broker, &connection, holder).await? {
+        Attempt::Refreshed(answer) => Ok(answer),
+        Attempt::NothingToRefreshWith => {
+            // A GitHub token that never expires: the token while valid.
+            if let Some(answer) = stored(broker, &connection, now, 0) {
+                return Ok(answer);
+            }
+            Err(BrokerError::ConnectionBroken {
+                upstream_error: "no_refresh_token".into(),
+                message: format!(
+                    "connection {:?} has no refresh token and its access token has expired; \
+                     replace the connection",
+                    id.as_str()
+                ),
+            })
+        }
+        Attempt::Failed { error, after: None } => Err(error),
+        Attempt::Failed {
+            error,
+            after: Some(failed),
+        } => {
+            let now = broker.0.clock.now();
+            let anyway = Wanted {
+                min_valid_secs: 0,
+                force: false,
+            };
+            match usable(broker, &failed, now, anyway)? {
+                Some(answer) => Ok(answer),
+                None => Err(error),
+            }
+        }
+    }
+}
+
+/// How a refresh of a claimed connection ended.
+pub enum Attempt {
+    /// The upstream refreshed: the new token (saved, or kept under the claim if the save
+    /// failed).
+    Refreshed(Refreshed),
+    /// The connection has no refresh token; the claim was released.
+    NothingToRefreshWith,
+    /// The upstream call failed; `after` is the connection as the recorded failure left it
+    /// (broken, or backing off), `None` if it was replaced or deleted meanwhile.
+    Failed {
+        error: BrokerError,
+        after: Option<Box<Connection>>,
+    },
+}
+
+/// Refreshes `connection`, claimed by `holder`, at the upstream and saves the outcome against
+/// the version read: the new tokens, or the failure as `rules::connections` classifies it.
+/// The one refresh of a connection both the API and the refresher run.
+pub async fn refresh_held(
+    broker: &Broker,
+    connection: &Connection,
+    holder: [u8; 16],
+) -> Result<Attempt, BrokerError> {
+    let id = &connection.id;
     let refresh_token = connection
         .tokens
         .refresh
@@ -228,45 +284,29 @@ async fn refresh_claimed(
         .and_then(|sealed| broker.0.sealer.unseal(id, TokenRole::Refresh, sealed));
     let Some(refresh_token) = refresh_token else {
         release(broker, id, holder).await;
-        // Nothing to refresh with (a GitHub token that never expires): the token while valid.
-        if let Some(answer) = stored(broker, &connection, now, 0) {
-            return Ok(answer);
-        }
-        return Err(BrokerError::ConnectionBroken {
-            upstream_error: "no_refresh_token".into(),
-            message: format!(
-                "connection {:?} has no refresh token and its access token has expired; \
-                 replace the connection",
-                id.as_str()
-            ),
-        });
+        return Ok(Attempt::NothingToRefreshWith);
     };
     let upstream = upstream_of(connection.upstream);
     match call_upstream(broker, upstream, &refresh_token).await {
-        Ok(refreshed) => save(broker, &connection, refreshed, holder).await,
-        Err(e) => {
+        Ok(refreshed) => save(broker, connection, refreshed, holder)
+            .await
+            .map(Attempt::Refreshed),
+        Err(error) => {
             let now = broker.0.clock.now();
-            let failure = failure(broker, &connection, &e, now);
-            let recorded = store
+            let failure = failure(broker, connection, &error, now);
+            let after = broker
+                .0
+                .store
                 .record_failure(id, connection.version, failure, now)
                 .await?;
-            let Some(failed) = recorded else {
+            if after.is_none() {
                 // Replaced or deleted meanwhile: nothing of ours to record.
                 release(broker, id, holder).await;
-                return Err(e);
-            };
-            match usable(
-                broker,
-                &failed,
-                now,
-                Wanted {
-                    min_valid_secs: 0,
-                    force: false,
-                },
-            )? {
-                Some(answer) => Ok(answer),
-                None => Err(e),
             }
+            Ok(Attempt::Failed {
+                error,
+                after: after.map(Box::new),
+            })
         }
     }
 }
@@ -280,8 +320,11 @@ async fn save(
 ) -> Result<Refreshed, BrokerError> {
     let now = broker.0.clock.now();
     let tokens = sealed_tokens(broker, &connection.id, &refreshed, Some(&connection.tokens));
-    let next =
-        RefreshSchedule::default().next_refresh_at(&tokens, now, refreshd_core::random::fraction());
+    let next = broker.0.settings.refresh_schedule.next_refresh_at(
+        &tokens,
+        now,
+        refreshd_core::random::fraction(),
+    );
     let saved = broker
         .0
         .store

@@ -3,6 +3,7 @@
 //! sealed (`TokenSealer`, bound to the id); no answer carries a refresh token.
 
 mod fresh;
+pub mod refresher;
 mod revoke;
 
 use std::collections::HashMap;
@@ -11,7 +12,6 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use refreshd_core::{ConnectionId, ConnectionStatus, Upstream};
-use refreshd_store::rules::connections::RefreshSchedule;
 use refreshd_store::{ConnectionFilter, NewConnection};
 
 use crate::auth::Caller;
@@ -103,8 +103,11 @@ pub async fn create(
     let id = request.connection_id.unwrap_or_else(ConnectionId::generate);
     let tokens = fresh::sealed_tokens(&broker, &id, &obtained, None);
     let now = broker.0.clock.now();
-    let next_refresh_at =
-        RefreshSchedule::default().next_refresh_at(&tokens, now, refreshd_core::random::fraction());
+    let next_refresh_at = broker.0.settings.refresh_schedule.next_refresh_at(
+        &tokens,
+        now,
+        refreshd_core::random::fraction(),
+    );
     let new = NewConnection {
         id,
         upstream: request.provider,

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 /// A provider (grace window 0: a refresh token used twice revokes its family) with a metrics
 /// listener, `env` besides; and the URL of its metrics.
-async fn provider(env: &[(&str, &str)]) -> (Provider, String) {
+pub(crate) async fn provider(env: &[(&str, &str)]) -> (Provider, String) {
     let metrics = format!("127.0.0.1:{}", free_port());
     let mut env = env.to_vec();
     env.push(("REFRESHD_METRICS_LISTEN", metrics.as_str()));
@@ -21,9 +21,11 @@ async fn provider(env: &[(&str, &str)]) -> (Provider, String) {
     (provider, format!("http://{metrics}/metrics"))
 }
 
-/// A broker whose GitHub and Google upstream is `provider`.
+/// A broker whose GitHub and Google upstream is `provider`; its refresher is off, so only
+/// the API refreshes.
 async fn broker(provider: &Provider) -> Broker {
     let mut env = provider.upstream_env();
+    env.push(("REFRESHD_CONNECTION_REFRESHER", "false".into()));
     env.push((
         "REFRESHD_GOOGLE_REVOKE_URL",
         format!("{}/revoke", provider.server.url),
@@ -32,7 +34,12 @@ async fn broker(provider: &Provider) -> Broker {
 }
 
 /// A request to the broker with its API key; the status and the JSON answer.
-async fn call(broker: &Broker, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn call(
+    broker: &Broker,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = broker
         .http
         .request(method, format!("{}{path}", broker.server.url))
@@ -45,25 +52,25 @@ async fn call(broker: &Broker, method: Method, path: &str, body: Option<Value>) 
     (status, response.json().await.unwrap())
 }
 
-async fn get(broker: &Broker, path: &str) -> (u16, Value) {
+pub(crate) async fn get(broker: &Broker, path: &str) -> (u16, Value) {
     call(broker, Method::GET, path, None).await
 }
 
-async fn create(broker: &Broker, body: Value) -> Value {
+pub(crate) async fn create(broker: &Broker, body: Value) -> Value {
     let (status, answer) = call(broker, Method::POST, "/connections", Some(body)).await;
     assert_eq!(status, 200, "{answer}");
     answer
 }
 
 /// The access token of connection `id`, as `query` asks for it.
-async fn token(broker: &Broker, id: &str, query: &str) -> Value {
+pub(crate) async fn token(broker: &Broker, id: &str, query: &str) -> Value {
     let (status, answer) = get(broker, &format!("/connections/{id}/token{query}")).await;
     assert_eq!(status, 200, "{answer}");
     answer
 }
 
 /// How many refresh grants of `dialect` the provider answered with new tokens.
-async fn refreshes_at_upstream(metrics: &str, dialect: &str) -> u64 {
+pub(crate) async fn refreshes_at_upstream(metrics: &str, dialect: &str) -> u64 {
     // GitHub's refresh tokens rotate; Google's are extended.
     let outcome = if dialect == "github" {
         "rotated"
@@ -299,7 +306,7 @@ async fn two_hundred_concurrent_forced_token_calls_make_one_upstream_refresh() {
 
 /// Revokes the GitHub grant behind `access_token` at the provider, as a user would in
 /// GitHub's settings.
-async fn revoke_github_grant(provider: &Provider, access_token: &str) {
+pub(crate) async fn revoke_github_grant(provider: &Provider, access_token: &str) {
     let (client_id, secret) = &provider.github;
     let response = reqwest::Client::new()
         .delete(format!(
@@ -517,7 +524,8 @@ async fn requests_are_checked() {
 }
 
 /// Every instance on one database seals connections' tokens under one master key.
-const MASTER_KEY: &str = "abababababababababababababababababababababababababababababababab";
+pub(crate) const MASTER_KEY: &str =
+    "abababababababababababababababababababababababababababababababab";
 
 /// Two brokers on one database, the second with `second_env` besides the upstream's.
 async fn two_brokers(
@@ -526,6 +534,7 @@ async fn two_brokers(
 ) -> (Broker, Broker) {
     let mut env = provider.upstream_env();
     env.push(("REFRESHD_MASTER_KEY", MASTER_KEY.into()));
+    env.push(("REFRESHD_CONNECTION_REFRESHER", "false".into()));
     let first = Broker::start(&env).await;
     env.extend(second_env.iter().cloned());
     let second = Broker::start_on(&first.server.database, &env).await;
