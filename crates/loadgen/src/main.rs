@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use refreshd_core::{AppKind, ClientId, ClientSecret, Lifetimes, Login, SystemClock};
+use refreshd_core::{AppKind, ClientId, ClientSecret, Lifetimes, Login, Scopes, SystemClock};
 use refreshd_provider::Provider;
 use refreshd_store::{NewApp, NewUser};
 
@@ -92,7 +92,7 @@ async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
     for i in 0..args.families {
         let (provider, app) = (provider.clone(), app.clone());
         tasks.spawn(async move {
-            refreshd_provider::issue_family(&provider, &app, user.id, "repo").await
+            refreshd_provider::issue_family(&provider, &app, user.id, &Scopes::parse("repo")).await
         });
         if tasks.len() == 256 || i + 1 == args.families {
             while let Some(issued) = tasks.join_next().await {

@@ -4,13 +4,9 @@
 use refreshd_core::Dialect;
 
 pub(crate) fn count(dialect: Dialect, grant_type: &'static str, outcome: &'static str) {
-    let dialect = match dialect {
-        Dialect::Github => "github",
-        Dialect::Google => "google",
-    };
     metrics::counter!(
         "refreshd_grants_total",
-        "dialect" => dialect,
+        "dialect" => dialect.as_str(),
         "grant_type" => grant_type,
         "outcome" => outcome
     )

@@ -127,14 +127,20 @@ pub async fn issue_family(
     provider: &Provider,
     app: &App,
     user_id: UserId,
-    scopes: &str,
+    scopes: &Scopes,
 ) -> Result<TokenAnswer, IssueError> {
     let now = provider.clock.now();
-    let minted = mint(app, Occasion::NewFamily, scopes, &provider.lifetimes, now);
+    let minted = mint(
+        app,
+        Occasion::NewFamily,
+        &scopes.to_github(),
+        &provider.lifetimes,
+        now,
+    );
     let grant = Grant {
         app_id: app.id,
         user_id,
-        scopes: Scopes::parse(scopes),
+        scopes: scopes.clone(),
     };
     provider.store.issue_pair(grant, minted.pair, now).await?;
     Ok(minted.answer)
@@ -145,7 +151,7 @@ pub async fn issue_code(
     provider: &Provider,
     app: &App,
     user: &User,
-    scopes: &str,
+    scopes: &Scopes,
     redirect_uri: Option<String>,
     code_challenge: Option<(String, String)>,
     with_refresh: bool,
@@ -162,7 +168,7 @@ pub async fn issue_code(
         grant: Grant {
             app_id: app.id,
             user_id: user.id,
-            scopes: Scopes::parse(scopes),
+            scopes: scopes.clone(),
         },
         redirect_uri,
         code_challenge,

@@ -261,9 +261,7 @@ pub async fn token(config: &Config, command: TokenCommand) -> Result<(), BoxErro
     } = command;
     let app = find_app(&p.store, &client_id).await?;
     let user = find_user(&p, &login).await?;
-    let answer =
-        refreshd_provider::issue_family(&p, &app, user.id, &Scopes::parse(&scope).to_github())
-            .await?;
+    let answer = refreshd_provider::issue_family(&p, &app, user.id, &Scopes::parse(&scope)).await?;
     // Always JSON: exactly what the token endpoint answers with `Accept: application/json`.
     println!("{}", serde_json::to_string(&answer)?);
     Ok(())
@@ -283,7 +281,7 @@ pub async fn code(config: &Config, command: CodeCommand) -> Result<(), BoxError>
     let app = find_app(&p.store, &client_id).await?;
     let user = find_user(&p, &login).await?;
     let challenge = code_challenge.zip(code_challenge_method);
-    let scopes = Scopes::parse(&scope).to_github();
+    let scopes = Scopes::parse(&scope);
     let code =
         refreshd_provider::issue_code(&p, &app, &user, &scopes, redirect_uri, challenge, true)
             .await?;

@@ -8,15 +8,6 @@ use super::pairs::revoke_user_grant;
 use super::rows::find_authorization_in;
 use super::{Pg, PostgresStore, conflict_or_unavailable, execute};
 
-/// That the `token_pairs` row being changed belongs to a live family of app `$2`, with the
-/// family looked up by primary key. A macro so that constant statements can include it.
-macro_rules! of_live_family {
-    () => {
-        "(SELECT f.app_id = $2 AND f.revoked_at IS NULL
-          FROM families f WHERE f.id = token_pairs.family_id)"
-    };
-}
-
 #[async_trait]
 impl AccessTokens for PostgresStore {
     async fn find_authorization(

@@ -63,12 +63,15 @@ impl Callers for PostgresStore {
     }
 
     async fn find_api_key(&self, digest: TokenDigest) -> Result<Option<ApiKey>, StoreError> {
-        let sql = format!(
-            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE digest = $1 AND revoked_at IS NULL"
-        );
+        // Built once: this lookup runs on every broker call.
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE digest = $1 AND revoked_at IS NULL"
+            )
+        });
         let row = query_opt(
             &self.client().await?,
-            &sql,
+            &SQL,
             &[&digest.as_bytes().as_slice()],
         )
         .await?;

@@ -14,15 +14,6 @@ use super::pairs::{PairColumns, start_family};
 use super::rows::{login_of, state_of};
 use super::{Column, Pg, PostgresStore, conflict_or_unavailable, execute, query, query_opt};
 
-/// That the `token_pairs` row being changed belongs to a live family of app `$2`, with the
-/// family looked up by primary key. A macro so that constant statements can include it.
-macro_rules! of_live_family {
-    () => {
-        "(SELECT f.app_id = $2 AND f.revoked_at IS NULL
-          FROM families f WHERE f.id = token_pairs.family_id)"
-    };
-}
-
 /// The rotation, in one statement: a conditional update of the presented token's live pair
 /// (of concurrent ones exactly one matches; the others wait for its row lock and then find it
 /// rotated) and the successor's insert (`$5`..`$10`), linked by its refresh digest `$4`.

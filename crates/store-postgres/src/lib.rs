@@ -5,6 +5,15 @@
 //! `StoreError::Unavailable`; the pool replaces broken connections on the next checkout, so
 //! refreshd recovers without a restart once the database is back.
 
+/// That the `token_pairs` row being changed belongs to a live family of app `$2`, with the
+/// family looked up by primary key. A macro so that constant statements can include it.
+macro_rules! of_live_family {
+    () => {
+        "(SELECT f.app_id = $2 AND f.revoked_at IS NULL
+          FROM families f WHERE f.id = token_pairs.family_id)"
+    };
+}
+
 mod access_tokens;
 mod apps;
 mod attempts;

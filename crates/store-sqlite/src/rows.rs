@@ -57,7 +57,13 @@ pub(super) fn app_of(row: &Row) -> rusqlite::Result<App> {
             )
         })?,
         name: row.get("app_name")?,
-        kind: AppKind::parse(&kind).unwrap_or(AppKind::GithubApp),
+        kind: AppKind::parse(&kind).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                "bad app kind".into(),
+            )
+        })?,
         redirect_uri: row.get("redirect_uri")?,
         secret_digest: digest_of(row, "secret_digest")?,
         expiring_tokens: row.get("expiring_tokens")?,
@@ -103,17 +109,20 @@ pub(super) fn find_authorization_in(
     access: &TokenDigest,
     now: Timestamp,
 ) -> Result<Option<Authorization>, StoreError> {
-    let sql = format!(
-        "SELECT p.id, f.scopes, p.access_digest, p.access_last_eight, p.access_expires_at,
-                p.created_at, p.updated_at, {APP_COLUMNS}, {USER_COLUMNS}
-         FROM token_pairs p
-         JOIN families f ON f.id = p.family_id
-         JOIN apps a ON a.id = f.app_id
-         JOIN users u ON u.id = f.user_id
-         WHERE p.access_digest = ?1 AND p.state = 0 AND f.revoked_at IS NULL
-           AND (p.access_expires_at IS NULL OR p.access_expires_at > ?2)"
-    );
-    conn.prepare_cached(&sql)
+    // Built once: this lookup runs on every API call with an access token.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT p.id, f.scopes, p.access_digest, p.access_last_eight, p.access_expires_at,
+                    p.created_at, p.updated_at, {APP_COLUMNS}, {USER_COLUMNS}
+             FROM token_pairs p
+             JOIN families f ON f.id = p.family_id
+             JOIN apps a ON a.id = f.app_id
+             JOIN users u ON u.id = f.user_id
+             WHERE p.access_digest = ?1 AND p.state = 0 AND f.revoked_at IS NULL
+               AND (p.access_expires_at IS NULL OR p.access_expires_at > ?2)"
+        )
+    });
+    conn.prepare_cached(&SQL)
         .and_then(|mut s| {
             s.query_row(params![access.as_bytes(), now.secs()], |row| {
                 Ok(Authorization {

@@ -444,7 +444,7 @@ async fn decide(
         provider,
         &request.app,
         &user,
-        &scopes.to_github(),
+        &scopes,
         Some(request.redirect.to_string()),
         ask.challenge.clone(),
         match request.dialect {

@@ -334,15 +334,17 @@ pub async fn revoke_token(
     let app = owned_app(&provider, &visitor, &client_id, Some(&form.csrf)).await?;
     let family_id = FamilyId(family_id.parse().map_err(|_| PageError::NotFound)?);
     let now = provider.clock.now();
-    provider.store.revoke_family(app.id, family_id, now).await?;
-    tracing::info!(
-        target: AUDIT,
-        event = "app.revoked",
-        client_id = %app.client_id,
-        family_id = family_id.0,
-        by = visitor.user.as_ref().map_or("", |u| u.login.as_str()),
-        via = "app settings page",
-        "the app's owner revoked a token family"
-    );
+    // An unknown or already revoked family: nothing happened, so nothing is audited.
+    if provider.store.revoke_family(app.id, family_id, now).await? {
+        tracing::info!(
+            target: AUDIT,
+            event = "app.revoked",
+            client_id = %app.client_id,
+            family_id = family_id.0,
+            by = visitor.user.as_ref().map_or("", |u| u.login.as_str()),
+            via = "app settings page",
+            "the app's owner revoked a token family"
+        );
+    }
     Ok(Redirect::to(&app_path(&app)).into_response())
 }

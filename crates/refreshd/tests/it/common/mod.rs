@@ -6,7 +6,7 @@ pub mod process;
 use std::sync::Arc;
 
 use refreshd::{Config, RunningServer};
-use refreshd_core::{AppKind, ClientId, ClientSecret, Lifetimes, ManualClock, Timestamp};
+use refreshd_core::{AppKind, ClientId, ClientSecret, Lifetimes, ManualClock, Scopes, Timestamp};
 use refreshd_provider::{Provider, TokenAnswer};
 use refreshd_store::{App, NewApp, NewUser, User};
 use serde_json::Value;
@@ -111,7 +111,7 @@ impl TestApp {
 
     /// A fresh token family for the fixture user, as `refreshd token issue` mints it.
     pub async fn issue(&self, app: &App) -> TokenAnswer {
-        refreshd_provider::issue_family(&self.provider, app, self.user.id, "repo")
+        refreshd_provider::issue_family(&self.provider, app, self.user.id, &Scopes::parse("repo"))
             .await
             .unwrap()
     }
@@ -123,7 +123,7 @@ impl TestApp {
             &self.provider,
             app,
             &self.user,
-            "openid email",
+            &Scopes::parse("openid email"),
             redirect_uri,
             None,
             true,
@@ -138,7 +138,7 @@ impl TestApp {
             &self.provider,
             &self.app,
             &self.user,
-            "repo",
+            &Scopes::parse("repo"),
             None,
             challenge,
             true,

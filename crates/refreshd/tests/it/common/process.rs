@@ -107,18 +107,8 @@ impl Server {
 impl Server {
     /// Creates user `login` with `password` (`user create --password-stdin`).
     pub fn create_user_with_password(&self, login: &str, password: &str) {
-        use std::io::Write;
-        let mut child = self
-            .command(&["user", "create", "--login", login, "--password-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(password.as_bytes()).unwrap();
-        drop(stdin);
-        let created = child.wait_with_output().unwrap();
+        let command = self.command(&["user", "create", "--login", login, "--password-stdin"]);
+        let created = output_with_stdin(command, password);
         let stderr = String::from_utf8_lossy(&created.stderr);
         assert!(created.status.success(), "user create: {stderr}");
     }
