@@ -17,6 +17,27 @@ pub struct Caller {
     pub id: String,
 }
 
+/// A caller with an API key: the backend itself. Connections hold every user's grants, so
+/// they are the backend's alone; a session token, which end users hold, is refused (403).
+pub struct Backend(pub Caller);
+
+impl FromRequestParts<Broker> for Backend {
+    type Rejection = BrokerError;
+
+    async fn from_request_parts(parts: &mut Parts, broker: &Broker) -> Result<Self, BrokerError> {
+        let caller = Caller::from_request_parts(parts, broker).await?;
+        if !caller.id.starts_with(KEY_CALLER) {
+            return Err(BrokerError::Forbidden(
+                "this endpoint takes an API key (rfd_…), not a session token",
+            ));
+        }
+        Ok(Self(caller))
+    }
+}
+
+/// How a caller's `id` starts when it came with an API key.
+const KEY_CALLER: &str = "key:";
+
 impl FromRequestParts<Broker> for Caller {
     type Rejection = BrokerError;
 
@@ -41,7 +62,7 @@ impl FromRequestParts<Broker> for Caller {
         if token.starts_with(API_KEY_PREFIX) {
             let key = store.find_api_key(digest).await?.ok_or(wrong)?;
             return Ok(Self {
-                id: format!("key:{}", key.id),
+                id: format!("{KEY_CALLER}{}", key.id),
             });
         }
         if token.starts_with(SESSION_PREFIX) {

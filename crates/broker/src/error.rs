@@ -16,6 +16,8 @@ pub enum BrokerError {
     TooLarge,
     #[error("{0}")]
     Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("this endpoint does not accept that method")]
     MethodNotAllowed,
     /// The upstream refused the refresh token or code; its own error code is kept.
@@ -68,6 +70,7 @@ impl BrokerError {
             Self::InvalidRequest(_) => (ErrorCode::InvalidRequest, StatusCode::BAD_REQUEST),
             Self::TooLarge => (ErrorCode::InvalidRequest, StatusCode::PAYLOAD_TOO_LARGE),
             Self::Unauthorized(_) => (ErrorCode::Unauthorized, StatusCode::UNAUTHORIZED),
+            Self::Forbidden(_) => (ErrorCode::Forbidden, StatusCode::FORBIDDEN),
             Self::MethodNotAllowed => (ErrorCode::MethodNotAllowed, StatusCode::METHOD_NOT_ALLOWED),
             Self::InvalidGrant { .. } => (ErrorCode::InvalidGrant, StatusCode::BAD_REQUEST),
             Self::NotConfigured(_) => (
@@ -107,6 +110,8 @@ pub enum ErrorCode {
     InvalidRequest,
     /// 401.
     Unauthorized,
+    /// 403: a session token where only an API key will do.
+    Forbidden,
     /// 405: a method the path does not serve.
     MethodNotAllowed,
     /// 400: the upstream refused the refresh token, code or access token.
@@ -152,6 +157,15 @@ pub enum BrokerErrors {
     /// `upstream_timeout`: the upstream did not answer in time
     #[response(status = 504)]
     Timeout(ErrorEnvelope),
+}
+
+/// The error of the endpoints only a backend's API key may call, besides `BrokerErrors`.
+#[allow(dead_code)] // listed in the document, never built: a `BrokerError` is what is answered
+#[derive(utoipa::IntoResponses)]
+pub enum KeyOnlyErrors {
+    /// `forbidden`: a session token, where only an API key will do
+    #[response(status = 403)]
+    Forbidden(ErrorEnvelope),
 }
 
 /// The errors of the endpoints for one connection, besides `BrokerErrors`.

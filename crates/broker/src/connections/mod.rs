@@ -2,6 +2,7 @@
 //! backends ask it for a working access token by the connection's id. Tokens are kept only
 //! sealed (`TokenSealer`, bound to the id); no answer carries a refresh token.
 
+mod claim;
 mod fresh;
 pub mod refresher;
 mod revoke;
@@ -11,10 +12,12 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderName;
+use axum::http::header::CACHE_CONTROL;
 use refreshd_core::{ConnectionId, ConnectionStatus, Upstream};
 use refreshd_store::{ConnectionFilter, NewConnection};
 
-use crate::auth::Caller;
+use crate::auth::Backend;
 use crate::error::BrokerError;
 use crate::state::Broker;
 use crate::wire::{
@@ -66,10 +69,10 @@ fn param<T>(
 /// importing a refresh token, which is refreshed once at once to prove it works.
 #[utoipa::path(post, path = "/connections", operation_id = "connectionCreate", tag = "Connections", security(("bearer" = [])),
     request_body = CreateConnection,
-    responses((status = 200, description = "Connected", body = ConnectionSaved), crate::error::BrokerErrors))]
+    responses((status = 200, description = "Connected", body = ConnectionSaved), crate::error::BrokerErrors, crate::error::KeyOnlyErrors))]
 pub async fn create(
     State(broker): State<Broker>,
-    caller: Caller,
+    Backend(caller): Backend,
     Body(request): Body<CreateConnection>,
 ) -> Result<Json<ConnectionSaved>, BrokerError> {
     let upstream = upstream_of(request.provider);
@@ -124,17 +127,18 @@ pub async fn create(
 #[utoipa::path(get, path = "/connections/{id}/token", operation_id = "connectionToken", tag = "Connections", security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "The connection's id"),
-        ("min_valid_secs" = Option<i64>, Query, description = "How long the token must stay valid (default 60)"),
+        ("min_valid_secs" = Option<i64>, Query, description = "How long the token must stay valid, in seconds (default 60), at most half the life a token is issued with: asking more does not refresh on every call"),
         ("force_refresh" = Option<bool>, Query, description = "Refresh even if the stored token would do, unless a refresh landed in the last 2 seconds (callers forcing together share one)"),
     ),
-    responses((status = 200, description = "A working access token", body = TokenReply),
-        crate::error::ConnectionErrors, crate::error::BrokerErrors))]
+    responses((status = 200, description = "A working access token", body = TokenReply,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        crate::error::ConnectionErrors, crate::error::BrokerErrors, crate::error::KeyOnlyErrors))]
 pub async fn token(
     State(broker): State<Broker>,
-    _caller: Caller,
+    _: Backend,
     path: Result<Path<String>, PathRejection>,
     query: Params,
-) -> Result<Json<TokenReply>, BrokerError> {
+) -> Result<([(HeaderName, &'static str); 1], Json<TokenReply>), BrokerError> {
     let id = connection_id(path)?;
     let params = params(query)?;
     let min_valid_secs = param(
@@ -156,23 +160,24 @@ pub async fn token(
         force,
     };
     let (_, answer) = fresh::token(&broker, &id, wanted).await?;
-    Ok(Json(TokenReply {
+    let reply = TokenReply {
         access_token: answer.token,
         connection_id: id.to_string(),
         expires_at: answer.expires_at,
         scope: answer.scope.unwrap_or_default(),
         success: true,
-    }))
+    };
+    Ok(([(CACHE_CONTROL, "no-store")], Json(reply)))
 }
 
 /// Refresh a connection now, whatever its token's expiry (unless it is broken or backing off).
 #[utoipa::path(post, path = "/connections/{id}/refresh", operation_id = "connectionRefresh", tag = "Connections", security(("bearer" = [])),
     params(("id" = String, Path, description = "The connection's id")),
     responses((status = 200, description = "Refreshed", body = ConnectionSaved),
-        crate::error::ConnectionErrors, crate::error::BrokerErrors))]
+        crate::error::ConnectionErrors, crate::error::BrokerErrors, crate::error::KeyOnlyErrors))]
 pub async fn refresh(
     State(broker): State<Broker>,
-    _caller: Caller,
+    _: Backend,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ConnectionSaved>, BrokerError> {
     let id = connection_id(path)?;
@@ -194,10 +199,10 @@ pub async fn refresh(
 #[utoipa::path(get, path = "/connections/{id}", operation_id = "connectionShow", tag = "Connections", security(("bearer" = [])),
     params(("id" = String, Path, description = "The connection's id")),
     responses((status = 200, description = "The connection", body = ConnectionShown),
-        crate::error::ConnectionErrors, crate::error::BrokerErrors))]
+        crate::error::ConnectionErrors, crate::error::BrokerErrors, crate::error::KeyOnlyErrors))]
 pub async fn show(
     State(broker): State<Broker>,
-    _caller: Caller,
+    _: Backend,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ConnectionShown>, BrokerError> {
     let id = connection_id(path)?;
@@ -221,10 +226,10 @@ pub async fn show(
         ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`"),
         ("limit" = Option<i64>, Query, description = "At most this many, 1 to 200 (default 50)"),
     ),
-    responses((status = 200, description = "One page", body = ConnectionPage), crate::error::BrokerErrors))]
+    responses((status = 200, description = "One page", body = ConnectionPage), crate::error::BrokerErrors, crate::error::KeyOnlyErrors))]
 pub async fn list(
     State(broker): State<Broker>,
-    _caller: Caller,
+    _: Backend,
     query: Params,
 ) -> Result<Json<ConnectionPage>, BrokerError> {
     let params = params(query)?;
@@ -266,10 +271,10 @@ pub async fn list(
 #[utoipa::path(delete, path = "/connections/{id}", operation_id = "connectionDelete", tag = "Connections", security(("bearer" = [])),
     params(("id" = String, Path, description = "The connection's id")),
     responses((status = 200, description = "Deleted", body = ConnectionDeleted),
-        crate::error::ConnectionErrors, crate::error::BrokerErrors))]
+        crate::error::ConnectionErrors, crate::error::BrokerErrors, crate::error::KeyOnlyErrors))]
 pub async fn delete(
     State(broker): State<Broker>,
-    _caller: Caller,
+    _: Backend,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ConnectionDeleted>, BrokerError> {
     let id = connection_id(path)?;

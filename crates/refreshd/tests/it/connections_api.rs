@@ -33,6 +33,9 @@ async fn broker(provider: &Provider) -> Broker {
     Broker::start(&env).await
 }
 
+/// Longer than the broker's window in which a refresh just made serves a forced one.
+pub(crate) const FORCE_WINDOW: Duration = Duration::from_millis(3_100);
+
 /// A request to the broker with its API key; the status and the JSON answer.
 pub(crate) async fn call(
     broker: &Broker,
@@ -173,7 +176,12 @@ async fn from_a_github_code_a_token_before_and_after_expiry() {
     assert!(fresh["expiresAt"].as_i64().unwrap() > now_ms());
     assert_eq!(provider.github_user_status(fresh_access).await, 200);
     assert_eq!(refreshes_at_upstream(&metrics, "github").await, 1);
-    // A token that must outlive its lifetime is refreshed every time: the default 60 s here.
+    // Asked to outlive its lifetime (the default 60 s here), a token is asked for at most half
+    // the life it was issued with: not refreshed on every call.
+    let next = token(&broker, "user-1", "").await;
+    assert_eq!(next["accessToken"], fresh["accessToken"]);
+    assert_eq!(refreshes_at_upstream(&metrics, "github").await, 1);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     let next = token(&broker, "user-1", "").await;
     assert_ne!(next["accessToken"], fresh["accessToken"]);
     assert_eq!(refreshes_at_upstream(&metrics, "github").await, 2);
@@ -334,8 +342,9 @@ async fn a_grant_revoked_upstream_breaks_the_connection() {
     let answer = token(&broker, "b", "").await;
     revoke_github_grant(&provider, answer["accessToken"].as_str().unwrap()).await;
 
-    // A token that must outlive the stored one's life needs a refresh, which is refused.
-    let (status, broken) = get(&broker, "/connections/b/token?min_valid_secs=86400").await;
+    // A forced refresh (past the window in which one just made serves) is refused.
+    tokio::time::sleep(FORCE_WINDOW).await;
+    let (status, broken) = get(&broker, "/connections/b/token?force_refresh=true").await;
     assert_eq!(status, 409, "{broken}");
     assert_eq!(broken["error"], "connection_broken");
     assert_eq!(broken["upstreamError"], "bad_refresh_token");
@@ -585,8 +594,8 @@ async fn concurrent_calls_on_two_brokers_make_one_upstream_refresh() {
 
 #[tokio::test]
 async fn an_unreachable_upstream_backs_off_with_the_stored_token_then_503() {
-    // Access tokens live 3 seconds at this upstream.
-    let (provider, _) = provider(&[("REFRESHD_LIFETIMES__ACCESS_TOKEN_SECS", "3")]).await;
+    // Access tokens live 6 seconds at this upstream.
+    let (provider, _) = provider(&[("REFRESHD_LIFETIMES__ACCESS_TOKEN_SECS", "6")]).await;
     // The second broker's GitHub token endpoint is a port nobody listens on.
     let nowhere = format!("http://127.0.0.1:{}/token", free_port());
     let (working, cut_off) =
@@ -599,8 +608,9 @@ async fn an_unreachable_upstream_backs_off_with_the_stored_token_then_503() {
     .await;
     let stored = token(&cut_off, "d", "?min_valid_secs=0").await;
 
-    // A refresh is due (60 s of validity asked, 3 s left) and fails: the stored token while it
-    // is valid.
+    // A refresh is due (60 s of validity asked, which is cut to half the token's 6 s life;
+    // under 3 s left) and fails: the stored token while it is valid.
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
     let answer = token(&cut_off, "d", "").await;
     assert_eq!(answer["accessToken"], stored["accessToken"]);
     let (_, shown) = get(&cut_off, "/connections/d").await;
@@ -693,7 +703,8 @@ async fn an_unknown_outcome_is_never_sent_again_blindly() {
 
     // The refresh is sent and no answer comes: the refresh token may have been used upstream.
     // The stored token, still valid, is the answer.
-    let answer = token(&silenced, "u", "?min_valid_secs=86400").await;
+    tokio::time::sleep(FORCE_WINDOW).await;
+    let answer = token(&silenced, "u", "?force_refresh=true").await;
     assert_eq!(answer["accessToken"], stored["accessToken"]);
     let (_, shown) = get(&silenced, "/connections/u").await;
     let connection = &shown["connection"];
@@ -712,8 +723,66 @@ async fn an_unknown_outcome_is_never_sent_again_blindly() {
     );
     // Asked again, forced, on either instance: nothing is sent.
     for broker in [&silenced, &working] {
-        let again = token(broker, "u", "?force_refresh=true&min_valid_secs=86400").await;
+        let again = token(broker, "u", "?force_refresh=true").await;
         assert_eq!(again["accessToken"], stored["accessToken"]);
     }
     assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_session_token_cannot_reach_connections() {
+    let (provider, _) = provider(&[]).await;
+    let broker = broker(&provider).await;
+    let pair = provider.issue(&provider.github.0);
+    create(
+        &broker,
+        json!({"provider": "github", "refresh_token": pair["refresh_token"], "connection_id": "mine"}),
+    )
+    .await;
+    // An end user's session, from signing in through the broker.
+    let code = issue_code(&provider, false);
+    let (status, login) = call(
+        &broker,
+        Method::POST,
+        "/auth/github",
+        Some(json!({"code": code})),
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    let session = login["authState"]["token"].as_str().unwrap().to_owned();
+    let as_user = |method: Method, path: &str| {
+        broker
+            .http
+            .request(method, format!("{}{path}", broker.server.url))
+            .bearer_auth(&session)
+    };
+    let attempts = [
+        as_user(Method::GET, "/connections"),
+        as_user(Method::GET, "/connections/mine"),
+        as_user(Method::GET, "/connections/mine/token"),
+        as_user(Method::POST, "/connections/mine/refresh"),
+        as_user(Method::DELETE, "/connections/mine"),
+        as_user(Method::POST, "/connections").json(
+            &json!({"provider": "github", "refresh_token": "ghr_x", "connection_id": "mine"}),
+        ),
+    ];
+    for attempt in attempts {
+        let response = attempt.send().await.unwrap();
+        assert_eq!(response.status(), 403);
+        let err: Value = response.json().await.unwrap();
+        assert_eq!(err["error"], "forbidden", "{err}");
+        holds_no_token(&err);
+    }
+    // The connection is untouched, and the session still works where it belongs.
+    let (status, shown) = get(&broker, "/connections/mine").await;
+    assert_eq!(
+        (status, &shown["connection"]["status"]),
+        (200, &json!("live"))
+    );
+    let response = as_user(Method::POST, "/auth/github/refresh")
+        .json(&json!({"refresh_token": login["authState"]["refreshToken"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
 }
