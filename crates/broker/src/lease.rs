@@ -37,8 +37,8 @@ type Renewals = (Arc<Notify>, JoinHandle<()>);
 
 /// A lease's term from its last renewal: how long a dead holder blocks the token (4 to 5 s:
 /// times are whole seconds).
-const LEASE_TERM_SECS: i64 = 5;
-const RENEW_EVERY: Duration = Duration::from_secs(1);
+pub const LEASE_TERM_SECS: i64 = 5;
+pub const RENEW_EVERY: Duration = Duration::from_secs(1);
 
 /// How often a flight that finds the token's lease taken looks again.
 const LEASE_POLL: Duration = Duration::from_millis(20);

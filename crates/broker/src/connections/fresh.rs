@@ -2,9 +2,9 @@
 //! else one refresh, of which concurrent callers share one.
 //!
 //! On this instance callers of one connection join one flight (`crate::flight`); across
-//! instances the flight claims the connection (`Connections::claim_connection`) before it calls
-//! the upstream, and a flight that finds the claim held reads until it ends, then takes what
-//! the holder saved. The refresh is saved against the version read, so two writers never both
+//! instances the flight claims the connection (`Connections::claim_connection`, kept by
+//! `claim::Kept`) before it calls the upstream, and a flight that finds the claim held reads
+//! until it ends, then takes what the holder saved. The refresh is saved against the version read, so two writers never both
 //! win. A refresh whose outcome is unknown is recorded as backing off past the broker's full
 //! hold, so the refresh token is not sent again blindly.
 
@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use refreshd_core::{ConnectionId, ConnectionStatus, Timestamp, TokenDigest, TokenRole, Upstream};
 use refreshd_store::rules::connections::{self as rules, Backoff, FailedAttempt, FailureKind};
-use refreshd_store::{ClaimAttempt, Connection, ConnectionTokens, Failure};
+use refreshd_store::{ClaimAttempt, Connection, ConnectionTokens, Failure, StoreError};
 use tokio::time::Instant;
 
+use super::claim;
 use crate::error::BrokerError;
 use crate::lease;
 use crate::refresh::call_upstream;
@@ -24,6 +25,10 @@ use crate::upstream::{self, Refreshed};
 /// How often a flight that finds the connection claimed elsewhere reads it again.
 const CLAIM_POLL: Duration = Duration::from_millis(25);
 
+/// How long a failed save of a refresh is tried again for: the upstream has rotated, and the
+/// old refresh token in the row no longer works.
+const SAVE_RETRIES_MS: [u64; 4] = [250, 500, 1000, 2000];
+
 /// A forced refresh is satisfied by one that landed this recently, so callers forcing
 /// together (or again and again) cause one upstream refresh, not one each.
 pub const FORCE_WINDOW_SECS: i64 = 2;
@@ -31,7 +36,8 @@ pub const FORCE_WINDOW_SECS: i64 = 2;
 /// What the caller asks for.
 #[derive(Clone, Copy)]
 pub struct Wanted {
-    /// The token must stay valid this much longer.
+    /// The token must stay valid this much longer; at most half the life a token is issued
+    /// with (`stored`), so asking more than a fresh token gives does not refresh every call.
     pub min_valid_secs: i64,
     /// Refresh even if the stored token would do, unless a refresh landed within
     /// `FORCE_WINDOW_SECS`.
@@ -114,16 +120,24 @@ fn stored(
     min_valid_secs: i64,
 ) -> Option<Refreshed> {
     let tokens = &connection.tokens;
-    let lasts = tokens
-        .access_expires_at
-        .is_none_or(|at| at > now.plus_secs(min_valid_secs));
+    let lasts = tokens.access_expires_at.is_none_or(|at| {
+        let issued_for = at.secs() - connection.last_refreshed_at.secs();
+        at > now.plus_secs(min_valid_secs.min(issued_for / 2))
+    });
     if !lasts {
         return None;
     }
     let token = broker
         .0
         .sealer
-        .unseal(&connection.id, TokenRole::Access, &tokens.access)?;
+        .unseal(&connection.id, TokenRole::Access, &tokens.access);
+    if token.is_none() {
+        tracing::error!(
+            connection = connection.id.as_str(),
+            "a connection's access token does not open with this instance's master key"
+        );
+    }
+    let token = token?;
     Some(Refreshed {
         token,
         refresh_token: None,
@@ -176,7 +190,7 @@ async fn refresh_claimed(
     let connection = loop {
         let now = broker.0.clock.now();
         match store
-            .claim_connection(id, holder, now.plus_secs(hold), now)
+            .claim_connection(id, holder, claim::term_from(now), now)
             .await?
         {
             ClaimAttempt::Claimed(connection) => break *connection,
@@ -208,6 +222,7 @@ async fn refresh_claimed(
             }
         }
     };
+    let _kept = claim::Kept::start(broker, id, holder);
     let now = broker.0.clock.now();
     // Decided again on the connection as claimed: it may have been refreshed since it was read.
     let wanted = Wanted {
@@ -260,8 +275,10 @@ pub enum Attempt {
     Refreshed(Refreshed),
     /// The connection has no refresh token; the claim was released.
     NothingToRefreshWith,
-    /// The upstream call failed; `after` is the connection as the recorded failure left it
-    /// (broken, or backing off), `None` if it was replaced or deleted meanwhile.
+    /// The refresh failed; `after` is the connection as the recorded failure left it (broken,
+    /// or backing off), `None` if nothing was recorded: the connection was replaced or deleted
+    /// meanwhile, or this instance has no client for its upstream (the claim was released
+    /// and another instance may refresh it).
     Failed {
         error: BrokerError,
         after: Option<Box<Connection>>,
@@ -277,38 +294,59 @@ pub async fn refresh_held(
     holder: [u8; 16],
 ) -> Result<Attempt, BrokerError> {
     let id = &connection.id;
-    let refresh_token = connection
-        .tokens
-        .refresh
-        .as_ref()
-        .and_then(|sealed| broker.0.sealer.unseal(id, TokenRole::Refresh, sealed));
-    let Some(refresh_token) = refresh_token else {
+    let Some(sealed) = connection.tokens.refresh.as_ref() else {
         release(broker, id, holder).await;
         return Ok(Attempt::NothingToRefreshWith);
+    };
+    let Some(refresh_token) = broker.0.sealer.unseal(id, TokenRole::Refresh, sealed) else {
+        // Another master key sealed it (a lost key file, a restored backup, an instance
+        // started with the wrong key): backed off like a passing failure, so it neither
+        // takes every round of the refresher nor is written off.
+        tracing::error!(
+            connection = id.as_str(),
+            "a connection's refresh token does not open with this instance's master key"
+        );
+        let error = BrokerError::Unavailable(StoreError::Corrupt(
+            "a connection's tokens do not open with this instance's master key".into(),
+        ));
+        return record(broker, connection, holder, error).await;
     };
     let upstream = upstream_of(connection.upstream);
     match call_upstream(broker, upstream, &refresh_token).await {
         Ok(refreshed) => save(broker, connection, refreshed, holder)
             .await
             .map(Attempt::Refreshed),
-        Err(error) => {
-            let now = broker.0.clock.now();
-            let failure = failure(broker, connection, &error, now);
-            let after = broker
-                .0
-                .store
-                .record_failure(id, connection.version, failure, now)
-                .await?;
-            if after.is_none() {
-                // Replaced or deleted meanwhile: nothing of ours to record.
-                release(broker, id, holder).await;
-            }
-            Ok(Attempt::Failed {
-                error,
-                after: after.map(Box::new),
-            })
+        Err(error @ BrokerError::NotConfigured(_)) => {
+            // Nothing was sent: left to an instance that has a client for it.
+            release(broker, id, holder).await;
+            Ok(Attempt::Failed { error, after: None })
         }
+        Err(error) => record(broker, connection, holder, error).await,
     }
+}
+
+/// Records a failed refresh of `connection` at the version read.
+async fn record(
+    broker: &Broker,
+    connection: &Connection,
+    holder: [u8; 16],
+    error: BrokerError,
+) -> Result<Attempt, BrokerError> {
+    let now = broker.0.clock.now();
+    let failure = failure(broker, connection, &error, now);
+    let after = broker
+        .0
+        .store
+        .record_failure(&connection.id, connection.version, failure, now)
+        .await?;
+    if after.is_none() {
+        // Replaced or deleted meanwhile: nothing of ours to record.
+        release(broker, &connection.id, holder).await;
+    }
+    Ok(Attempt::Failed {
+        error,
+        after: after.map(Box::new),
+    })
 }
 
 /// Seals and saves a refresh's tokens at the version claimed; the answer the callers get.
@@ -325,21 +363,45 @@ async fn save(
         now,
         refreshd_core::random::fraction(),
     );
-    let saved = broker
-        .0
-        .store
-        .save_refresh(&connection.id, connection.version, tokens, next, now)
-        .await;
-    let saved = match saved {
-        Ok(saved) => saved,
-        Err(e) => {
-            // The upstream has refreshed: the callers get the new token. The claim is kept to
-            // its term, so no instance sends the old refresh token again meanwhile.
-            tracing::error!(error = %e, "a connection's refresh could not be saved");
-            return Ok(Refreshed {
-                refresh_token: None,
-                ..refreshed
-            });
+    let mut retries = SAVE_RETRIES_MS.into_iter();
+    let saved = loop {
+        let saved = broker
+            .0
+            .store
+            .save_refresh(
+                &connection.id,
+                connection.version,
+                tokens.clone(),
+                next,
+                now,
+            )
+            .await;
+        match (saved, retries.next()) {
+            (Ok(saved), _) => break saved,
+            (Err(e), Some(ms)) => {
+                tracing::warn!(error = %e, "could not save a connection's refresh; trying again");
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            (Err(e), None) => {
+                // The upstream has refreshed: the callers get the new token. The claim is
+                // kept for the full hold if the database lets it, so no instance sends the
+                // old refresh token again meanwhile.
+                tracing::error!(error = %e, "a connection's refresh could not be saved");
+                let until = broker
+                    .0
+                    .clock
+                    .now()
+                    .plus_secs(lease::hold_secs(broker) as i64);
+                let _ = broker
+                    .0
+                    .store
+                    .renew_claim(&connection.id, holder, until)
+                    .await;
+                return Ok(Refreshed {
+                    refresh_token: None,
+                    ..refreshed
+                });
+            }
         }
     };
     match saved {

@@ -3,9 +3,10 @@
 //! a fresh one stored.
 //!
 //! Each round claims due connections in batches (`Connections::claim_due`; instances on one
-//! database never get one connection twice while its claim lasts), refreshes each through the
-//! API's own `fresh::refresh_held`, at most `refresh_concurrency` at once per upstream, and
-//! counts the outcome in `refreshd_connection_refreshes_total`.
+//! database never get one connection twice while its claim lasts; each claim is kept by
+//! `claim::Kept` until its refresh ends), refreshes each through the API's own
+//! `fresh::refresh_held`, at most `refresh_concurrency` at once per upstream, and counts the
+//! outcome in `refreshd_connection_refreshes_total`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +16,9 @@ use refreshd_store::Connection;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::claim;
 use super::fresh::{self, Attempt};
 use crate::error::BrokerError;
-use crate::lease;
 use crate::state::Broker;
 
 /// Refreshes due connections every `interval`, until the task is aborted.
@@ -52,61 +53,69 @@ impl Limits {
     }
 }
 
-/// Claims and refreshes batches of due connections until none is left.
+/// Claims and refreshes batches of due connections until none is left, or a batch changed
+/// nothing (all of it for an upstream this instance has no client for).
 async fn refresh_due(
     broker: &Broker,
     limits: &Limits,
     per_upstream: usize,
 ) -> Result<(), BrokerError> {
-    // Twice what both upstreams run at once: each batch keeps them busy, and none of it
-    // waits long for a permit while its claim runs.
-    let batch = (4 * per_upstream) as i64;
-    let hold = lease::hold_secs(broker) as i64;
+    // What both upstreams run at once: each batch keeps them busy.
+    let batch = (2 * per_upstream) as i64;
     loop {
         let holder = refreshd_core::random::bytes::<16>();
         let now = broker.0.clock.now();
         let claimed = broker
             .0
             .store
-            .claim_due(holder, now.plus_secs(hold), now, batch)
+            .claim_due(holder, claim::term_from(now), now, batch)
             .await?;
         let full = claimed.len() as i64 == batch;
         let mut running = JoinSet::new();
         for connection in claimed {
             let (broker, limit) = (broker.clone(), limits.of(connection.upstream));
             running.spawn(async move {
+                let _kept = claim::Kept::start(&broker, &connection.id, holder);
                 let _permit = limit.acquire_owned().await.expect("never closed");
-                refresh_one(&broker, connection, holder, hold).await;
+                refresh_one(&broker, connection, holder).await
             });
         }
-        while running.join_next().await.is_some() {}
-        if !full {
+        let mut changed = false;
+        while let Some(done) = running.join_next().await {
+            changed |= done.unwrap_or(false);
+        }
+        if !full || !changed {
             return Ok(());
         }
     }
 }
 
-/// Refreshes one claimed connection and counts how it went.
-async fn refresh_one(broker: &Broker, connection: Connection, holder: [u8; 16], hold: i64) {
+/// Refreshes one claimed connection and counts how it went; whether anything was recorded.
+async fn refresh_one(broker: &Broker, connection: Connection, holder: [u8; 16]) -> bool {
     let provider = fresh::upstream_of(connection.upstream).name();
-    // The claim was taken for the batch; it runs its full term from this refresh on, and a
-    // claim lost while waiting for a permit is not refreshed on.
+    // A claim lost while waiting for a permit is not refreshed on.
     let renewed = broker
         .0
         .store
-        .renew_claim(&connection.id, holder, broker.0.clock.now().plus_secs(hold))
+        .renew_claim(
+            &connection.id,
+            holder,
+            claim::term_from(broker.0.clock.now()),
+        )
         .await;
     match renewed {
         Ok(true) => {}
-        Ok(false) => return,
+        Ok(false) => return false,
         Err(e) => {
             tracing::warn!(error = %e, "could not renew a claim on a connection; skipped");
-            return;
+            return false;
         }
     }
     let outcome = match fresh::refresh_held(broker, &connection, holder).await {
         Ok(Attempt::Refreshed(_)) => "refreshed",
-        Ok(Attempt::NothingToRefreshWith) => return,
+        Ok(Attempt::NothingToRefreshWith) | Ok(Attempt::Failed { after: None, .. }) => {
+            return false;
+        }
         Ok(Attempt::Failed { error, after }) => {
             let broken = after.is_some_and(|c| c.status == ConnectionStatus::Broken);
             tracing::info!(
@@ -127,7 +136,7 @@ async fn refresh_one(broker: &Broker, connection: Connection, holder: [u8; 16], 
         Err(e) => {
             // The store failed: the claim runs out and the connection is due again.
             tracing::warn!(error = %e, "the refresher could not save a connection's refresh");
-            return;
+            return false;
         }
     };
     metrics::counter!(
@@ -136,4 +145,5 @@ async fn refresh_one(broker: &Broker, connection: Connection, holder: [u8; 16], 
         "outcome" => outcome
     )
     .increment(1);
+    true
 }
