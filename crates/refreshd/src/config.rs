@@ -310,18 +310,21 @@ impl Config {
             )));
         }
 
-        if self.connection_refresher_interval_secs == 0 || self.connection_refresh_concurrency == 0
+        if !(1..=86_400).contains(&self.connection_refresher_interval_secs)
+            || !(1..=1024).contains(&self.connection_refresh_concurrency)
         {
             return Err(Box::new(figment::Error::from(
-                "connection_refresher_interval_secs and connection_refresh_concurrency must be \
-                 positive"
+                "connection_refresher_interval_secs must be 1 to 86400 and \
+                 connection_refresh_concurrency 1 to 1024"
                     .to_owned(),
             )));
         }
-        if self.connection_refresh_lead_secs < 0 || self.connection_keepalive_days < 1 {
+        if !(0..=86_400).contains(&self.connection_refresh_lead_secs)
+            || !(1..=365).contains(&self.connection_keepalive_days)
+        {
             return Err(Box::new(figment::Error::from(
-                "connection_refresh_lead_secs must be 0 or more and connection_keepalive_days \
-                 at least 1"
+                "connection_refresh_lead_secs must be 0 to 86400 and connection_keepalive_days \
+                 1 to 365"
                     .to_owned(),
             )));
         }

@@ -43,7 +43,8 @@ pub async fn revoke(broker: &Broker, connection: &Connection) -> Result<(), Stri
             client
                 .http
                 .post(&settings.google.revoke_url)
-                .query(&[("token", token)])
+                // In the body, not the URL, which proxies and logs keep.
+                .form(&[("token", token)])
         }
     };
     let title = connection.upstream.as_str();

@@ -33,6 +33,10 @@ pub fn claim_in_the_way(
     (claimed_by != Some(holder.as_slice())).then_some(until)
 }
 
+/// The soonest the refresher looks at a connection again after a refresh: an upstream that
+/// answers tokens with hardly any life left is not called again at once, batch after batch.
+pub const MIN_REFRESH_GAP_SECS: i64 = 2;
+
 /// When the refresher looks at a connection again after its tokens were obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RefreshSchedule {
@@ -57,7 +61,8 @@ impl RefreshSchedule {
     /// nothing can be refreshed (no refresh token). The earliest of: the lead time before the
     /// access token expires, the lead time before the refresh token expires, and the
     /// keepalive. A lead longer than half a token's remaining life is cut to that half, so a
-    /// short-lived token is not refreshed again at once. `jitter` moves each deadline earlier
+    /// short-lived token is not refreshed again at once; never sooner than
+    /// `MIN_REFRESH_GAP_SECS`. `jitter` moves each deadline earlier
     /// by up to a fifth of its lead (a tenth of the keepalive), so connections made together
     /// spread out; never later than promised.
     pub fn next_refresh_at(
@@ -80,7 +85,7 @@ impl RefreshSchedule {
             .flatten()
             .map(before_expiry)
             .fold(keepalive, Timestamp::min);
-        Some(next.max(now))
+        Some(next.max(now.plus_secs(MIN_REFRESH_GAP_SECS)))
     }
 }
 
@@ -313,7 +318,10 @@ mod tests {
             Some(NOW.plus_secs(150))
         );
         let expired = tokens(Some(-10), true);
-        assert_eq!(schedule.next_refresh_at(&expired, NOW, 0.5), Some(NOW));
+        assert_eq!(
+            schedule.next_refresh_at(&expired, NOW, 0.5),
+            Some(NOW.plus_secs(MIN_REFRESH_GAP_SECS))
+        );
     }
 
     #[test]
