@@ -17,6 +17,24 @@ pub struct Caller {
     pub id: String,
 }
 
+impl Caller {
+    /// Whether the caller is a backend (an API key), not an end user's session.
+    pub fn is_backend(&self) -> bool {
+        self.id.starts_with(KEY_CALLER)
+    }
+
+    /// The caller, if it is a backend; connections hold every user's grants, so they are the
+    /// backend's alone.
+    pub fn backend_only(self) -> Result<Self, BrokerError> {
+        if !self.is_backend() {
+            return Err(BrokerError::Forbidden(
+                "connections take an API key (rfd_…), not a session token",
+            ));
+        }
+        Ok(self)
+    }
+}
+
 /// A caller with an API key: the backend itself. Connections hold every user's grants, so
 /// they are the backend's alone; a session token, which end users hold, is refused (403).
 pub struct Backend(pub Caller);
@@ -26,12 +44,7 @@ impl FromRequestParts<Broker> for Backend {
 
     async fn from_request_parts(parts: &mut Parts, broker: &Broker) -> Result<Self, BrokerError> {
         let caller = Caller::from_request_parts(parts, broker).await?;
-        if !caller.id.starts_with(KEY_CALLER) {
-            return Err(BrokerError::Forbidden(
-                "this endpoint takes an API key (rfd_…), not a session token",
-            ));
-        }
-        Ok(Self(caller))
+        Ok(Self(caller.backend_only()?))
     }
 }
 

@@ -25,9 +25,11 @@ use axum::routing::{get, post};
 pub use api_doc::BrokerApi;
 pub use config::{BrokerSettings, GithubUpstream, GoogleUpstream};
 pub use connections::refresher::run as run_connection_refresher;
+pub use connections::{delete_connection, refresh_connection};
 pub use error::BrokerError;
 pub use master_key::{MasterKey, MasterKeyError};
 pub use state::Broker;
+pub use wire::ConnectionView;
 
 /// A new API key: `rfd_` and 40 base62 characters from the OS CSPRNG.
 pub fn new_api_key() -> String {

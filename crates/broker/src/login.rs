@@ -1,10 +1,11 @@
 //! The login endpoints: `POST /auth/github` {code}, `POST /auth/google/exchange` {code},
-//! `POST /auth/google` {token}. Logins answer Flashback's `authState` with a refreshd session
+//! `POST /auth/google` {token}. The code endpoints may keep what they obtained as a connection
+//! (`connection_id`). Logins answer Flashback's `authState` with a refreshd session
 //! token (stored only as a digest, expiring) the caller may use as its Bearer afterwards.
 
 use axum::Json;
 use axum::extract::State;
-use refreshd_core::TokenDigest;
+use refreshd_core::{ConnectionId, TokenDigest};
 use refreshd_store::Session;
 use serde_json::Value;
 
@@ -27,12 +28,30 @@ fn text(value: &Value) -> Option<String> {
     value.as_str().map(str::to_owned)
 }
 
-/// Starts a session and answers Flashback's login shape.
+/// Keeps a login's tokens as the connection the request named, if it named one (as `POST
+/// /connections` keeps them); its id.
+async fn keep_if_asked(
+    broker: &Broker,
+    provider: refreshd_core::Upstream,
+    connection_id: Option<ConnectionId>,
+    metadata: Option<String>,
+    tokens: &Refreshed,
+) -> Result<Option<ConnectionId>, BrokerError> {
+    let Some(id) = connection_id else {
+        return Ok(None);
+    };
+    let kept = crate::connections::keep(broker, provider, Some(id), metadata, tokens).await?;
+    Ok(Some(kept.id))
+}
+
+/// Starts a session and answers Flashback's login shape (naming the connection the tokens
+/// were kept as, if they were).
 async fn signed_in(
     broker: &Broker,
     provider: &'static str,
     profile: Profile,
     tokens: Refreshed,
+    kept: Option<ConnectionId>,
 ) -> Result<Json<LoggedIn>, BrokerError> {
     let session = format!("{SESSION_PREFIX}{}", refreshd_core::random::base62(40));
     let now = broker.0.clock.now();
@@ -46,7 +65,11 @@ async fn signed_in(
         .store
         .create_session(TokenDigest::of(&session), record, now)
         .await?;
-    Ok(Json(LoggedIn::new(profile.user, session, provider, tokens)))
+    let answer = LoggedIn::new(profile.user, session, provider, tokens);
+    Ok(Json(match kept {
+        Some(id) => answer.kept_as(&id),
+        None => answer,
+    }))
 }
 
 /// Exchanges an authorization code (with its PKCE verifier, if it has one) at an upstream's
@@ -98,15 +121,20 @@ async fn fetch_user(
     }
 }
 
-/// Log in with a GitHub authorization code.
+/// Log in with a GitHub authorization code; with `connection_id`, also keep the grant as that
+/// connection.
 #[utoipa::path(post, path = "/auth/github", operation_id = "brokerGithubLogin", tag = "Broker", security(("bearer" = [])),
     request_body = CodeRequest,
-    responses((status = 200, description = "Signed in", body = LoggedIn), crate::error::BrokerErrors))]
+    responses((status = 200, description = "Signed in", body = LoggedIn), crate::error::BrokerErrors,
+        crate::error::KeyOnlyErrors))]
 pub async fn github(
     State(broker): State<Broker>,
-    _caller: Caller,
+    caller: Caller,
     Body(request): Body<CodeRequest>,
 ) -> Result<Json<LoggedIn>, BrokerError> {
+    if request.connection_id.is_some() {
+        caller.backend_only()?;
+    }
     let tokens = exchange(&broker, Upstream::Github, &request.code, None, None).await?;
     let url = format!(
         "{}/user",
@@ -129,18 +157,31 @@ pub async fn github(
             name: text(name),
         },
     };
-    signed_in(&broker, "GITHUB", profile, tokens).await
+    let kept = keep_if_asked(
+        &broker,
+        refreshd_core::Upstream::Github,
+        request.connection_id,
+        request.metadata,
+        &tokens,
+    )
+    .await?;
+    signed_in(&broker, "GITHUB", profile, tokens, kept).await
 }
 
-/// Exchange a Google authorization code.
+/// Exchange a Google authorization code; with `connection_id`, also keep the grant as that
+/// connection.
 #[utoipa::path(post, path = "/auth/google/exchange", operation_id = "brokerGoogleExchange", tag = "Broker", security(("bearer" = [])),
     request_body = GoogleExchangeRequest,
-    responses((status = 200, description = "Exchanged", body = Exchanged), crate::error::BrokerErrors))]
+    responses((status = 200, description = "Exchanged", body = Exchanged), crate::error::BrokerErrors,
+        crate::error::KeyOnlyErrors))]
 pub async fn google_exchange(
     State(broker): State<Broker>,
-    _caller: Caller,
+    caller: Caller,
     Body(request): Body<GoogleExchangeRequest>,
 ) -> Result<Json<Exchanged>, BrokerError> {
+    if request.connection_id.is_some() {
+        caller.backend_only()?;
+    }
     let configured = broker.0.settings.google.redirect_uri.as_deref();
     let redirect_uri = request
         .redirect_uri
@@ -159,7 +200,19 @@ pub async fn google_exchange(
         None,
     )
     .await?;
-    Ok(Json(tokens.into()))
+    let kept = keep_if_asked(
+        &broker,
+        refreshd_core::Upstream::Google,
+        request.connection_id,
+        request.metadata,
+        &tokens,
+    )
+    .await?;
+    let answer = Exchanged::from(tokens);
+    Ok(Json(match kept {
+        Some(id) => answer.kept_as(&id),
+        None => answer,
+    }))
 }
 
 /// Log in with a Google access token (verified through Google's userinfo endpoint).
@@ -192,5 +245,5 @@ pub async fn google(
         scope: None,
         refresh_expires_at: None,
     };
-    signed_in(&broker, "GOOGLE", profile, tokens).await
+    signed_in(&broker, "GOOGLE", profile, tokens, None).await
 }

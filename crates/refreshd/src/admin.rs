@@ -24,7 +24,7 @@ async fn provider(config: &Config) -> Result<Provider, BoxError> {
     })
 }
 
-fn print(json: bool, value: &Value, text: impl FnOnce() -> String) {
+pub(crate) fn print(json: bool, value: &Value, text: impl FnOnce() -> String) {
     if json {
         println!("{value}");
     } else {

@@ -40,6 +40,59 @@ pub enum Command {
     /// Manage the API keys backends call the broker with.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage connections: the users' GitHub and Google grants refreshd holds.
+    #[command(subcommand)]
+    Connection(ConnectionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionCommand {
+    /// List connections in id order (never a token).
+    List {
+        #[arg(long, value_enum)]
+        provider: Option<UpstreamArg>,
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// At most this many [default: all].
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        limit: Option<i64>,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Show a connection's state (never a token).
+    Show {
+        id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Refresh a connection at its upstream now, through its claim, so never at the same time
+    /// as a running server.
+    Refresh {
+        id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Revoke a connection's grant at its upstream, then delete it here (even if the upstream
+    /// did not revoke it, which is reported).
+    Delete {
+        id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum UpstreamArg {
+    Github,
+    Google,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StatusArg {
+    Live,
+    Broken,
+    #[value(name = "backing_off")]
+    BackingOff,
 }
 
 #[derive(Debug, Subcommand)]

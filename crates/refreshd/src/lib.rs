@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod connection_admin;
 pub mod docs;
 pub mod listener;
 pub mod metrics;

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use refreshd::cli::{Cli, Command};
-use refreshd::{Config, admin, server, telemetry};
+use refreshd::{Config, admin, connection_admin, server, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -23,6 +23,7 @@ async fn main() -> std::process::ExitCode {
         Command::Token(command) => admin::token(&config, command).await,
         Command::Code(command) => admin::code(&config, command).await,
         Command::Key(command) => admin::key(&config, command).await,
+        Command::Connection(command) => connection_admin::connection(&config, command).await,
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -15,11 +15,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderName;
 use axum::http::header::CACHE_CONTROL;
 use refreshd_core::{ConnectionId, ConnectionStatus, Upstream};
-use refreshd_store::{ConnectionFilter, NewConnection};
+use refreshd_store::{Connection, ConnectionFilter, NewConnection};
 
 use crate::auth::Backend;
 use crate::error::BrokerError;
 use crate::state::Broker;
+use crate::upstream::Refreshed;
 use crate::wire::{
     Body, ConnectionDeleted, ConnectionPage, ConnectionSaved, ConnectionShown, ConnectionView,
     CreateConnection, TokenReply,
@@ -65,6 +66,44 @@ fn param<T>(
         .transpose()
 }
 
+/// Keeps tokens just obtained from `provider` (a code exchanged, a refresh token imported, a
+/// login) as connection `id` (default a new `conn_…`), replacing any connection with that id:
+/// sealed, with its first refresh scheduled. An access token that expires with no refresh token
+/// to renew it is refused (400): such a connection could not be kept fresh. The one way a
+/// connection is made.
+pub(crate) async fn keep(
+    broker: &Broker,
+    provider: Upstream,
+    id: Option<ConnectionId>,
+    metadata: Option<String>,
+    obtained: &Refreshed,
+) -> Result<Connection, BrokerError> {
+    if obtained.refresh_token.is_none() && obtained.expires_at.is_some() {
+        return Err(BrokerError::InvalidRequest(
+            "the upstream gave no refresh token, so the connection could not be kept fresh \
+             past its access token's expiry (from Google, ask with access_type=offline and \
+             prompt=consent)"
+                .into(),
+        ));
+    }
+    let id = id.unwrap_or_else(ConnectionId::generate);
+    let tokens = fresh::sealed_tokens(broker, &id, obtained, None);
+    let now = broker.0.clock.now();
+    let next_refresh_at = broker.0.settings.refresh_schedule.next_refresh_at(
+        &tokens,
+        now,
+        refreshd_core::random::fraction(),
+    );
+    let new = NewConnection {
+        id,
+        upstream: provider,
+        tokens,
+        next_refresh_at,
+        metadata,
+    };
+    Ok(broker.0.store.put_connection(new, now).await?)
+}
+
 /// Create a connection (or replace the one with its id) from an authorization code, or by
 /// importing a refresh token, which is refreshed once at once to prove it works.
 #[utoipa::path(post, path = "/connections", operation_id = "connectionCreate", tag = "Connections", security(("bearer" = [])),
@@ -103,22 +142,14 @@ pub async fn create(
         }
         (None, None) => unreachable!("the request has a code or a refresh token"),
     };
-    let id = request.connection_id.unwrap_or_else(ConnectionId::generate);
-    let tokens = fresh::sealed_tokens(&broker, &id, &obtained, None);
-    let now = broker.0.clock.now();
-    let next_refresh_at = broker.0.settings.refresh_schedule.next_refresh_at(
-        &tokens,
-        now,
-        refreshd_core::random::fraction(),
-    );
-    let new = NewConnection {
-        id,
-        upstream: request.provider,
-        tokens,
-        next_refresh_at,
-        metadata: request.metadata,
-    };
-    let connection = broker.0.store.put_connection(new, now).await?;
+    let connection = keep(
+        &broker,
+        request.provider,
+        request.connection_id,
+        request.metadata,
+        &obtained,
+    )
+    .await?;
     Ok(Json(ConnectionSaved::from(&connection)))
 }
 
@@ -181,18 +212,28 @@ pub async fn refresh(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ConnectionSaved>, BrokerError> {
     let id = connection_id(path)?;
+    let connection = refresh_connection(&broker, &id).await?;
+    Ok(Json(ConnectionSaved::from(&connection)))
+}
+
+/// Refreshes connection `id` now, as `POST /connections/{id}/refresh` does: through its
+/// claim, so never racing another instance's refresh of it; a refresh that landed in the last
+/// 2 s serves. The connection as saved. The API and `refreshd connection refresh` call it.
+pub async fn refresh_connection(
+    broker: &Broker,
+    id: &ConnectionId,
+) -> Result<Connection, BrokerError> {
     let wanted = Wanted {
         min_valid_secs: 0,
         force: true,
     };
-    fresh::token(&broker, &id, wanted).await?;
-    let connection = broker
+    fresh::token(broker, id, wanted).await?;
+    broker
         .0
         .store
-        .find_connection(&id)
+        .find_connection(id)
         .await?
-        .ok_or_else(|| not_found(&id))?;
-    Ok(Json(ConnectionSaved::from(&connection)))
+        .ok_or_else(|| not_found(id))
 }
 
 /// A connection's state; never a token.
@@ -278,22 +319,33 @@ pub async fn delete(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ConnectionDeleted>, BrokerError> {
     let id = connection_id(path)?;
-    let store = broker.0.store.as_ref();
-    let connection = store
-        .find_connection(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
-    let revoked = revoke::revoke(&broker, &connection).await;
-    if let Err(reason) = &revoked {
-        tracing::warn!(%reason, "the upstream did not revoke a deleted connection's grant");
-    }
-    store
-        .delete_connection(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let revoked = delete_connection(&broker, &id).await?;
     Ok(Json(ConnectionDeleted {
         success: true,
         upstream_revoked: revoked.is_ok(),
         upstream_error: revoked.err(),
     }))
+}
+
+/// Revokes connection `id`'s grant upstream, then deletes it here, even if the upstream did
+/// not revoke it: `Ok(Err(why))` says why not (never with a token). The API and `refreshd
+/// connection delete` call it.
+pub async fn delete_connection(
+    broker: &Broker,
+    id: &ConnectionId,
+) -> Result<Result<(), String>, BrokerError> {
+    let store = broker.0.store.as_ref();
+    let connection = store
+        .find_connection(id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let revoked = revoke::revoke(broker, &connection).await;
+    if let Err(reason) = &revoked {
+        tracing::warn!(%reason, "the upstream did not revoke a deleted connection's grant");
+    }
+    store
+        .delete_connection(id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(revoked)
 }

@@ -81,36 +81,8 @@ impl FromFields for CreateConnection {
                     ));
                 }
             };
-        let connection_id = match fields.remove("connection_id") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(raw)) => Some(ConnectionId::parse(&raw).ok_or_else(|| {
-                BrokerError::InvalidRequest(
-                    "\"connection_id\" must be 1-128 characters of A-Z a-z 0-9 - _ . ~".into(),
-                )
-            })?),
-            Some(_) => {
-                return Err(BrokerError::InvalidRequest(
-                    "\"connection_id\" must be a string".into(),
-                ));
-            }
-        };
-        let metadata = match fields.remove("metadata") {
-            None | Some(Value::Null) => None,
-            Some(object @ Value::Object(_)) => {
-                let text = object.to_string();
-                if text.len() > MAX_METADATA_BYTES {
-                    return Err(BrokerError::InvalidRequest(format!(
-                        "\"metadata\" must be at most {MAX_METADATA_BYTES} bytes serialized"
-                    )));
-                }
-                Some(text)
-            }
-            Some(_) => {
-                return Err(BrokerError::InvalidRequest(
-                    "\"metadata\" must be a JSON object".into(),
-                ));
-            }
-        };
+        let connection_id = connection_id_field(&mut fields)?;
+        let metadata = metadata_field(&mut fields)?;
         Ok(Self {
             provider,
             code,
@@ -120,6 +92,44 @@ impl FromFields for CreateConnection {
             connection_id,
             metadata,
         })
+    }
+}
+
+/// The optional `connection_id`: 1-128 URL-safe characters.
+pub(super) fn connection_id_field(
+    fields: &mut Map<String, Value>,
+) -> Result<Option<ConnectionId>, BrokerError> {
+    match fields.remove("connection_id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(raw)) => ConnectionId::parse(&raw).map(Some).ok_or_else(|| {
+            BrokerError::InvalidRequest(
+                "\"connection_id\" must be 1-128 characters of A-Z a-z 0-9 - _ . ~".into(),
+            )
+        }),
+        Some(_) => Err(BrokerError::InvalidRequest(
+            "\"connection_id\" must be a string".into(),
+        )),
+    }
+}
+
+/// The optional `metadata`: a JSON object, kept serialized, at most `MAX_METADATA_BYTES`.
+pub(super) fn metadata_field(
+    fields: &mut Map<String, Value>,
+) -> Result<Option<String>, BrokerError> {
+    match fields.remove("metadata") {
+        None | Some(Value::Null) => Ok(None),
+        Some(object @ Value::Object(_)) => {
+            let text = object.to_string();
+            if text.len() > MAX_METADATA_BYTES {
+                return Err(BrokerError::InvalidRequest(format!(
+                    "\"metadata\" must be at most {MAX_METADATA_BYTES} bytes serialized"
+                )));
+            }
+            Ok(Some(text))
+        }
+        Some(_) => Err(BrokerError::InvalidRequest(
+            "\"metadata\" must be a JSON object".into(),
+        )),
     }
 }
 

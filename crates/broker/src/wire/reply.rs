@@ -2,6 +2,7 @@
 //! `/openapi.json` describes exactly what goes on the wire. Fields are declared in alphabetical
 //! order, the order the answers have always had; `Option` fields are sent as `null`.
 
+use refreshd_core::ConnectionId;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -63,8 +64,12 @@ impl GoogleRefreshed {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Exchanged {
+    /// The connection the grant was kept as, when the request named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_id: Option<String>,
     #[schema(required = true)]
     expires_at: Option<i64>,
+    /// `null` when the grant was kept as a connection: refreshd holds it.
     #[schema(required = true)]
     refresh_token: Option<String>,
     success: bool,
@@ -74,6 +79,7 @@ pub struct Exchanged {
 impl From<Refreshed> for Exchanged {
     fn from(tokens: Refreshed) -> Self {
         Self {
+            connection_id: None,
             expires_at: tokens.expires_at,
             refresh_token: tokens.refresh_token,
             success: true,
@@ -82,10 +88,24 @@ impl From<Refreshed> for Exchanged {
     }
 }
 
+impl Exchanged {
+    /// The answer once the grant is kept as connection `id`: named, without its refresh token.
+    pub fn kept_as(self, id: &ConnectionId) -> Self {
+        Self {
+            connection_id: Some(id.to_string()),
+            refresh_token: None,
+            ..self
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoggedIn {
     auth_state: AuthState,
+    /// The connection the grant was kept as, when the request named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_id: Option<String>,
     /// `Authentication successful`.
     message: &'static str,
     success: bool,
@@ -103,9 +123,17 @@ impl LoggedIn {
                 token: session,
                 user,
             },
+            connection_id: None,
             message: "Authentication successful",
             success: true,
         }
+    }
+
+    /// The answer once the grant is kept as connection `id`: named, without its refresh token.
+    pub fn kept_as(mut self, id: &ConnectionId) -> Self {
+        self.connection_id = Some(id.to_string());
+        self.auth_state.refresh_token = None;
+        self
     }
 }
 
@@ -118,6 +146,7 @@ pub struct AuthState {
     expires_at: Option<i64>,
     /// `GITHUB` or `GOOGLE`.
     provider: &'static str,
+    /// `null` when the grant was kept as a connection: refreshd holds it.
     #[schema(required = true)]
     refresh_token: Option<String>,
     /// A refreshd session token (`rfs_…`), usable as the caller's Bearer afterwards.
@@ -242,6 +271,25 @@ mod tests {
                 r#"{"authState":{"accessToken":"a","expiresAt":5,"provider":"GITHUB","#,
                 r#""refreshToken":"r","token":"rfs_s","user":{"email":"e","imageUrl":null,"name":"n"}},"#,
                 r#""message":"Authentication successful","success":true}"#
+            )
+        );
+        let kept = ConnectionId::parse("user-1").unwrap();
+        assert_eq!(
+            json(&Exchanged::from(refreshed(Some("r"), Some(5))).kept_as(&kept)),
+            r#"{"connectionId":"user-1","expiresAt":5,"refreshToken":null,"success":true,"token":"a"}"#
+        );
+        let user = AuthUser {
+            email: None,
+            image_url: None,
+            name: None,
+        };
+        let logged_in = LoggedIn::new(user, "rfs_s".into(), "GOOGLE", refreshed(Some("r"), None));
+        assert_eq!(
+            json(&logged_in.kept_as(&kept)),
+            concat!(
+                r#"{"authState":{"accessToken":"a","expiresAt":null,"provider":"GOOGLE","#,
+                r#""refreshToken":null,"token":"rfs_s","user":{"email":null,"imageUrl":null,"name":null}},"#,
+                r#""connectionId":"user-1","message":"Authentication successful","success":true}"#
             )
         );
         let report = HealthReport {

@@ -7,6 +7,9 @@ use axum::http::{StatusCode, header};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use refreshd_core::ConnectionId;
+
+use super::connections::{connection_id_field, metadata_field};
 use crate::error::BrokerError;
 
 /// Longest token or code accepted from a caller; real ones are far shorter.
@@ -27,6 +30,15 @@ pub struct CodeRequest {
     /// The authorization code: printable ASCII.
     #[schema(min_length = 1, max_length = 4096, pattern = "^[!-~]+$")]
     pub code: String,
+    /// Also keep the grant as this connection (1-128 of `A-Z a-z 0-9 - _ . ~`), created or
+    /// replaced as by `POST /connections`. The answer then names it in `connectionId`, and its
+    /// `refreshToken` is `null`: refreshd holds the grant.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128)]
+    pub connection_id: Option<ConnectionId>,
+    /// The connection's metadata, with `connection_id` only: a JSON object, at most 4 KiB
+    /// serialized.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<String>,
 }
 
 // `POST /auth/google/exchange`.
@@ -39,6 +51,15 @@ pub struct GoogleExchangeRequest {
     /// `google.redirect_uri`; without either, 400).
     #[schema(min_length = 1)]
     pub redirect_uri: Option<String>,
+    /// Also keep the grant as this connection (1-128 of `A-Z a-z 0-9 - _ . ~`), created or
+    /// replaced as by `POST /connections`. The answer then names it in `connectionId`, and its
+    /// `refreshToken` is `null`: refreshd holds the grant.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128)]
+    pub connection_id: Option<ConnectionId>,
+    /// The connection's metadata, with `connection_id` only: a JSON object, at most 4 KiB
+    /// serialized.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<String>,
 }
 
 // `POST /auth/google`.
@@ -64,10 +85,29 @@ impl FromFields for RefreshRequest {
 
 impl FromFields for CodeRequest {
     fn from_fields(mut fields: Map<String, Value>) -> Result<Self, BrokerError> {
+        let code = string_field(&mut fields, "code")?;
+        let (connection_id, metadata) = kept_as(&mut fields)?;
         Ok(Self {
-            code: string_field(&mut fields, "code")?,
+            code,
+            connection_id,
+            metadata,
         })
     }
+}
+
+/// A login's optional `connection_id` and `metadata`, read as `POST /connections` reads them;
+/// metadata without a connection to keep it with is refused rather than dropped.
+fn kept_as(
+    fields: &mut Map<String, Value>,
+) -> Result<(Option<ConnectionId>, Option<String>), BrokerError> {
+    let connection_id = connection_id_field(fields)?;
+    let metadata = metadata_field(fields)?;
+    if connection_id.is_none() && metadata.is_some() {
+        return Err(BrokerError::InvalidRequest(
+            "\"metadata\" is kept with a connection: send \"connection_id\" too".into(),
+        ));
+    }
+    Ok((connection_id, metadata))
 }
 
 impl FromFields for GoogleExchangeRequest {
@@ -84,7 +124,13 @@ impl FromFields for GoogleExchangeRequest {
                 ));
             }
         };
-        Ok(Self { code, redirect_uri })
+        let (connection_id, metadata) = kept_as(&mut fields)?;
+        Ok(Self {
+            code,
+            redirect_uri,
+            connection_id,
+            metadata,
+        })
     }
 }
 

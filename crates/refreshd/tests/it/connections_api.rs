@@ -23,7 +23,7 @@ pub(crate) async fn provider(env: &[(&str, &str)]) -> (Provider, String) {
 
 /// A broker whose GitHub and Google upstream is `provider`; its refresher is off, so only
 /// the API refreshes.
-async fn broker(provider: &Provider) -> Broker {
+pub(crate) async fn broker(provider: &Provider) -> Broker {
     let mut env = provider.upstream_env();
     env.push(("REFRESHD_CONNECTION_REFRESHER", "false".into()));
     env.push((
@@ -119,7 +119,7 @@ fn issue_code(provider: &Provider, google: bool) -> String {
         .to_owned()
 }
 
-async fn google_userinfo_status(provider: &Provider, token: &str) -> u16 {
+pub(crate) async fn google_userinfo_status(provider: &Provider, token: &str) -> u16 {
     let response = reqwest::Client::new()
         .get(format!("{}/oauth2/v3/userinfo", provider.server.url))
         .bearer_auth(token)
@@ -130,7 +130,7 @@ async fn google_userinfo_status(provider: &Provider, token: &str) -> u16 {
 }
 
 /// Nothing the API answers about a connection holds a token of the provider's.
-fn holds_no_token(answer: &Value) {
+pub(crate) fn holds_no_token(answer: &Value) {
     let text = answer.to_string();
     for prefix in ["ghu_", "ghr_", "ya29.", "1//"] {
         assert!(!text.contains(prefix), "a token in {text}");
@@ -765,6 +765,11 @@ async fn a_session_token_cannot_reach_connections() {
         as_user(Method::POST, "/connections").json(
             &json!({"provider": "github", "refresh_token": "ghr_x", "connection_id": "mine"}),
         ),
+        // Nor may a login keep its grant as someone's connection.
+        as_user(Method::POST, "/auth/github").json(&json!({"code": "c", "connection_id": "mine"})),
+        as_user(Method::POST, "/auth/google/exchange").json(
+            &json!({"code": "c", "redirect_uri": "http://localhost/cb", "connection_id": "mine"}),
+        ),
     ];
     for attempt in attempts {
         let response = attempt.send().await.unwrap();
@@ -785,4 +790,139 @@ async fn a_session_token_cannot_reach_connections() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn the_code_logins_keep_the_grant_as_a_connection_when_asked() {
+    let (provider, metrics) = provider(&[]).await;
+    let broker = broker(&provider).await;
+
+    // GitHub: signed in, and the grant kept as "gh-user", with its metadata.
+    let code = issue_code(&provider, false);
+    let (status, login) = broker
+        .post(
+            "/auth/github",
+            json!({"code": code, "connection_id": "gh-user", "metadata": {"plan": "pro"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{login}");
+    assert_eq!(login["connectionId"], "gh-user");
+    assert_eq!(login["message"], "Authentication successful");
+    let state = &login["authState"];
+    assert_eq!(state["provider"], "GITHUB");
+    assert!(state["token"].as_str().unwrap().starts_with("rfs_"));
+    // refreshd holds the grant: the refresh token is not handed out too.
+    assert_eq!(state["refreshToken"], Value::Null, "{login}");
+    let (_, shown) = get(&broker, "/connections/gh-user").await;
+    let connection = &shown["connection"];
+    assert_eq!(connection["status"], "live", "{shown}");
+    assert_eq!(connection["provider"], "github");
+    assert_eq!(connection["metadata"], json!({"plan": "pro"}));
+    let stored = token(&broker, "gh-user", "?min_valid_secs=0").await;
+    assert_eq!(stored["accessToken"], state["accessToken"]);
+    // The kept refresh token works: a forced refresh (past the window in which one just made
+    // serves).
+    tokio::time::sleep(FORCE_WINDOW).await;
+    let fresh = token(&broker, "gh-user", "?force_refresh=true").await;
+    assert_ne!(fresh["accessToken"], state["accessToken"]);
+    assert_eq!(refreshes_at_upstream(&metrics, "github").await, 1);
+    let access = fresh["accessToken"].as_str().unwrap();
+    assert_eq!(provider.github_user_status(access).await, 200);
+
+    // Google's exchange, kept as "g-user".
+    let code = issue_code(&provider, true);
+    let (status, exchanged) = broker
+        .post(
+            "/auth/google/exchange",
+            json!({"code": code, "redirect_uri": "http://localhost/cb", "connection_id": "g-user"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{exchanged}");
+    assert_eq!(exchanged["connectionId"], "g-user");
+    assert_eq!(exchanged["refreshToken"], Value::Null, "{exchanged}");
+    assert!(exchanged["token"].as_str().unwrap().starts_with("ya29."));
+    tokio::time::sleep(FORCE_WINDOW).await;
+    let fresh = token(&broker, "g-user", "?force_refresh=true").await;
+    assert_ne!(fresh["accessToken"], exchanged["token"]);
+    assert_eq!(refreshes_at_upstream(&metrics, "google").await, 1);
+    let access = fresh["accessToken"].as_str().unwrap();
+    assert_eq!(google_userinfo_status(&provider, access).await, 200);
+
+    // Without a connection_id: the answer as it always was, and nothing kept.
+    let code = issue_code(&provider, true);
+    let (status, plain) = broker
+        .post(
+            "/auth/google/exchange",
+            json!({"code": code, "redirect_uri": "http://localhost/cb"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{plain}");
+    let keys: Vec<&String> = plain.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["expiresAt", "refreshToken", "success", "token"]);
+    assert!(plain["refreshToken"].as_str().unwrap().starts_with("1//"));
+    let (_, all) = get(&broker, "/connections").await;
+    assert_eq!(all["connections"].as_array().unwrap().len(), 2, "{all}");
+
+    // Refused as POST /connections refuses them, before the code is spent.
+    let (_, refused) = call(
+        &broker,
+        Method::POST,
+        "/connections",
+        Some(json!({"provider": "github", "code": "c", "connection_id": "a b"})),
+    )
+    .await;
+    let code = issue_code(&provider, false);
+    for (path, body) in [
+        (
+            "/auth/github",
+            json!({"code": code, "connection_id": "a b"}),
+        ),
+        (
+            "/auth/google/exchange",
+            json!({"code": code, "redirect_uri": "http://localhost/cb", "connection_id": "a b"}),
+        ),
+    ] {
+        let (status, err) = broker.post(path, body).await;
+        assert_eq!(status, 400, "{path}: {err}");
+        assert_eq!(err, refused, "{path}");
+    }
+    for body in [
+        json!({"code": code, "connection_id": 7}),
+        json!({"code": code, "connection_id": "x".repeat(129)}),
+        json!({"code": code, "connection_id": "x", "metadata": [1]}),
+        json!({"code": code, "connection_id": "x", "metadata": {"big": "x".repeat(5000)}}),
+        json!({"code": code, "metadata": {"kept": "nowhere"}}),
+    ] {
+        let (status, err) = broker.post("/auth/github", body.clone()).await;
+        assert_eq!(
+            (status, &err["error"]),
+            (400, &json!("invalid_request")),
+            "{body}: {err}"
+        );
+    }
+    let (status, login) = broker.post("/auth/github", json!({"code": code})).await;
+    assert_eq!(status, 200, "the code was not spent: {login}");
+    assert!(login.get("connectionId").is_none(), "{login}");
+    assert!(login["authState"]["refreshToken"].is_string());
+
+    let document: Value = reqwest::get(format!("{}/openapi.json", broker.server.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &document["components"]["schemas"];
+    for (schema, property) in [
+        ("CodeRequest", "connection_id"),
+        ("CodeRequest", "metadata"),
+        ("GoogleExchangeRequest", "connection_id"),
+        ("GoogleExchangeRequest", "metadata"),
+        ("LoggedIn", "connectionId"),
+        ("Exchanged", "connectionId"),
+    ] {
+        assert!(
+            schemas[schema]["properties"][property].is_object(),
+            "{schema}.{property} is documented"
+        );
+    }
 }

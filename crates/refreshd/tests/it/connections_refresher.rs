@@ -2,14 +2,20 @@
 //! refreshes a connection about to expire with nobody asking, breaks one whose grant was
 //! revoked upstream and leaves it be, and two brokers on one database share 200 due
 //! connections, refreshing each once (the upstream's grace window is 0, so a refresh token
-//! sent twice would revoke its family).
+//! sent twice would revoke its family). On a broker whose clock the test moves: an idle
+//! connection is kept alive, refreshes in flight stay under the cap, and behind a flaky proxy
+//! failing upstreams are backed off from, never hammered, and recovered from.
 
 use std::time::{Duration, Instant};
 
+use crate::common::flaky::{Flaky, Mode};
 use crate::common::process::{Broker, Provider, free_port};
+use crate::common::{START, TestApp, spawn_configured};
 use crate::connections_api::{
     MASTER_KEY, create, get, provider, refreshes_at_upstream, revoke_github_grant, token,
 };
+use refreshd::Config;
+use refreshd_core::{Clock, TokenDigest};
 use serde_json::{Value, json};
 
 /// A broker whose upstream is `provider`, on `database` if given, with its refresher looking
@@ -180,4 +186,378 @@ async fn two_brokers_refresh_each_of_200_due_connections_once() {
     assert_eq!(broken["connections"], json!([]), "{broken}");
     let (_, waiting) = get(&first, "/connections?status=backing_off").await;
     assert_eq!(waiting["connections"], json!([]), "{waiting}");
+}
+
+/// A broker in this process on a clock the test moves (from `START`), with the API key it is
+/// called with. Its GitHub upstream is `provider`, its token endpoint at `token_url` (the
+/// provider's own, or a flaky proxy's in front of it); its refresher looks every second.
+struct OnClock {
+    app: TestApp,
+    key: String,
+}
+
+impl OnClock {
+    async fn start(
+        provider: &Provider,
+        token_url: String,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let app = spawn_configured(|config| {
+            config.github.client_id = Some(provider.github.0.clone());
+            config.github.client_secret = Some(provider.github.1.clone().into());
+            config.github.token_url = token_url;
+            config.github.api_url = format!("{}/api/v3", provider.server.url);
+            config.connection_refresher_interval_secs = 1;
+            configure(config);
+        })
+        .await;
+        let key = refreshd_broker::new_api_key();
+        app.provider
+            .store
+            .create_api_key(
+                "backend",
+                TokenDigest::of(&key),
+                &key[key.len() - 4..],
+                START,
+            )
+            .await
+            .unwrap();
+        Self { app, key }
+    }
+
+    /// Seconds since `START` on the broker's clock.
+    fn now(&self) -> i64 {
+        self.app.clock.now().secs() - START.secs()
+    }
+
+    /// Moves the broker's clock to `secs` after `START` (never back).
+    fn set_clock(&self, secs: i64) {
+        let by = secs - self.now();
+        assert!(by >= 0, "the clock only moves forward");
+        self.app.clock.advance(by);
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .app
+            .http
+            .request(method, self.app.at(path))
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn import(&self, provider: &Provider, id: &str) {
+        let pair = provider.issue(&provider.github.0);
+        let body = json!({"provider": "github", "refresh_token": pair["refresh_token"], "connection_id": id});
+        let response = self
+            .call(reqwest::Method::POST, "/connections", Some(body))
+            .await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    /// `GET /connections/{id}`'s connection.
+    async fn show(&self, id: &str) -> Value {
+        let response = self
+            .call(reqwest::Method::GET, &format!("/connections/{id}"), None)
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.unwrap()["connection"].clone()
+    }
+
+    /// `GET /connections/{id}/token?{query}`: the status, the `Retry-After` header, the body.
+    async fn token(&self, id: &str, query: &str) -> (u16, Option<i64>, Value) {
+        let path = format!("/connections/{id}/token?{query}");
+        let response = self.call(reqwest::Method::GET, &path, None).await;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        (status, retry_after, response.json().await.unwrap())
+    }
+}
+
+/// Milliseconds (as the API answers times) to seconds since `START`.
+fn since_start(ms: &Value) -> i64 {
+    ms.as_i64().unwrap_or_else(|| panic!("a time: {ms}")) / 1000 - START.secs()
+}
+
+/// Long enough for the refresher (looking every second) to have looked at least twice.
+const TWO_ROUNDS: Duration = Duration::from_millis(2_500);
+
+#[tokio::test]
+async fn an_idle_connection_is_kept_alive_after_the_keepalive() {
+    // Access tokens live 30 days at this upstream: nothing expires soon. The keepalive is a day.
+    let (provider, upstream) =
+        provider(&[("REFRESHD_LIFETIMES__ACCESS_TOKEN_SECS", "2592000")]).await;
+    let token_url = format!("{}/login/oauth/access_token", provider.server.url);
+    let broker = OnClock::start(&provider, token_url, |config| {
+        config.connection_keepalive_days = 1;
+    })
+    .await;
+    broker.import(&provider, "idle").await;
+    assert_eq!(
+        refreshes_at_upstream(&upstream, "github").await,
+        1,
+        "the import's"
+    );
+    let (_, _, stored) = broker.token("idle", "min_valid_secs=0").await;
+
+    // 21 hours on (the keepalive is jittered earlier by at most a tenth): not yet.
+    broker.set_clock(21 * 3600);
+    tokio::time::sleep(TWO_ROUNDS).await;
+    assert_eq!(
+        refreshes_at_upstream(&upstream, "github").await,
+        1,
+        "not before the keepalive"
+    );
+
+    // A day on: refreshed with nobody asking, once.
+    broker.set_clock(24 * 3600);
+    let kept_alive = within(10, || async {
+        refreshes_at_upstream(&upstream, "github").await >= 2
+    })
+    .await;
+    assert!(kept_alive, "refreshed once the keepalive passed");
+    tokio::time::sleep(TWO_ROUNDS).await;
+    assert_eq!(refreshes_at_upstream(&upstream, "github").await, 2, "once");
+    let connection = broker.show("idle").await;
+    assert_eq!(connection["status"], "live", "{connection}");
+    assert_eq!(since_start(&connection["lastRefreshedAt"]), 24 * 3600);
+    let (status, _, fresh) = broker.token("idle", "min_valid_secs=0").await;
+    assert_eq!(status, 200, "{fresh}");
+    assert_ne!(fresh["accessToken"], stored["accessToken"]);
+    let access = fresh["accessToken"].as_str().unwrap();
+    assert_eq!(provider.github_user_status(access).await, 200);
+}
+
+#[tokio::test]
+async fn refreshes_in_flight_never_exceed_the_concurrency_cap() {
+    const CAP: usize = 3;
+    const N: usize = 15;
+    let (provider, _) = provider(&[]).await;
+    let proxy = Flaky::start(&provider.server.url).await;
+    let broker = OnClock::start(
+        &provider,
+        proxy.url("/login/oauth/access_token"),
+        |config| {
+            config.connection_refresh_concurrency = CAP;
+        },
+    )
+    .await;
+    for i in 0..N {
+        broker.import(&provider, &format!("c{i:02}")).await;
+    }
+    // Each refresh takes a while at the upstream, so refreshes run at once overlap there.
+    proxy.reset();
+    proxy.delay(Duration::from_millis(300));
+
+    // Access tokens live 8 hours: 8 hours on, all are due at once.
+    broker.set_clock(8 * 3600);
+    let all = within(20, || async { proxy.requests() >= N }).await;
+    assert!(all, "every connection refreshed: {}", proxy.requests());
+    tokio::time::sleep(TWO_ROUNDS).await;
+    assert_eq!(proxy.requests(), N, "each once");
+    assert_eq!(
+        proxy.max_in_flight(),
+        CAP,
+        "at most the cap at once, and the cap reached"
+    );
+    for i in 0..N {
+        let connection = broker.show(&format!("c{i:02}")).await;
+        assert_eq!(connection["status"], "live", "{connection}");
+        assert_eq!(since_start(&connection["lastRefreshedAt"]), 8 * 3600);
+    }
+}
+
+#[tokio::test]
+async fn upstream_500s_back_off_longer_each_time_then_the_connection_recovers() {
+    // Access tokens live an hour: due 48 to 50 minutes on (a 10-minute lead, jittered).
+    let (provider, _) = provider(&[("REFRESHD_LIFETIMES__ACCESS_TOKEN_SECS", "3600")]).await;
+    let proxy = Flaky::start(&provider.server.url).await;
+    let broker = OnClock::start(&provider, proxy.url("/login/oauth/access_token"), |_| {}).await;
+    broker.import(&provider, "f").await;
+    assert_eq!(proxy.requests(), 1, "the import's");
+    let (_, _, stored) = broker.token("f", "min_valid_secs=0").await;
+    let expires = since_start(&stored["expiresAt"]);
+
+    proxy.set(Mode::Fail500);
+    broker.set_clock(50 * 60);
+    let attempted = within(5, || async { proxy.requests() == 2 }).await;
+    assert!(attempted, "the refresher tried once it was due");
+    // Each attempt at the proxy comes when the backoff the last one wrote ends, not a round
+    // (a second) sooner; the backoffs grow: 15-30 s, 30-60 s, 60-120 s, … (upper half of a
+    // doubling schedule).
+    let mut attempted_at = broker.now();
+    let mut waits = Vec::new();
+    let mut connection = broker.show("f").await;
+    for failures in 1.. {
+        assert_eq!(connection["status"], "backing_off", "{connection}");
+        assert_eq!(connection["failureCount"], failures, "{connection}");
+        assert!(
+            connection["lastError"].as_str().unwrap().contains("500"),
+            "{connection}"
+        );
+        let retry_at = since_start(&connection["retryAfter"]);
+        let wait = retry_at - attempted_at;
+        let full = 30 << (failures - 1);
+        assert!(
+            (full / 2..=full).contains(&wait),
+            "wait {wait} after failure {failures}"
+        );
+        waits.push(wait);
+        if retry_at > expires {
+            // The stored token expires while it backs off.
+            break;
+        }
+        assert!(
+            failures < 8,
+            "the backoff passes the token's expiry: {waits:?}"
+        );
+
+        // While it backs off, the stored token is the answer (valid, however long it is
+        // asked to stay valid, forced or not), and nothing is sent upstream.
+        broker.set_clock(retry_at - 1);
+        for query in ["", "min_valid_secs=86400", "force_refresh=true"] {
+            let (status, _, answer) = broker.token("f", query).await;
+            assert_eq!(status, 200, "{query}: {answer}");
+            assert_eq!(answer["accessToken"], stored["accessToken"]);
+        }
+        tokio::time::sleep(TWO_ROUNDS).await;
+        assert_eq!(
+            proxy.requests(),
+            failures as usize + 1,
+            "no attempt before the backoff ends"
+        );
+
+        broker.set_clock(retry_at);
+        let next = within(5, || async { proxy.requests() == failures as usize + 2 }).await;
+        assert!(next, "an attempt once the backoff ended");
+        attempted_at = retry_at;
+        connection = broker.show("f").await;
+    }
+    assert!(
+        waits.windows(2).all(|w| w[0] < w[1]),
+        "growing waits: {waits:?}"
+    );
+
+    // Expired while backing off: 503 with Retry-After, and still nothing sent.
+    let retry_at = since_start(&connection["retryAfter"]);
+    broker.set_clock(expires);
+    let before = proxy.requests();
+    for query in ["", "force_refresh=true"] {
+        let (status, retry_after, answer) = broker.token("f", query).await;
+        assert_eq!(status, 503, "{answer}");
+        assert_eq!(answer["error"], "backing_off");
+        assert_eq!(retry_after, Some(retry_at - expires), "{answer}");
+    }
+    tokio::time::sleep(TWO_ROUNDS).await;
+    assert_eq!(proxy.requests(), before, "no hammering");
+
+    // The upstream works again: the next attempt, when the backoff ends, mends it.
+    proxy.set(Mode::Pass);
+    broker.set_clock(retry_at);
+    let live = within(5, || async { broker.show("f").await["status"] == "live" }).await;
+    assert!(live, "recovered");
+    assert_eq!(proxy.requests(), before + 1);
+    let connection = broker.show("f").await;
+    assert_eq!(connection["failureCount"], 0, "{connection}");
+    assert_eq!(connection["lastError"], Value::Null);
+    assert_eq!(connection["retryAfter"], Value::Null);
+    let (status, _, fresh) = broker.token("f", "").await;
+    assert_eq!(status, 200, "{fresh}");
+    assert_ne!(fresh["accessToken"], stored["accessToken"]);
+    let access = fresh["accessToken"].as_str().unwrap();
+    assert_eq!(provider.github_user_status(access).await, 200);
+
+    // What the proxy saw: refresh grants only, the failed ones between the import and the
+    // recovery, each at least two of the refresher's rounds after the one before.
+    let seen = proxy.seen();
+    assert!(
+        seen.iter()
+            .all(|s| s.method == "POST" && s.path == "/login/oauth/access_token"),
+        "{seen:?}"
+    );
+    let modes: Vec<Mode> = seen.iter().map(|s| s.mode).collect();
+    let failed = &modes[1..modes.len() - 1];
+    assert!(failed.iter().all(|m| *m == Mode::Fail500), "{modes:?}");
+    assert_eq!((modes[0], modes[modes.len() - 1]), (Mode::Pass, Mode::Pass));
+    for pair in seen[1..].windows(2) {
+        assert!(pair[1].at - pair[0].at >= TWO_ROUNDS, "{seen:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_without_an_answer_is_not_sent_again_before_the_full_hold() {
+    let (provider, _) = provider(&[("REFRESHD_LIFETIMES__ACCESS_TOKEN_SECS", "3600")]).await;
+    let proxy = Flaky::start(&provider.server.url).await;
+    let broker = OnClock::start(
+        &provider,
+        proxy.url("/login/oauth/access_token"),
+        |config| {
+            config.upstream_timeout_secs = 1;
+        },
+    )
+    .await;
+    broker.import(&provider, "u").await;
+    let (_, _, stored) = broker.token("u", "min_valid_secs=0").await;
+    // The full hold: the longest upstream call (two connect retries of 3 + 1 s, then 1 s) and
+    // a 15 s margin.
+    let hold = 2 * (3 + 1) + 1 + 15;
+
+    // The proxy hangs (the request was sent; no answer comes), then drops the connection
+    // (sent, and cut off): each time the outcome is unknown.
+    let mut attempted_at = 50 * 60;
+    for (mode, attempts) in [(Mode::Hang, 2), (Mode::Drop, 3)] {
+        proxy.set(mode);
+        broker.set_clock(attempted_at);
+        let backing_off = within(10, || async {
+            broker.show("u").await["failureCount"] == attempts - 1
+        })
+        .await;
+        assert!(backing_off, "{mode:?}: the attempt failed");
+        assert_eq!(proxy.requests(), attempts as usize, "{mode:?}");
+        let connection = broker.show("u").await;
+        assert_eq!(connection["status"], "backing_off", "{connection}");
+        let error = connection["lastError"].as_str().unwrap();
+        assert!(
+            error.contains("may or may not have happened"),
+            "{mode:?}: {error}"
+        );
+        let retry_at = since_start(&connection["retryAfter"]);
+        assert!(
+            retry_at >= attempted_at + hold,
+            "{mode:?}: past the full hold: {connection}"
+        );
+
+        // Within the hold nothing is sent again, whoever asks.
+        broker.set_clock(retry_at - 1);
+        let (status, _, answer) = broker
+            .token("u", "force_refresh=true&min_valid_secs=86400")
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["accessToken"], stored["accessToken"]);
+        tokio::time::sleep(TWO_ROUNDS).await;
+        assert_eq!(
+            proxy.requests(),
+            attempts as usize,
+            "{mode:?}: not sent again"
+        );
+        attempted_at = retry_at;
+    }
+
+    // Neither reached the upstream, so the refresh token still works there.
+    proxy.set(Mode::Pass);
+    broker.set_clock(attempted_at);
+    let live = within(10, || async { broker.show("u").await["status"] == "live" }).await;
+    assert!(live, "recovered");
+    assert_eq!(proxy.requests(), 4);
 }

@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod connections;
 mod connections_api;
+mod connections_cli;
 mod connections_refresher;
 mod google_dialect;
 mod metrics;

@@ -1,6 +1,7 @@
 //! Starting a real refreshd on a random port with its own database file and a clock the test
 //! moves, plus the fixtures most tests need.
 
+pub mod flaky;
 pub mod process;
 
 use std::sync::Arc;
