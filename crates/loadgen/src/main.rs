@@ -1,11 +1,15 @@
 //! `refreshd-loadgen`: sets up token families in refreshd's database, then refreshes them
 //! through the real HTTP endpoint from many keep-alive connections, and reports throughput
 //! and latency percentiles. Each request rotates a different family, as real clients would.
+//! Other scenarios (`--scenario`, in `connections.rs`) measure the connections API and the
+//! connection refresher.
+
+mod connections;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1;
@@ -14,11 +18,31 @@ use refreshd_core::{AppKind, ClientId, ClientSecret, Lifetimes, Login, Scopes, S
 use refreshd_provider::Provider;
 use refreshd_store::{NewApp, NewUser};
 
+type BoxError = Box<dyn std::error::Error>;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Refresh grants at `POST /login/oauth/access_token`, a different family each.
+    Refresh,
+    /// `GET /user` and `GET /connections/{id}/token` (served from stored tokens), a random
+    /// family or connection per request (needs `--api-key` and `REFRESHD_MASTER_KEY`).
+    Token,
+    /// Mint `--families` families at an upstream refreshd's store and put as many connections,
+    /// all due, into the broker's (`--database`).
+    DrainSeed,
+    /// Watch the broker's metrics until its refresher has refreshed `--families`
+    /// connections; report refreshes/s.
+    DrainWatch,
+}
+
 #[derive(Parser)]
 #[command(
     about = "Refresh distinct token families through refreshd's HTTP endpoint and report grants/s and latency"
 )]
 struct Args {
+    /// What to measure.
+    #[arg(long, value_enum, default_value_t = Scenario::Refresh)]
+    scenario: Scenario,
     /// The database the server under test uses (fixtures are written to it directly).
     #[arg(long)]
     database: String,
@@ -40,6 +64,42 @@ struct Args {
     /// Seconds measured.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// `token`: how many times each endpoint is measured, alternating.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// `token`: a broker API key of the server under test.
+    #[arg(long)]
+    api_key: Option<String>,
+    /// `drain-seed`: the upstream refreshd's database.
+    #[arg(long)]
+    upstream_database: Option<String>,
+    /// `drain-seed`: the client id of the upstream's GitHub app the broker uses.
+    #[arg(long)]
+    client_id: Option<String>,
+    /// `drain-watch`: the broker's metrics listener (HOST:PORT).
+    #[arg(long)]
+    metrics: Option<String>,
+}
+
+/// A GitHub App for the load generator's families.
+async fn create_app(provider: &Provider) -> Result<refreshd_store::App, BoxError> {
+    let now = refreshd_core::Clock::now(&SystemClock);
+    let secret = ClientSecret::generate(AppKind::GithubApp);
+    let new = NewApp {
+        client_id: ClientId::generate(AppKind::GithubApp),
+        name: "loadgen".into(),
+        kind: AppKind::GithubApp,
+        redirect_uri: "http://localhost/cb".into(),
+        secret_digest: secret.digest(),
+        expiring_tokens: true,
+        owner_id: None,
+    };
+    Ok(provider.store.create_app(new, now).await?)
+}
+
+/// A login of this run's own.
+fn login() -> String {
+    format!("loadgen-{}", refreshd_core::Clock::now(&SystemClock).secs())
 }
 
 struct Fixture {
@@ -169,9 +229,32 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[rank]) / 1000.0
 }
 
+/// Prints one JSON line of `all`'s throughput and latency percentiles (sorting them).
+fn report(args: &Args, endpoint: &str, all: &mut Tally) {
+    all.latencies_us.sort_unstable();
+    let measured = all.latencies_us.len();
+    println!(
+        "{{\"endpoint\":\"{endpoint}\",\"connections\":{},\"seconds\":{},\"requests\":{measured},\"errors\":{},\"per_second\":{:.0},\"p50_ms\":{:.2},\"p90_ms\":{:.2},\"p99_ms\":{:.2},\"max_ms\":{:.2}}}",
+        args.connections,
+        args.seconds,
+        all.errors,
+        measured as f64 / args.seconds as f64,
+        percentile(&all.latencies_us, 50.0),
+        percentile(&all.latencies_us, 90.0),
+        percentile(&all.latencies_us, 99.0),
+        percentile(&all.latencies_us, 100.0),
+    );
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    match args.scenario {
+        Scenario::Refresh => {}
+        Scenario::Token => return connections::token(&args).await,
+        Scenario::DrainSeed => return connections::drain_seed(&args).await,
+        Scenario::DrainWatch => return connections::drain_watch(&args).await,
+    }
     assert!(
         args.connections > 0 && args.families >= args.connections,
         "need at least one family per connection"

@@ -3,6 +3,10 @@
 //! while holding a token's lease, and the database restarting under running instances.
 //! These need the throwaway cluster `scripts/test` starts (`REFRESHD_TEST_POSTGRES_URL`).
 
+// PostgreSQL-only, so under this module (the suite's SQLite run skips `postgres::`).
+#[path = "connections_scale.rs"]
+mod connections_scale;
+
 use std::sync::Arc;
 use std::time::Duration;
 

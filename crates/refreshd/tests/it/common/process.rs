@@ -257,7 +257,8 @@ impl Provider {
         )
     }
 
-    fn with(server: Server) -> Self {
+    /// A provider on `server`, started with whatever settings the test needs.
+    pub fn with(server: Server) -> Self {
         let app = |dialect: &str| {
             let app = server.cli(&[
                 "app",
