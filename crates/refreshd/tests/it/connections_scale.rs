@@ -314,19 +314,13 @@ async fn two_brokers_refresh_each_of_2000_connections_due_at_once_exactly_once()
 async fn a_broker_killed_mid_refresh_loses_no_saved_refresh_and_strands_nothing_past_its_claims() {
     const N: usize = 1000;
     // A refresh the killed broker sent, whose answer died with it, is sent again by the other
-    // once the claim runs out (about `hold` seconds on): the upstream's grace window outlasts
-    // that, as a rotated token's replay window should, so the resend gets the same answer.
-    // With a window shorter than the claim, such a connection could only break (see
-    // BENCHMARKS.md, part 7).
-    let (provider, upstream_metrics) = upstream("60").await;
+    // once the dead broker's claim lapses: claims are 5 s, renewed every second while their
+    // holder lives, so the resend comes within about 5 s, inside the upstream's grace window
+    // (refreshd's default, 10 s), and gets the same answer.
+    let (provider, upstream_metrics) = upstream("10").await;
     let database = refreshd_store::testing::scratch_postgres().await;
-    // The claim term (the broker's full hold): 2 × (connect timeout + 1) + upstream timeout
-    // + 15 s = 21 s.
-    let timeouts = [
-        ("REFRESHD_UPSTREAM_TIMEOUT_SECS", "2"),
-        ("REFRESHD_CONNECT_TIMEOUT_SECS", "1"),
-    ];
-    let hold = Duration::from_secs(21);
+    let timeouts = [];
+    let hold = Duration::from_secs(5);
     let (mut doomed, doomed_metrics) =
         refreshing_broker(&provider, &database, "8", &timeouts).await;
     let (survivor, survivor_metrics) =
@@ -383,9 +377,17 @@ async fn a_broker_killed_mid_refresh_loses_no_saved_refresh_and_strands_nothing_
         upstream_refreshes(&upstream_metrics, "reuse_family_revoked").await,
         0
     );
-    assert_eq!(
-        upstream_refreshes(&upstream_metrics, "rotated").await,
-        N as u64
+    // A rotation whose client was killed may commit without being counted (the upstream's
+    // handler is dropped with the connection after its write), and its resend is counted as
+    // the grace replay: at most one rotation per family, and every family rotated.
+    assert!(
+        replays <= claimed as u64,
+        "{replays} replays, {claimed} claimed at the kill"
+    );
+    let rotated = upstream_refreshes(&upstream_metrics, "rotated").await;
+    assert!(
+        (N as u64 - replays..=N as u64).contains(&rotated),
+        "{rotated} rotations, {replays} replays"
     );
     for outcome in ["broken", "backing_off", "unknown"] {
         assert_eq!(refresher_count(&survivor_metrics, outcome).await, 0);
