@@ -16,6 +16,7 @@ mod refresh;
 mod state;
 mod upstream;
 mod vault;
+mod webhooks;
 mod wire;
 
 use axum::Router;
@@ -28,6 +29,8 @@ pub use connections::refresher::run as run_connection_refresher;
 pub use error::BrokerError;
 pub use master_key::{MasterKey, MasterKeyError};
 pub use state::Broker;
+pub use webhooks::deliverer::run as run_webhook_deliverer;
+pub use webhooks::{DEFAULT_EVENTS, WebhookSecret, WebhookSettings};
 
 /// A new API key: `rfd_` and 40 base62 characters from the OS CSPRNG.
 pub fn new_api_key() -> String {
