@@ -20,3 +20,4 @@ mod readme;
 mod real_clients;
 mod token_endpoint;
 mod wal;
+mod webhooks;
