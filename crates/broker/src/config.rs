@@ -79,4 +79,6 @@ pub struct BrokerSettings {
     pub refresh_schedule: RefreshSchedule,
     /// Most refreshes the refresher runs at once against one upstream.
     pub refresh_concurrency: usize,
+    /// Where connections' events are announced, and how.
+    pub webhooks: crate::webhooks::WebhookSettings,
 }

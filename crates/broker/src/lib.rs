@@ -16,6 +16,7 @@ mod refresh;
 mod state;
 mod upstream;
 mod vault;
+mod webhooks;
 mod wire;
 
 use axum::Router;
@@ -29,6 +30,8 @@ pub use connections::{delete_connection, refresh_connection};
 pub use error::BrokerError;
 pub use master_key::{MasterKey, MasterKeyError};
 pub use state::Broker;
+pub use webhooks::deliverer::run as run_webhook_deliverer;
+pub use webhooks::{DEFAULT_EVENTS, WebhookSecret, WebhookSettings};
 pub use wire::ConnectionView;
 
 /// A new API key: `rfd_` and 40 base62 characters from the OS CSPRNG.

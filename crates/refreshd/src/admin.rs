@@ -1,5 +1,8 @@
 //! The admin commands: each opens the database, does one thing, and prints text or JSON.
 
+mod webhooks;
+pub use webhooks::webhook;
+
 use std::sync::Arc;
 
 use refreshd_core::{AppKind, ClientId, Login, Scopes, SystemClock, TokenDigest};

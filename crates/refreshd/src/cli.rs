@@ -43,6 +43,9 @@ pub enum Command {
     /// Manage connections: the users' GitHub and Google grants refreshd holds.
     #[command(subcommand)]
     Connection(ConnectionCommand),
+    /// See and resend webhook deliveries of connections' events.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,4 +271,35 @@ pub enum CodeCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// List webhook deliveries, newest first: event id and type, connection, endpoint,
+    /// attempts, the last answer or error, the next attempt, when delivered.
+    List {
+        /// Only deliveries in this state.
+        #[arg(long, value_enum)]
+        status: Option<DeliveryStatusArg>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Queue a delivery (by its number) or every delivery of an event (`msg_…`) again, due
+    /// now, with the retry schedule started over; a running server sends it within seconds.
+    Redeliver {
+        /// A delivery's number, or an event's id (`msg_…`).
+        id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DeliveryStatusArg {
+    Pending,
+    Delivered,
+    Failed,
 }

@@ -4,11 +4,15 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use std::path::PathBuf;
 
-use refreshd_broker::{BrokerSettings, GithubUpstream, GoogleUpstream};
+use refreshd_broker::{
+    BrokerSettings, GithubUpstream, GoogleUpstream, WebhookSecret, WebhookSettings,
+};
 use refreshd_core::Lifetimes;
 use refreshd_provider::TrustedProxies;
+use refreshd_store::WebhookEventKind;
 use refreshd_store::rules::connections::RefreshSchedule;
-use secrecy::SecretString;
+use refreshd_store::rules::webhooks::RetrySchedule;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{Cli, Command};
@@ -72,6 +76,59 @@ pub struct Config {
     pub connection_refresh_lead_secs: i64,
     /// The longest a connection goes unrefreshed, days (unused refresh tokens expire).
     pub connection_keepalive_days: i64,
+    /// Where connections' events are POSTed: one URL or several (a list, or one string
+    /// separated by commas or whitespace, as `REFRESHD_WEBHOOK_URL` gives them).
+    #[serde(deserialize_with = "listed")]
+    pub webhook_url: Vec<String>,
+    /// The Standard Webhooks signing secret, `whsec_<base64>`; required with `webhook_url`.
+    #[serde(skip_serializing)]
+    pub webhook_secret: Option<SecretString>,
+    /// The events announced, of `connection.broken`, `connection.recovered`,
+    /// `connection.refreshed` (every successful refresh; off by default) and
+    /// `connection.deleted`.
+    #[serde(deserialize_with = "listed")]
+    pub webhook_events: Vec<String>,
+    /// The longest one delivery attempt may take, seconds.
+    pub webhook_timeout_secs: u64,
+    /// The waits between a failed delivery's attempts, seconds; after the last, it fails.
+    #[serde(deserialize_with = "listed")]
+    pub webhook_retry_schedule_secs: Vec<u64>,
+}
+
+/// A list given as an array, or as one string of items separated by commas or whitespace
+/// (as an environment variable gives it).
+fn listed<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    use serde::de::Error;
+    use serde_json::Value;
+    let items: Vec<String> = match Value::deserialize(deserializer)? {
+        Value::Null => Vec::new(),
+        Value::String(text) => text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Value::Array(values) => values
+            .into_iter()
+            .map(|value| match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            })
+            .collect(),
+        Value::Number(n) => vec![n.to_string()],
+        other => return Err(D::Error::custom(format!("expected a list, not {other}"))),
+    };
+    items
+        .iter()
+        .map(|item| {
+            item.parse()
+                .map_err(|e| D::Error::custom(format!("{item:?}: {e}")))
+        })
+        .collect()
 }
 
 /// A database URL. It may hold a password, so it is shown (`Debug`, `Display`) without its
@@ -159,6 +216,14 @@ impl Default for Config {
             connection_refresh_concurrency: 8,
             connection_refresh_lead_secs: 600,
             connection_keepalive_days: 7,
+            webhook_url: Vec::new(),
+            webhook_secret: None,
+            webhook_events: refreshd_broker::DEFAULT_EVENTS
+                .iter()
+                .map(|kind| kind.as_str().to_owned())
+                .collect(),
+            webhook_timeout_secs: 15,
+            webhook_retry_schedule_secs: RetrySchedule::default().waits_secs,
         }
     }
 }
@@ -188,6 +253,8 @@ const VERBATIM: &[&str] = &[
     "google_client_id",
     "google_client_secret",
     "master_key",
+    "webhook_url",
+    "webhook_secret",
 ];
 
 /// `REFRESHD_*` names to configuration keys: `__` nests (`LIFETIMES__CODE_SECS`), and the
@@ -248,6 +315,16 @@ impl Config {
         }
         if let Some(v) = var("master_key") {
             self.master_key = Some(v.into());
+        }
+        if let Some(v) = var("webhook_url") {
+            self.webhook_url = v
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|url| !url.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = var("webhook_secret") {
+            self.webhook_secret = Some(v.into());
         }
         self
     }
@@ -333,6 +410,8 @@ impl Config {
                 "replay_window_secs must be 0 or more".to_owned(),
             )));
         }
+        self.webhook_settings()
+            .map_err(|e| Box::new(figment::Error::from(e)))?;
         if l.grace_window_secs < 0 {
             return Err(Box::new(figment::Error::from(format!(
                 "lifetimes.grace_window_secs must be 0 or more, not {}",
@@ -355,7 +434,65 @@ impl Config {
                 keepalive_secs: self.connection_keepalive_days * 24 * 3600,
             },
             refresh_concurrency: self.connection_refresh_concurrency,
+            webhooks: self
+                .webhook_settings()
+                .expect("checked when the configuration was loaded"),
         }
+    }
+
+    /// The webhook keys, checked: URLs over http or https, a well-formed secret whenever a URL
+    /// is set, known events, a timeout from 1 to 300 seconds and positive waits.
+    fn webhook_settings(&self) -> Result<WebhookSettings, String> {
+        for url in &self.webhook_url {
+            let uri: axum::http::Uri = url
+                .parse()
+                .map_err(|_| format!("webhook_url {url:?} is not a URL"))?;
+            let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+            if !scheme_ok || uri.host().is_none() {
+                return Err(format!("webhook_url {url:?} must be an http or https URL"));
+            }
+        }
+        let secret = match (&self.webhook_secret, self.webhook_url.is_empty()) {
+            (Some(secret), _) => Some(WebhookSecret::parse(secret.expose_secret())?),
+            (None, true) => None,
+            (None, false) => {
+                return Err(format!(
+                    "webhook_url is set but webhook_secret is not: set REFRESHD_WEBHOOK_SECRET \
+                     to a Standard Webhooks secret, whsec_ and the base64 of 24 to 64 random \
+                     bytes (for example {})",
+                    WebhookSecret::generate()
+                ));
+            }
+        };
+        let events = self
+            .webhook_events
+            .iter()
+            .map(|name| {
+                WebhookEventKind::parse(name).ok_or_else(|| {
+                    format!(
+                        "webhook_events: unknown event {name:?}; known: {}",
+                        WebhookEventKind::ALL
+                            .map(WebhookEventKind::as_str)
+                            .join(", ")
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !(1..=300).contains(&self.webhook_timeout_secs) {
+            return Err("webhook_timeout_secs must be from 1 to 300".into());
+        }
+        if self.webhook_retry_schedule_secs.contains(&0) {
+            return Err("webhook_retry_schedule_secs: every wait must be positive".into());
+        }
+        Ok(WebhookSettings {
+            endpoints: self.webhook_url.clone(),
+            secret,
+            events,
+            retry: RetrySchedule {
+                waits_secs: self.webhook_retry_schedule_secs.clone(),
+            },
+            timeout_secs: self.webhook_timeout_secs,
+        })
     }
 
     /// Opens (creating and migrating) the configured database.
@@ -445,6 +582,7 @@ mod tests {
             ..Config::default()
         };
         config.github.client_secret = Some("github-client-secret".into());
+        config.webhook_secret = Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into());
         let debugged = format!("{config:?}");
         assert!(
             debugged.contains("postgres://…@db:5432/refreshd"),
@@ -453,5 +591,43 @@ mod tests {
         assert!(!debugged.contains("db-password"), "{debugged}");
         assert!(!debugged.contains(&"00".repeat(32)), "{debugged}");
         assert!(!debugged.contains("github-client-secret"), "{debugged}");
+        assert!(!debugged.contains("MfKQ9r8G"), "{debugged}");
+    }
+
+    #[test]
+    fn a_webhook_url_needs_a_well_formed_secret() {
+        let with = |urls: &[&str], secret: Option<&str>| Config {
+            webhook_url: urls.iter().map(|u| u.to_string()).collect(),
+            webhook_secret: secret.map(Into::into),
+            ..Config::default()
+        };
+        let missing = with(&["https://hooks.example/a"], None)
+            .webhook_settings()
+            .unwrap_err();
+        assert!(missing.contains("webhook_secret"), "{missing}");
+        let malformed = with(&["https://hooks.example/a"], Some("not-a-secret"))
+            .webhook_settings()
+            .unwrap_err();
+        assert!(malformed.contains("whsec_"), "{malformed}");
+        assert!(!malformed.contains("not-a-secret"), "{malformed}");
+        let not_http = with(&["ftp://hooks.example/a"], None)
+            .webhook_settings()
+            .unwrap_err();
+        assert!(not_http.contains("http"), "{not_http}");
+
+        let urls = ["https://a.example/hook", "http://b.example:8080/hook"];
+        let settings = with(&urls, Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+            .webhook_settings()
+            .unwrap();
+        assert!(settings.is_on());
+        assert_eq!(settings.endpoints, urls);
+        // connection.refreshed is opt-in.
+        assert_eq!(settings.events, refreshd_broker::DEFAULT_EVENTS);
+        assert!(!Config::default().webhook_settings().unwrap().is_on());
+        let unknown = Config {
+            webhook_events: vec!["connection.exploded".into()],
+            ..Config::default()
+        };
+        assert!(unknown.webhook_settings().is_err());
     }
 }

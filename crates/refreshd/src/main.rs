@@ -24,6 +24,7 @@ async fn main() -> std::process::ExitCode {
         Command::Code(command) => admin::code(&config, command).await,
         Command::Key(command) => admin::key(&config, command).await,
         Command::Connection(command) => connection_admin::connection(&config, command).await,
+        Command::Webhook(command) => admin::webhook(&config, command).await,
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -103,6 +103,11 @@ fn describe() {
          refreshed, broken (the upstream refused the grant), backing_off (a passing failure) \
          or unknown (no answer after sending; held past the full hold, never re-sent blindly)."
     );
+    describe_counter!(
+        "refreshd_webhook_deliveries_total",
+        "Webhook delivery attempts, by outcome: delivered (answered 2xx), retry (not \
+         delivered, attempted again later) or failed (not delivered, the retry schedule ended)."
+    );
     describe_histogram!(
         "refreshd_sqlite_batch_writes",
         "Writes committed together in one SQLite transaction."

@@ -134,6 +134,10 @@ pub async fn launch(
             std::time::Duration::from_secs(config.connection_refresher_interval_secs),
         )));
     }
+    // Returns at once unless webhooks are configured.
+    background.push(tokio::spawn(refreshd_broker::run_webhook_deliverer(
+        broker.clone(),
+    )));
     let mut metrics_addr = None;
     if let Some(metrics_listen) = &config.metrics_listen {
         let metrics_listener = TcpListener::bind(metrics_listen)

@@ -8,11 +8,12 @@ use refreshd_core::{ConnectionId, ConnectionStatus, Scopes, SealedToken, Timesta
 use refreshd_store::rules::connections::{after_failure, claim_in_the_way};
 use refreshd_store::{
     ClaimAttempt, Connection, ConnectionFilter, ConnectionTokens, Connections, Failure,
-    NewConnection, StoreError,
+    NewConnection, StoreError, WebhookEvent,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::webhooks::announcing;
 use super::{Column, Pg, PostgresStore, execute, query, query_opt};
 
 const COLUMNS: &str = "id, upstream, status, scopes, access_sealed, access_expires_at,
@@ -66,6 +67,34 @@ fn secs(at: Option<Timestamp>) -> Option<i64> {
 
 fn refresh_bytes(tokens: &ConnectionTokens) -> Option<&[u8]> {
     tokens.refresh.as_ref().map(SealedToken::as_bytes)
+}
+
+/// An event's values as parameters of `webhooks::announcing`'s statement.
+struct Announced<'a> {
+    event: &'a WebhookEvent,
+    kind: &'static str,
+    at: i64,
+}
+
+impl<'a> Announced<'a> {
+    fn of(event: &'a WebhookEvent) -> Self {
+        Self {
+            event,
+            kind: event.kind.as_str(),
+            at: event.at.secs(),
+        }
+    }
+
+    /// Appends the event's parameters, in `announcing`'s order.
+    fn push<'s>(&'s self, params: &mut Vec<&'s (dyn ToSql + Sync)>) {
+        params.extend([
+            &self.event.id as &(dyn ToSql + Sync),
+            &self.kind,
+            &self.event.payload,
+            &self.event.endpoints,
+            &self.at,
+        ]);
+    }
 }
 
 /// What a listing is filtered by, as values a statement can borrow.
@@ -173,11 +202,26 @@ impl Connections for PostgresStore {
         connections_of(rows)
     }
 
-    async fn delete_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+    async fn delete_connection(
+        &self,
+        id: &ConnectionId,
+        event: Option<WebhookEvent>,
+    ) -> Result<Option<Connection>, StoreError> {
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!("DELETE FROM connections WHERE id = $1 RETURNING {COLUMNS}")
         });
-        let row = query_opt(&self.client().await?, &SQL, &[&id.as_str()]).await?;
+        static ANNOUNCING: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| announcing(&SQL, 2, COLUMNS));
+        let client = self.client().await?;
+        let row = match &event {
+            None => query_opt(&client, &SQL, &[&id.as_str()]).await?,
+            Some(e) => {
+                let (kind, at) = (e.kind.as_str(), e.at.secs());
+                let params: [&(dyn ToSql + Sync); 6] =
+                    [&id.as_str(), &e.id, &kind, &e.payload, &e.endpoints, &at];
+                query_opt(&client, &ANNOUNCING, &params).await?
+            }
+        };
         row.as_ref().map(connection_of).transpose()
     }
 
@@ -188,6 +232,7 @@ impl Connections for PostgresStore {
         tokens: ConnectionTokens,
         next_refresh_at: Option<Timestamp>,
         now: Timestamp,
+        event: Option<WebhookEvent>,
     ) -> Result<Option<Connection>, StoreError> {
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
@@ -201,22 +246,37 @@ impl Connections for PostgresStore {
                  RETURNING {COLUMNS}"
             )
         });
-        let row = query_opt(
-            &self.client().await?,
-            &SQL,
-            &[
-                &id.as_str(),
-                &expected_version,
-                &tokens.scopes.to_github(),
-                &tokens.access.as_bytes(),
-                &secs(tokens.access_expires_at),
-                &refresh_bytes(&tokens),
-                &secs(tokens.refresh_expires_at),
-                &now.secs(),
-                &secs(next_refresh_at),
-            ],
-        )
-        .await?;
+        static ANNOUNCING: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| announcing(&SQL, 10, COLUMNS));
+        let (scopes, access_expires_at) =
+            (tokens.scopes.to_github(), secs(tokens.access_expires_at));
+        let (refresh_expires_at, at) = (secs(tokens.refresh_expires_at), now.secs());
+        let next_refresh_at = secs(next_refresh_at);
+        let (id, access, refresh) = (
+            id.as_str(),
+            tokens.access.as_bytes(),
+            refresh_bytes(&tokens),
+        );
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &id,
+            &expected_version,
+            &scopes,
+            &access,
+            &access_expires_at,
+            &refresh,
+            &refresh_expires_at,
+            &at,
+            &next_refresh_at,
+        ];
+        let announced = event.as_ref().map(Announced::of);
+        let sql: &str = match &announced {
+            None => &SQL,
+            Some(a) => {
+                a.push(&mut params);
+                &ANNOUNCING
+            }
+        };
+        let row = query_opt(&self.client().await?, sql, &params).await?;
         row.as_ref().map(connection_of).transpose()
     }
 
@@ -226,6 +286,7 @@ impl Connections for PostgresStore {
         expected_version: i64,
         failure: Failure,
         now: Timestamp,
+        event: Option<WebhookEvent>,
     ) -> Result<Option<Connection>, StoreError> {
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
@@ -237,21 +298,29 @@ impl Connections for PostgresStore {
                  RETURNING {COLUMNS}"
             )
         });
+        static ANNOUNCING: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| announcing(&SQL, 8, COLUMNS));
         let after = after_failure(&failure);
-        let row = query_opt(
-            &self.client().await?,
-            &SQL,
-            &[
-                &id.as_str(),
-                &expected_version,
-                &after.status.as_str(),
-                &after.last_error,
-                &secs(after.retry_after),
-                &secs(after.next_refresh_at),
-                &now.secs(),
-            ],
-        )
-        .await?;
+        let (retry_after, next_refresh_at) = (secs(after.retry_after), secs(after.next_refresh_at));
+        let (id, at, status) = (id.as_str(), now.secs(), after.status.as_str());
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &id,
+            &expected_version,
+            &status,
+            &after.last_error,
+            &retry_after,
+            &next_refresh_at,
+            &at,
+        ];
+        let announced = event.as_ref().map(Announced::of);
+        let sql: &str = match &announced {
+            None => &SQL,
+            Some(a) => {
+                a.push(&mut params);
+                &ANNOUNCING
+            }
+        };
+        let row = query_opt(&self.client().await?, sql, &params).await?;
         row.as_ref().map(connection_of).transpose()
     }
 

@@ -29,6 +29,10 @@ fn deletion_sql(deletion: Deletion) -> &'static str {
             "DELETE FROM sign_in_attempts WHERE (address, login) IN (
                  SELECT address, login FROM sign_in_attempts WHERE expires_at <= $1 LIMIT $2)"
         }
+        Deletion::Deliveries => {
+            "DELETE FROM webhook_deliveries WHERE id IN (
+                 SELECT id FROM webhook_deliveries WHERE forget_at <= $1 LIMIT $2)"
+        }
     }
 }
 

@@ -30,6 +30,7 @@ mod rows;
 mod tls;
 mod users;
 mod web_sessions;
+mod webhooks;
 
 use refreshd_store::StoreError;
 use std::time::Duration;
@@ -45,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_pages.sql"),
     include_str!("migrations/0004_sign_in_attempts.sql"),
     include_str!("migrations/0005_connections.sql"),
+    include_str!("migrations/0006_webhooks.sql"),
 ];
 
 /// How long a request waits for a connection (or to open one) before it fails with 503.

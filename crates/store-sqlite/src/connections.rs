@@ -7,11 +7,12 @@ use refreshd_core::{ConnectionId, ConnectionStatus, Scopes, SealedToken, Timesta
 use refreshd_store::rules::connections::{after_failure, claim_in_the_way};
 use refreshd_store::{
     ClaimAttempt, Connection, ConnectionFilter, ConnectionTokens, Connections, Failure,
-    NewConnection, StoreError,
+    NewConnection, StoreError, WebhookEvent,
 };
 use rusqlite::types::{ToSql, Type};
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
+use super::webhooks::write_event;
 use super::{SqliteStore, unavailable};
 
 const COLUMNS: &str = "id, upstream, status, scopes, access_sealed, access_expires_at,
@@ -70,6 +71,19 @@ fn secs(at: Option<Timestamp>) -> Option<i64> {
 
 fn refresh_bytes(tokens: &ConnectionTokens) -> Option<&[u8]> {
     tokens.refresh.as_ref().map(SealedToken::as_bytes)
+}
+
+/// Writes `event`'s deliveries if the write it goes with changed `changed`: in the write's
+/// transaction, so the event exists exactly when the change commits.
+fn announce(
+    conn: &rusqlite::Connection,
+    changed: Option<&Connection>,
+    event: Option<&WebhookEvent>,
+) -> Result<(), StoreError> {
+    match (changed, event) {
+        (Some(changed), Some(event)) => write_event(conn, &changed.id, event).map_err(unavailable),
+        _ => Ok(()),
+    }
 }
 
 /// `SELECT` of the connections `filter` picks, written for the filters it has, so each can use
@@ -167,15 +181,22 @@ impl Connections for SqliteStore {
         })
     }
 
-    async fn delete_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+    async fn delete_connection(
+        &self,
+        id: &ConnectionId,
+        event: Option<WebhookEvent>,
+    ) -> Result<Option<Connection>, StoreError> {
         let id = id.clone();
         self.writer
             .write(move |conn| {
-                conn.prepare_cached(&format!(
-                    "DELETE FROM connections WHERE id = ?1 RETURNING {COLUMNS}"
-                ))
-                .and_then(|mut s| s.query_row([id.as_str()], connection_of).optional())
-                .map_err(unavailable)
+                let deleted = conn
+                    .prepare_cached(&format!(
+                        "DELETE FROM connections WHERE id = ?1 RETURNING {COLUMNS}"
+                    ))
+                    .and_then(|mut s| s.query_row([id.as_str()], connection_of).optional())
+                    .map_err(unavailable)?;
+                announce(conn, deleted.as_ref(), event.as_ref())?;
+                Ok(deleted)
             })
             .await
     }
@@ -187,6 +208,7 @@ impl Connections for SqliteStore {
         tokens: ConnectionTokens,
         next_refresh_at: Option<Timestamp>,
         now: Timestamp,
+        event: Option<WebhookEvent>,
     ) -> Result<Option<Connection>, StoreError> {
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
@@ -203,7 +225,8 @@ impl Connections for SqliteStore {
         self.writer
             .write(move |conn| {
                 let version = next_version(conn).map_err(unavailable)?;
-                conn.prepare_cached(&SQL)
+                let saved = conn
+                    .prepare_cached(&SQL)
                     .and_then(|mut s| {
                         s.query_row(
                             params![
@@ -222,7 +245,9 @@ impl Connections for SqliteStore {
                         )
                         .optional()
                     })
-                    .map_err(unavailable)
+                    .map_err(unavailable)?;
+                announce(conn, saved.as_ref(), event.as_ref())?;
+                Ok(saved)
             })
             .await
     }
@@ -233,6 +258,7 @@ impl Connections for SqliteStore {
         expected_version: i64,
         failure: Failure,
         now: Timestamp,
+        event: Option<WebhookEvent>,
     ) -> Result<Option<Connection>, StoreError> {
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
@@ -248,7 +274,8 @@ impl Connections for SqliteStore {
         self.writer
             .write(move |conn| {
                 let version = next_version(conn).map_err(unavailable)?;
-                conn.prepare_cached(&SQL)
+                let failed = conn
+                    .prepare_cached(&SQL)
                     .and_then(|mut s| {
                         s.query_row(
                             params![
@@ -265,7 +292,9 @@ impl Connections for SqliteStore {
                         )
                         .optional()
                     })
-                    .map_err(unavailable)
+                    .map_err(unavailable)?;
+                announce(conn, failed.as_ref(), event.as_ref())?;
+                Ok(failed)
             })
             .await
     }

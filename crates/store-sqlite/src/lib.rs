@@ -18,6 +18,7 @@ mod replays;
 mod rows;
 mod users;
 mod web_sessions;
+mod webhooks;
 mod writer;
 
 use refreshd_store::StoreError;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_pages.sql"),
     include_str!("migrations/0006_sign_in_attempts.sql"),
     include_str!("migrations/0007_connections.sql"),
+    include_str!("migrations/0008_webhooks.sql"),
 ];
 
 /// The file path in a `sqlite://PATH` or `sqlite:PATH` URL.

@@ -13,8 +13,10 @@ mod traits;
 pub use error::StoreError;
 pub use model::{
     ActiveToken, ApiKey, App, AttemptCounts, AttemptLimits, Authorization, ClaimAttempt,
-    Connection, ConnectionFilter, ConnectionTokens, Consent, Failure, Grant, NewAccess, NewApp,
-    NewCode, NewConnection, NewPair, NewUser, RedeemedCode, Rotate, Rotation, Session, Swept, User,
+    Connection, ConnectionFilter, ConnectionTokens, Consent, Delivery, DeliveryAttempt,
+    DeliveryFilter, DeliveryStatus, Failure, Grant, NewAccess, NewApp, NewCode, NewConnection,
+    NewPair, NewUser, RedeemedCode, Redelivery, Rotate, Rotation, Session, Swept, User,
+    WebhookEvent, WebhookEventKind,
 };
 pub use traits::access_tokens::AccessTokens;
 pub use traits::accounts::{Apps, Users};
@@ -26,6 +28,7 @@ pub use traits::families::Families;
 pub use traits::housekeeping::{Gauges, Housekeeping};
 pub use traits::sign_in_attempts::SignInAttempts;
 pub use traits::web_sessions::WebSessions;
+pub use traits::webhooks::Webhooks;
 
 /// Everything refreshd keeps; one adapter implements all of it.
 pub trait Store:
@@ -42,6 +45,7 @@ pub trait Store:
     + Replays
     + Leases
     + Connections
+    + Webhooks
     + Gauges
 {
 }
@@ -60,6 +64,7 @@ impl<T> Store for T where
         + Replays
         + Leases
         + Connections
+        + Webhooks
         + Gauges
 {
 }

@@ -323,3 +323,132 @@ pub enum ClaimAttempt {
     /// There is no connection with that id.
     Missing,
 }
+
+/// What a connection's change announces to the configured webhook endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WebhookEventKind {
+    /// The upstream refused the grant: the connection is broken.
+    Broken,
+    /// A refresh worked on a connection that was broken or backing off.
+    Recovered,
+    /// A refresh worked (announced only when configured).
+    Refreshed,
+    /// The connection was deleted.
+    Deleted,
+}
+
+impl WebhookEventKind {
+    pub const ALL: [WebhookEventKind; 4] = [
+        WebhookEventKind::Broken,
+        WebhookEventKind::Recovered,
+        WebhookEventKind::Refreshed,
+        WebhookEventKind::Deleted,
+    ];
+
+    /// The event's `type`, e.g. `connection.broken`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEventKind::Broken => "connection.broken",
+            WebhookEventKind::Recovered => "connection.recovered",
+            WebhookEventKind::Refreshed => "connection.refreshed",
+            WebhookEventKind::Deleted => "connection.deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == s)
+    }
+}
+
+/// An event written with the connection change that causes it, in the same transaction, so
+/// it exists exactly when the change committed: one delivery per endpoint, due at `at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// `msg_…`: the `webhook-id` every delivery of it carries, retries included.
+    pub id: String,
+    pub kind: WebhookEventKind,
+    /// The JSON body every delivery sends, as is; never a token.
+    pub payload: String,
+    /// Where it goes: one delivery each.
+    pub endpoints: Vec<String>,
+    /// When it happened; its deliveries are due then.
+    pub at: Timestamp,
+}
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Not yet delivered; attempted again at `next_attempt_at`.
+    Pending,
+    /// An attempt was answered 2xx.
+    Delivered,
+    /// Every attempt of the retry schedule failed.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+    }
+}
+
+/// One event on its way to one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub event_id: String,
+    pub kind: WebhookEventKind,
+    pub connection_id: ConnectionId,
+    pub endpoint: String,
+    pub payload: String,
+    pub status: DeliveryStatus,
+    /// Attempts since it was (re)queued.
+    pub attempts: i64,
+    /// When it is attempted next, while pending.
+    pub next_attempt_at: Option<Timestamp>,
+    /// The HTTP status the last attempt was answered with, if it was answered.
+    pub last_status: Option<i64>,
+    /// Why the last attempt failed, in words.
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// How an attempt at a delivery ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryAttempt {
+    /// Answered 2xx with `status`.
+    Delivered { status: i64 },
+    /// Not delivered: `status` if answered, why in `error`; attempted again at `retry_at`, or
+    /// failed for good when `None` (`rules::webhooks::RetrySchedule`).
+    NotDelivered {
+        status: Option<i64>,
+        error: String,
+        retry_at: Option<Timestamp>,
+    },
+}
+
+/// Which deliveries to list: the newest first, at most `limit`, in `status` when given.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    pub status: Option<DeliveryStatus>,
+    pub limit: i64,
+}
+
+/// What `Webhooks::redeliver` queues again: one delivery, or every delivery of an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redelivery {
+    Delivery(i64),
+    Event(String),
+}

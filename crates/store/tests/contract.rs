@@ -9,8 +9,9 @@ use refreshd_core::{
 };
 use refreshd_store::{
     AttemptCounts, AttemptLimits, ClaimAttempt, Connection, ConnectionFilter, ConnectionTokens,
-    Failure, Grant, NewAccess, NewApp, NewCode, NewConnection, NewPair, NewUser, Rotate, Rotation,
-    Store, StoreError, Swept, rules,
+    Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, Failure, Grant, NewAccess, NewApp,
+    NewCode, NewConnection, NewPair, NewUser, Redelivery, Rotate, Rotation, Store, StoreError,
+    Swept, WebhookEvent, WebhookEventKind, rules,
 };
 use refreshd_store_postgres::PostgresStore;
 use refreshd_store_sqlite::{DEFAULT_WAL_MAX_BYTES, SqliteStore};
@@ -1527,6 +1528,7 @@ async fn a_connection_is_put_found_and_replaced_as_a_whole() {
                 error: "invalid_grant".into(),
             },
             NOW,
+            None,
         )
         .await
         .unwrap()
@@ -1586,7 +1588,11 @@ async fn a_connection_is_put_found_and_replaced_as_a_whole() {
 async fn a_version_never_repeats_for_an_id_even_after_a_delete() {
     let s = scratch().await;
     let first = connect(&s.store, "user-1", NOW).await;
-    s.store.delete_connection(&first.id).await.unwrap().unwrap();
+    s.store
+        .delete_connection(&first.id, None)
+        .await
+        .unwrap()
+        .unwrap();
     let second = connect(&s.store, "user-1", NOW).await;
     assert_ne!(second.version, first.version);
     // A refresh of the deleted grant never lands on the new one.
@@ -1598,13 +1604,14 @@ async fn a_version_never_repeats_for_an_id_even_after_a_delete() {
             sealed_tokens(&first.id, 9),
             None,
             NOW,
+            None,
         )
         .await
         .unwrap();
     assert_eq!(stale, None);
     let failed = s
         .store
-        .record_failure(&first.id, first.version, backing_off(NOW), NOW)
+        .record_failure(&first.id, first.version, backing_off(NOW), NOW, None)
         .await;
     assert_eq!(failed.unwrap(), None);
     assert_eq!(
@@ -1626,6 +1633,7 @@ async fn a_refresh_is_saved_only_at_the_version_it_read() {
             sealed_tokens(&put.id, 1),
             Some(later.plus_secs(900)),
             later,
+            None,
         )
         .await
         .unwrap()
@@ -1648,7 +1656,14 @@ async fn a_refresh_is_saved_only_at_the_version_it_read() {
     // The version it read has moved: nothing changes.
     let again = s
         .store
-        .save_refresh(&put.id, put.version, sealed_tokens(&put.id, 2), None, later)
+        .save_refresh(
+            &put.id,
+            put.version,
+            sealed_tokens(&put.id, 2),
+            None,
+            later,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(again, None);
@@ -1660,6 +1675,7 @@ async fn a_refresh_is_saved_only_at_the_version_it_read() {
             sealed_tokens(&cid("nobody"), 2),
             None,
             later,
+            None,
         )
         .await
         .unwrap();
@@ -1677,11 +1693,11 @@ async fn of_concurrent_writes_naming_one_version_exactly_one_wins() {
             tokio::spawn(async move {
                 let written = if n % 4 == 3 {
                     store
-                        .record_failure(&id, version, backing_off(NOW.plus_secs(30)), NOW)
+                        .record_failure(&id, version, backing_off(NOW.plus_secs(30)), NOW, None)
                         .await
                 } else {
                     store
-                        .save_refresh(&id, version, sealed_tokens(&id, n), None, NOW)
+                        .save_refresh(&id, version, sealed_tokens(&id, n), None, NOW, None)
                         .await
                 };
                 written.unwrap().map(|c| (n, c))
@@ -1713,7 +1729,7 @@ async fn failures_back_off_or_break_and_a_refresh_recovers() {
     let retry = NOW.plus_secs(30);
     let first = s
         .store
-        .record_failure(&put.id, put.version, backing_off(retry), NOW)
+        .record_failure(&put.id, put.version, backing_off(retry), NOW, None)
         .await;
     let first = first.unwrap().unwrap();
     assert_eq!(first.status, ConnectionStatus::BackingOff);
@@ -1733,6 +1749,7 @@ async fn failures_back_off_or_break_and_a_refresh_recovers() {
             first.version,
             backing_off(NOW.plus_secs(90)),
             NOW.plus_secs(31),
+            None,
         )
         .await
         .unwrap()
@@ -1749,6 +1766,7 @@ async fn failures_back_off_or_break_and_a_refresh_recovers() {
             sealed_tokens(&put.id, 1),
             Some(NOW.plus_secs(999)),
             NOW.plus_secs(91),
+            None,
         )
         .await
         .unwrap()
@@ -1771,6 +1789,7 @@ async fn failures_back_off_or_break_and_a_refresh_recovers() {
             recovered.version,
             Failure::Broken { error: long_error },
             NOW.plus_secs(92),
+            None,
         )
         .await
         .unwrap()
@@ -1815,6 +1834,7 @@ async fn claim_due_takes_what_the_rule_calls_due_longest_due_first() {
             waiting.version,
             backing_off(NOW.plus_secs(20)),
             NOW,
+            None,
         )
         .await
         .unwrap()
@@ -1828,6 +1848,7 @@ async fn claim_due_takes_what_the_rule_calls_due_longest_due_first() {
                 error: "bad_refresh_token".into(),
             },
             NOW,
+            None,
         )
         .await
         .unwrap()
@@ -1936,7 +1957,14 @@ async fn claim_due_takes_at_most_its_limit_and_a_saved_refresh_ends_the_claim() 
     let c4 = &claimed[0];
     let saved = s
         .store
-        .save_refresh(&c4.id, c4.version, sealed_tokens(&c4.id, 1), Some(NOW), NOW)
+        .save_refresh(
+            &c4.id,
+            c4.version,
+            sealed_tokens(&c4.id, 1),
+            Some(NOW),
+            NOW,
+            None,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -2106,10 +2134,13 @@ async fn a_delete_returns_what_it_deleted_once() {
     let put = connect(&s.store, "user-1", NOW).await;
     connect(&s.store, "user-2", NOW).await;
     assert_eq!(
-        s.store.delete_connection(&put.id).await.unwrap(),
+        s.store.delete_connection(&put.id, None).await.unwrap(),
         Some(put.clone())
     );
-    assert_eq!(s.store.delete_connection(&put.id).await.unwrap(), None);
+    assert_eq!(
+        s.store.delete_connection(&put.id, None).await.unwrap(),
+        None
+    );
     assert_eq!(s.store.find_connection(&put.id).await.unwrap(), None);
     assert!(
         s.store
@@ -2122,7 +2153,7 @@ async fn a_delete_returns_what_it_deleted_once() {
     let deletes: Vec<_> = (0..16)
         .map(|_| {
             let store = s.store.clone();
-            tokio::spawn(async move { store.delete_connection(&cid("user-2")).await })
+            tokio::spawn(async move { store.delete_connection(&cid("user-2"), None).await })
         })
         .collect();
     let mut deleted = 0;
@@ -2156,7 +2187,7 @@ async fn listing_pages_in_byte_order_and_filters_by_upstream_and_status() {
                 error: "invalid_grant".into(),
             };
             s.store
-                .record_failure(&put.id, put.version, broken, NOW)
+                .record_failure(&put.id, put.version, broken, NOW, None)
                 .await
                 .unwrap()
                 .unwrap();
@@ -2279,7 +2310,14 @@ async fn tokens_are_stored_only_sealed_and_open_only_under_their_own_id() {
     }
     let saved = s
         .store
-        .save_refresh(&put.id, put.version, sealed_tokens(&put.id, 7), None, NOW)
+        .save_refresh(
+            &put.id,
+            put.version,
+            sealed_tokens(&put.id, 7),
+            None,
+            NOW,
+            None,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -2334,4 +2372,411 @@ async fn concurrent_puts_of_one_id_each_get_a_version_of_their_own() {
         .unwrap()
         .unwrap();
     assert!(versions.contains(&stored.version));
+}
+
+// The webhook outbox.
+
+/// Event `id` of `kind` at `NOW`, to `endpoints`.
+fn webhook_event(id: &str, kind: WebhookEventKind, endpoints: &[&str]) -> WebhookEvent {
+    WebhookEvent {
+        id: id.into(),
+        kind,
+        payload: format!(r#"{{"type":"{}"}}"#, kind.as_str()),
+        endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+        at: NOW,
+    }
+}
+
+async fn deliveries(store: &Arc<dyn Store>) -> Vec<Delivery> {
+    let filter = DeliveryFilter {
+        status: None,
+        limit: 1000,
+    };
+    store.list_deliveries(&filter).await.unwrap()
+}
+
+fn event_ids(deliveries: &[Delivery]) -> Vec<&str> {
+    let mut ids: Vec<&str> = deliveries.iter().map(|d| d.event_id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+#[tokio::test]
+async fn an_event_is_written_exactly_when_its_write_wins() {
+    let s = scratch().await;
+    let put = connect(&s.store, "user-1", NOW).await;
+    let endpoints = ["http://a.test/hook", "http://b.test/hook"];
+
+    // A refresh at a version that moved writes neither the refresh nor its event.
+    let stale = s
+        .store
+        .save_refresh(
+            &put.id,
+            put.version + 1000,
+            sealed_tokens(&put.id, 1),
+            None,
+            NOW,
+            Some(webhook_event(
+                "msg_lost",
+                WebhookEventKind::Refreshed,
+                &endpoints,
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stale, None);
+    let failed = s
+        .store
+        .record_failure(
+            &put.id,
+            put.version + 1000,
+            Failure::Broken {
+                error: "bad_refresh_token: revoked".into(),
+            },
+            NOW,
+            Some(webhook_event(
+                "msg_lost2",
+                WebhookEventKind::Broken,
+                &endpoints,
+            )),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed, None);
+    assert!(deliveries(&s.store).await.is_empty());
+
+    // The winning write writes one delivery per endpoint, pending and due at the event.
+    let broken = s
+        .store
+        .record_failure(
+            &put.id,
+            put.version,
+            Failure::Broken {
+                error: "bad_refresh_token: revoked".into(),
+            },
+            NOW,
+            Some(webhook_event(
+                "msg_broken",
+                WebhookEventKind::Broken,
+                &endpoints,
+            )),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let written = deliveries(&s.store).await;
+    assert_eq!(written.len(), 2);
+    for d in &written {
+        assert_eq!(d.event_id, "msg_broken");
+        assert_eq!(d.kind, WebhookEventKind::Broken);
+        assert_eq!(d.connection_id, put.id);
+        assert_eq!(d.payload, r#"{"type":"connection.broken"}"#);
+        assert_eq!(d.status, DeliveryStatus::Pending);
+        assert_eq!((d.attempts, d.next_attempt_at), (0, Some(NOW)));
+        assert_eq!(d.created_at, NOW);
+    }
+    let mut to: Vec<&str> = written.iter().map(|d| d.endpoint.as_str()).collect();
+    to.sort();
+    assert_eq!(to, endpoints);
+
+    // Of two writes naming one version, only the winner's event is written.
+    let racing: Vec<_> = (0..2)
+        .map(|n| {
+            let (store, id, version) = (s.store.clone(), broken.id.clone(), broken.version);
+            tokio::spawn(async move {
+                let event = webhook_event(
+                    &format!("msg_race{n}"),
+                    WebhookEventKind::Recovered,
+                    &["http://a.test/hook"],
+                );
+                store
+                    .save_refresh(&id, version, sealed_tokens(&id, n), None, NOW, Some(event))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for race in racing {
+        won += race.await.unwrap().is_some() as usize;
+    }
+    assert_eq!(won, 1);
+    assert_eq!(deliveries(&s.store).await.len(), 3);
+
+    // A delete writes its event; a delete of nothing writes none.
+    let deleted = webhook_event("msg_deleted", WebhookEventKind::Deleted, &endpoints[..1]);
+    assert!(
+        s.store
+            .delete_connection(&put.id, Some(deleted))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let again = webhook_event("msg_deleted2", WebhookEventKind::Deleted, &endpoints[..1]);
+    assert_eq!(
+        s.store
+            .delete_connection(&put.id, Some(again))
+            .await
+            .unwrap(),
+        None
+    );
+    let all = deliveries(&s.store).await;
+    let ids = event_ids(&all);
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids.contains(&"msg_broken") && ids.contains(&"msg_deleted"));
+    // Newest first.
+    assert_eq!(all[0].event_id, "msg_deleted");
+}
+
+/// `n` pending deliveries of one event, due at `NOW`.
+async fn pending_deliveries(s: &Scratch, n: usize) -> Vec<Delivery> {
+    let put = connect(&s.store, "user-1", NOW).await;
+    let endpoints: Vec<String> = (0..n).map(|i| format!("http://{i}.test/hook")).collect();
+    let endpoints: Vec<&str> = endpoints.iter().map(String::as_str).collect();
+    let event = webhook_event("msg_one", WebhookEventKind::Deleted, &endpoints);
+    s.store
+        .delete_connection(&put.id, Some(event))
+        .await
+        .unwrap()
+        .unwrap();
+    deliveries(&s.store).await
+}
+
+#[tokio::test]
+async fn concurrent_deliverers_never_claim_one_delivery_twice() {
+    let s = scratch().await;
+    let written = pending_deliveries(&s, 60).await;
+    assert_eq!(written.len(), 60);
+    let claimants: Vec<_> = (0..8u8)
+        .map(|i| {
+            let store = s.store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = store
+                        .claim_deliveries([i; 16], NOW.plus_secs(30), NOW, 4)
+                        .await
+                        .unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(claimed.into_iter().map(|d| d.id));
+                }
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for claimant in claimants {
+        claimed.extend(claimant.await.unwrap());
+    }
+    claimed.sort();
+    let count = claimed.len();
+    claimed.dedup();
+    assert_eq!(claimed.len(), count, "a delivery was claimed twice");
+    assert_eq!(count, 60);
+
+    // Claimed, none is handed out again until the claims run out; then all are.
+    let again = s
+        .store
+        .claim_deliveries(HOLDER_A, NOW.plus_secs(60), NOW.plus_secs(29), 100)
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    let after = s
+        .store
+        .claim_deliveries(HOLDER_A, NOW.plus_secs(90), NOW.plus_secs(30), 100)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 60);
+}
+
+#[tokio::test]
+async fn attempts_retry_fail_and_are_redelivered() {
+    let s = scratch().await;
+    let written = pending_deliveries(&s, 2).await;
+    let (first, second) = (written[0].id, written[1].id);
+    let claimed = s
+        .store
+        .claim_deliveries(HOLDER_A, NOW.plus_secs(30), NOW, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    // Due longest first, then in the order written.
+    assert_eq!(claimed[0].id, first.min(second));
+
+    // Only the holder records an attempt.
+    let retry = |at: i64| DeliveryAttempt::NotDelivered {
+        status: Some(500),
+        error: "answered 500".into(),
+        retry_at: Some(NOW.plus_secs(at)),
+    };
+    assert!(
+        !s.store
+            .record_attempt(first, HOLDER_B, retry(5), NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.store
+            .record_attempt(first, HOLDER_A, retry(5), NOW)
+            .await
+            .unwrap()
+    );
+    let delivered = DeliveryAttempt::Delivered { status: 204 };
+    assert!(
+        s.store
+            .record_attempt(second, HOLDER_A, delivered.clone(), NOW)
+            .await
+            .unwrap()
+    );
+    let find = |all: &[Delivery], id: i64| all.iter().find(|d| d.id == id).unwrap().clone();
+    let all = deliveries(&s.store).await;
+    let (f, d) = (find(&all, first), find(&all, second));
+    assert_eq!(f.status, DeliveryStatus::Pending);
+    assert_eq!((f.attempts, f.next_attempt_at), (1, Some(NOW.plus_secs(5))));
+    assert_eq!(
+        (f.last_status, f.last_error.as_deref()),
+        (Some(500), Some("answered 500"))
+    );
+    assert_eq!(f.last_attempt_at, Some(NOW));
+    assert_eq!(d.status, DeliveryStatus::Delivered);
+    assert_eq!(
+        (d.attempts, d.last_status, d.delivered_at),
+        (1, Some(204), Some(NOW))
+    );
+    assert_eq!(d.next_attempt_at, None);
+    // The holder's claim ended with its record; a second record of it is refused.
+    assert!(
+        !s.store
+            .record_attempt(second, HOLDER_A, delivered.clone(), NOW)
+            .await
+            .unwrap()
+    );
+
+    // Not due before its retry; due then, and only the pending one.
+    let early = s
+        .store
+        .claim_deliveries(HOLDER_B, NOW.plus_secs(30), NOW.plus_secs(4), 10)
+        .await
+        .unwrap();
+    assert!(early.is_empty());
+    let due = s
+        .store
+        .claim_deliveries(HOLDER_B, NOW.plus_secs(35), NOW.plus_secs(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), [first]);
+    assert_eq!(due[0].attempts, 1);
+    let given_up = DeliveryAttempt::NotDelivered {
+        status: None,
+        error: "could not connect".into(),
+        retry_at: None,
+    };
+    assert!(
+        s.store
+            .record_attempt(first, HOLDER_B, given_up, NOW.plus_secs(5))
+            .await
+            .unwrap()
+    );
+    let failed = DeliveryFilter {
+        status: Some(DeliveryStatus::Failed),
+        limit: 10,
+    };
+    let listed = s.store.list_deliveries(&failed).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].id, listed[0].attempts), (first, 2));
+    assert_eq!(listed[0].last_status, None);
+
+    // Redelivering one queues it now, the schedule started over; an unknown one, none.
+    let later = NOW.plus_secs(100);
+    assert_eq!(
+        s.store
+            .redeliver(&Redelivery::Delivery(first), later)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.store
+            .redeliver(&Redelivery::Delivery(first.max(second) + 100), later)
+            .await
+            .unwrap(),
+        0
+    );
+    let requeued = find(&deliveries(&s.store).await, first);
+    assert_eq!(requeued.status, DeliveryStatus::Pending);
+    assert_eq!(
+        (requeued.attempts, requeued.next_attempt_at),
+        (0, Some(later))
+    );
+    // Redelivering an event queues every delivery of it, delivered ones too.
+    assert_eq!(
+        s.store
+            .redeliver(&Redelivery::Event("msg_one".into()), later)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.store
+            .redeliver(&Redelivery::Event("msg_none".into()), later)
+            .await
+            .unwrap(),
+        0
+    );
+    let due = s
+        .store
+        .claim_deliveries(HOLDER_A, later.plus_secs(30), later, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(
+        due.iter()
+            .all(|d| d.status == DeliveryStatus::Pending && d.delivered_at.is_none())
+    );
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_finished_deliveries_after_a_while() {
+    let s = scratch().await;
+    let written = pending_deliveries(&s, 3).await;
+    s.store
+        .claim_deliveries(HOLDER_A, NOW.plus_secs(30), NOW, 10)
+        .await
+        .unwrap();
+    let delivered = DeliveryAttempt::Delivered { status: 200 };
+    let failed = DeliveryAttempt::NotDelivered {
+        status: Some(410),
+        error: "answered 410".into(),
+        retry_at: None,
+    };
+    let ids: Vec<i64> = written.iter().map(|d| d.id).collect();
+    s.store
+        .record_attempt(ids[0], HOLDER_A, delivered, NOW)
+        .await
+        .unwrap();
+    s.store
+        .record_attempt(ids[1], HOLDER_A, failed, NOW)
+        .await
+        .unwrap();
+    let kept = |after: i64| {
+        let store = s.store.clone();
+        async move {
+            store.sweep(NOW.plus_secs(after), GRACE).await.unwrap();
+            let mut ids: Vec<i64> = deliveries(&store).await.iter().map(|d| d.id).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(kept(rules::webhooks::DELIVERED_KEPT_SECS - 1).await, all);
+    let without_delivered: Vec<i64> = all.iter().copied().filter(|id| *id != ids[0]).collect();
+    assert_eq!(
+        kept(rules::webhooks::DELIVERED_KEPT_SECS).await,
+        without_delivered
+    );
+    // The failed one is kept longer; the pending one until it is delivered or fails.
+    assert_eq!(kept(rules::webhooks::FAILED_KEPT_SECS).await, vec![ids[2]]);
 }

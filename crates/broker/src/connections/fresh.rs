@@ -12,7 +12,11 @@ use std::time::Duration;
 
 use refreshd_core::{ConnectionId, ConnectionStatus, Timestamp, TokenDigest, TokenRole, Upstream};
 use refreshd_store::rules::connections::{self as rules, Backoff, FailedAttempt, FailureKind};
-use refreshd_store::{ClaimAttempt, Connection, ConnectionTokens, Failure, StoreError};
+use refreshd_store::rules::webhooks as webhook_rules;
+use refreshd_store::{
+    ClaimAttempt, Connection, ConnectionTokens, Failure, StoreError, WebhookEvent, WebhookEventKind,
+};
+use serde_json::json;
 use tokio::time::Instant;
 
 use super::claim;
@@ -21,6 +25,7 @@ use crate::lease;
 use crate::refresh::call_upstream;
 use crate::state::Broker;
 use crate::upstream::{self, Refreshed};
+use crate::webhooks;
 
 /// How often a flight that finds the connection claimed elsewhere reads it again.
 const CLAIM_POLL: Duration = Duration::from_millis(25);
@@ -334,10 +339,11 @@ async fn record(
 ) -> Result<Attempt, BrokerError> {
     let now = broker.0.clock.now();
     let failure = failure(broker, connection, &error, now);
+    let event = failure_event(broker, connection, &failure, now);
     let after = broker
         .0
         .store
-        .record_failure(&connection.id, connection.version, failure, now)
+        .record_failure(&connection.id, connection.version, failure, now, event)
         .await?;
     if after.is_none() {
         // Replaced or deleted meanwhile: nothing of ours to record.
@@ -363,6 +369,7 @@ async fn save(
         now,
         refreshd_core::random::fraction(),
     );
+    let event = save_event(broker, connection, &tokens, now);
     let mut retries = SAVE_RETRIES_MS.into_iter();
     let saved = loop {
         let saved = broker
@@ -374,6 +381,7 @@ async fn save(
                 tokens.clone(),
                 next,
                 now,
+                event.clone(),
             )
             .await;
         match (saved, retries.next()) {
@@ -426,6 +434,45 @@ async fn save(
             Ok(refreshed)
         }
     }
+}
+
+/// The webhook event a refresh saved on `connection` (as read, at the version saved against)
+/// announces: `connection.recovered` if it was failing, else `connection.refreshed`.
+fn save_event(
+    broker: &Broker,
+    connection: &Connection,
+    tokens: &ConnectionTokens,
+    now: Timestamp,
+) -> Option<WebhookEvent> {
+    let kind = webhook_rules::on_save(connection.status);
+    let mut data = json!({ "expiresAt": webhooks::millis(tokens.access_expires_at) });
+    if kind == WebhookEventKind::Recovered {
+        data["previousStatus"] = json!(connection.status.as_str());
+        data["failureCount"] = json!(connection.failure_count);
+    }
+    webhooks::event(broker, kind, connection, "live", data, now)
+}
+
+/// The webhook event a failure recorded on `connection` (as read) announces, if any:
+/// `connection.broken` when the upstream's refusal breaks it.
+fn failure_event(
+    broker: &Broker,
+    connection: &Connection,
+    failure: &Failure,
+    now: Timestamp,
+) -> Option<WebhookEvent> {
+    let kind = webhook_rules::on_failure(connection.status, failure)?;
+    let Failure::Broken { error } = failure else {
+        return None;
+    };
+    // Written by `failure` below as "code: description".
+    let code = error.split(": ").next().unwrap_or(error);
+    let data = json!({
+        "error": code,
+        "errorDescription": error,
+        "failureCount": connection.failure_count + 1,
+    });
+    webhooks::event(broker, kind, connection, "broken", data, now)
 }
 
 /// A connection's tokens as kept, from what the upstream answered; what it left out

@@ -343,8 +343,19 @@ pub async fn delete_connection(
     if let Err(reason) = &revoked {
         tracing::warn!(%reason, "the upstream did not revoke a deleted connection's grant");
     }
+    let event = crate::webhooks::event(
+        broker,
+        refreshd_store::WebhookEventKind::Deleted,
+        &connection,
+        "deleted",
+        serde_json::json!({
+            "upstreamRevoked": revoked.is_ok(),
+            "upstreamError": revoked.as_ref().err(),
+        }),
+        broker.0.clock.now(),
+    );
     store
-        .delete_connection(id)
+        .delete_connection(id, event)
         .await?
         .ok_or_else(|| not_found(id))?;
     Ok(revoked)

@@ -21,3 +21,4 @@ mod readme;
 mod real_clients;
 mod token_endpoint;
 mod wal;
+mod webhooks;

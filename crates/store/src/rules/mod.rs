@@ -6,6 +6,7 @@ pub mod pair_state;
 pub mod rotation;
 pub mod sign_in;
 pub mod sweep;
+pub mod webhooks;
 
 pub use pair_state::PairState;
 pub use rotation::{FailedRotation, PresentedPair, SuccessorPair, judge_failed_rotation};

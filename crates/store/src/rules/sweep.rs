@@ -27,10 +27,12 @@ pub enum Deletion {
     DeadPairs,
     /// Sign-in attempt counts whose window has ended.
     SignInAttempts,
+    /// Webhook deliveries delivered or failed long enough ago (`rules::webhooks::forget_at`).
+    Deliveries,
 }
 
 impl Deletion {
-    pub const ALL: [Deletion; 7] = [
+    pub const ALL: [Deletion; 8] = [
         Deletion::Codes,
         Deletion::Sessions,
         Deletion::WebSessions,
@@ -38,13 +40,16 @@ impl Deletion {
         Deletion::Leases,
         Deletion::DeadPairs,
         Deletion::SignInAttempts,
+        Deletion::Deliveries,
     ];
 
     /// At most how many rows one sweep deletes; `None`: all that are due. The big tables are
     /// swept a stretch at a time, so no sweep holds the database for long.
     pub fn limit(self) -> Option<i64> {
         match self {
-            Deletion::DeadPairs | Deletion::SignInAttempts => Some(SWEEP_STRETCH),
+            Deletion::DeadPairs | Deletion::SignInAttempts | Deletion::Deliveries => {
+                Some(SWEEP_STRETCH)
+            }
             _ => None,
         }
     }
@@ -144,6 +149,13 @@ mod tests {
             .into_iter()
             .filter(|d| d.limit().is_some())
             .collect();
-        assert_eq!(bounded, [Deletion::DeadPairs, Deletion::SignInAttempts]);
+        assert_eq!(
+            bounded,
+            [
+                Deletion::DeadPairs,
+                Deletion::SignInAttempts,
+                Deletion::Deliveries
+            ]
+        );
     }
 }

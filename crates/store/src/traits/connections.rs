@@ -6,7 +6,7 @@ use refreshd_core::{ConnectionId, Timestamp};
 
 use crate::{
     ClaimAttempt, Connection, ConnectionFilter, ConnectionTokens, Failure, NewConnection,
-    StoreError,
+    StoreError, WebhookEvent,
 };
 
 /// Connections, their refreshes and failures, and claims on them.
@@ -18,6 +18,10 @@ use crate::{
 /// claim lasts nobody else, on this instance or another, calls the upstream for it. A claim is
 /// not a change: it leaves the version alone. A holder that dies stops nobody for longer than
 /// its term.
+///
+/// The writes that change a connection's state take the webhook `event` that change causes
+/// (`rules::webhooks` decides which), and write its deliveries in the same transaction, only if
+/// the write wins: an event exists exactly when its change committed.
 #[async_trait]
 pub trait Connections: Send + Sync {
     /// Creates connection `new.id`, or replaces the one with that id as a whole: its upstream,
@@ -41,13 +45,18 @@ pub trait Connections: Send + Sync {
     ) -> Result<Vec<Connection>, StoreError>;
 
     /// Deletes connection `id`; what it was, or `None` when there was none. Of concurrent
-    /// deletes one gets the connection, the others `None`.
-    async fn delete_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
+    /// deletes one gets the connection (and writes `event`), the others `None`.
+    async fn delete_connection(
+        &self,
+        id: &ConnectionId,
+        event: Option<WebhookEvent>,
+    ) -> Result<Option<Connection>, StoreError>;
 
     /// Keeps a refresh's `tokens` if the connection is still at `expected_version`: it is live
     /// again with no failures, backoff or claim, refreshed at `now`, next looked at at
     /// `next_refresh_at`. `None` when the version moved or the connection is gone: of
-    /// concurrent saves (or failures) naming one version, exactly one succeeds.
+    /// concurrent saves (or failures) naming one version, exactly one succeeds, and only it
+    /// writes its `event`.
     async fn save_refresh(
         &self,
         id: &ConnectionId,
@@ -55,6 +64,7 @@ pub trait Connections: Send + Sync {
         tokens: ConnectionTokens,
         next_refresh_at: Option<Timestamp>,
         now: Timestamp,
+        event: Option<WebhookEvent>,
     ) -> Result<Option<Connection>, StoreError>;
 
     /// Records a failed refresh if the connection is still at `expected_version`: one more
@@ -67,6 +77,7 @@ pub trait Connections: Send + Sync {
         expected_version: i64,
         failure: Failure,
         now: Timestamp,
+        event: Option<WebhookEvent>,
     ) -> Result<Option<Connection>, StoreError>;
 
     /// Claims for `holder` until `until` at most `limit` connections due at `now`

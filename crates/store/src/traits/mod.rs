@@ -10,3 +10,4 @@ pub mod families;
 pub mod housekeeping;
 pub mod sign_in_attempts;
 pub mod web_sessions;
+pub mod webhooks;
