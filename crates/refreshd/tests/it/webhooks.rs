@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::process::{Broker, Provider, free_port};
-use crate::connections_api::{call, create, get, revoke_github_grant, token};
+use crate::connections_api::{FORCE_WINDOW, call, create, get, revoke_github_grant, token};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -161,7 +161,8 @@ async fn revocation_and_delete_are_announced_signed_and_verified() {
     connect(&provider, &broker, "w").await;
     let answer = token(&broker, "w", "").await;
     revoke_github_grant(&provider, answer["accessToken"].as_str().unwrap()).await;
-    let (status, _) = get(&broker, "/connections/w/token?min_valid_secs=86400").await;
+    tokio::time::sleep(FORCE_WINDOW).await;
+    let (status, _) = get(&broker, "/connections/w/token?force_refresh=true").await;
     assert_eq!(status, 409);
 
     let broken = receiver.events("connection.broken", "w", 1).await;
@@ -266,8 +267,9 @@ async fn refreshes_are_announced_when_configured() {
     )];
     let broker = Broker::start(&broker_env(&provider, receiver.port, &events)).await;
     connect(&provider, &broker, "r").await;
-    // A token valid for a day needs a refresh (the provider's live eight hours).
-    token(&broker, "r", "?min_valid_secs=86400").await;
+    // A forced refresh (past the window in which one just made serves).
+    tokio::time::sleep(FORCE_WINDOW).await;
+    token(&broker, "r", "?force_refresh=true").await;
 
     let refreshed = receiver.events("connection.refreshed", "r", 1).await;
     let data = &refreshed[0]["event"]["data"];
@@ -387,16 +389,16 @@ async fn a_refresh_after_failures_is_announced_as_recovered() {
         &broker_env(&provider, receiver.port, &unreachable),
     )
     .await;
-    // A token valid for a day needs a refresh (the provider's live eight hours); it fails, and
-    // the stored token, still valid, is what the caller gets.
-    let (status, answer) = get(&bad, "/connections/c/token?min_valid_secs=86400").await;
+    // A forced refresh fails, and the stored token, still valid, is what the caller gets.
+    tokio::time::sleep(FORCE_WINDOW).await;
+    let (status, answer) = get(&bad, "/connections/c/token?force_refresh=true").await;
     assert_eq!(status, 200, "{answer}");
     let (_, shown) = get(&good, "/connections/c").await;
     assert_eq!(shown["connection"]["status"], "backing_off", "{shown}");
 
     // Once the backoff has passed, the working instance's refresh recovers it.
     for _ in 0..80 {
-        get(&good, "/connections/c/token?min_valid_secs=86400").await;
+        get(&good, "/connections/c/token?force_refresh=true").await;
         let (_, shown) = get(&good, "/connections/c").await;
         if shown["connection"]["status"] == "live" {
             break;
