@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::common::flaky::{Flaky, Mode};
 use crate::common::process::{Broker, Provider, free_port};
 use crate::connections_api::{FORCE_WINDOW, call, create, get, revoke_github_grant, token};
 
@@ -378,33 +379,44 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_back() {
 async fn a_refresh_after_failures_is_announced_as_recovered() {
     let provider = Provider::start().await;
     let receiver = Receiver::start(free_port()).await;
-    let good = Broker::start(&broker_env(&provider, receiver.port, &[])).await;
-    connect(&provider, &good, "c").await;
-    // A second instance on the same database whose GitHub is unreachable: its refresh fails
-    // for a passing reason, so the connection backs off (15 to 30 s).
-    let closed = format!("http://127.0.0.1:{}/login/oauth/access_token", free_port());
-    let unreachable = [("REFRESHD_GITHUB_TOKEN_URL", closed.as_str())];
-    let bad = Broker::start_on(
-        &good.server.database,
-        &broker_env(&provider, receiver.port, &unreachable),
-    )
+    // The broker reaches GitHub's token endpoint through a proxy that can answer 500.
+    let proxy = Flaky::start(&provider.server.url).await;
+    let token_url = proxy.url("/login/oauth/access_token");
+    let broker = Broker::start(&broker_env(
+        &provider,
+        receiver.port,
+        &[("REFRESHD_GITHUB_TOKEN_URL", token_url.as_str())],
+    ))
     .await;
-    // A forced refresh fails, and the stored token, still valid, is what the caller gets.
-    tokio::time::sleep(FORCE_WINDOW).await;
-    let (status, answer) = get(&bad, "/connections/c/token?force_refresh=true").await;
-    assert_eq!(status, 200, "{answer}");
-    let (_, shown) = get(&good, "/connections/c").await;
-    assert_eq!(shown["connection"]["status"], "backing_off", "{shown}");
+    connect(&provider, &broker, "c").await;
+    assert_eq!(proxy.requests(), 1, "the import's refresh");
 
-    // Once the backoff has passed, the working instance's refresh recovers it.
+    // The upstream answers 500: the forced refresh fails for a passing reason, the connection
+    // backs off (15 to 30 s), and the stored token, still valid, is what the caller gets.
+    proxy.set(Mode::Fail500);
+    tokio::time::sleep(FORCE_WINDOW).await;
+    let (status, answer) = get(&broker, "/connections/c/token?force_refresh=true").await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, shown) = get(&broker, "/connections/c").await;
+    assert_eq!(shown["connection"]["status"], "backing_off", "{shown}");
+    assert_eq!(proxy.requests(), 2);
+    // While it backs off, forced calls send nothing upstream.
+    for _ in 0..5 {
+        get(&broker, "/connections/c/token?force_refresh=true").await;
+    }
+    assert_eq!(proxy.requests(), 2, "no attempt while backing off");
+
+    // The upstream works again; once the backoff has passed, a refresh recovers it.
+    proxy.set(Mode::Pass);
     for _ in 0..80 {
-        get(&good, "/connections/c/token?force_refresh=true").await;
-        let (_, shown) = get(&good, "/connections/c").await;
+        get(&broker, "/connections/c/token?force_refresh=true").await;
+        let (_, shown) = get(&broker, "/connections/c").await;
         if shown["connection"]["status"] == "live" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    assert_eq!(proxy.requests(), 3, "one attempt after the backoff");
     let recovered = receiver.events("connection.recovered", "c", 1).await;
     let data = &recovered[0]["event"]["data"];
     assert_eq!(data["status"], "live");
