@@ -2,8 +2,9 @@
 // `standardwebhooks` package (Webhook(secret).verify(body, headers)); verified events are kept,
 // anything else is refused with 400. Driven by crates/refreshd/tests/it/webhooks.rs:
 //   PORT, WEBHOOK_SECRET    where to listen, the shared secret (whsec_…)
+//   STATUS                  what verified deliveries are answered at first (default 204)
 //   GET  /events            {verified: [{id, timestamp, signature, body, event}], rejected, answered}
-//   POST /mode {"status"}   answer verified deliveries with this status from now on (204 at first);
+//   POST /mode {"status"}   answer verified deliveries with this status from now on;
 //                           a non-2xx one is not kept, as a failing receiver's would not be
 import http from "node:http";
 import { Webhook } from "standardwebhooks";
@@ -12,7 +13,7 @@ const webhook = new Webhook(process.env.WEBHOOK_SECRET);
 const verified = [];
 let rejected = 0;
 let answered = 0;
-let status = 204;
+let status = Number(process.env.STATUS || 204);
 
 function read(request) {
     return new Promise((resolve, reject) => {

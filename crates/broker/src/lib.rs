@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 
 pub use api_doc::BrokerApi;
 pub use config::{BrokerSettings, GithubUpstream, GoogleUpstream};
-pub use connections::refresher::run as run_connection_refresher;
+pub use connections::refresher::Refresher;
 pub use connections::{delete_connection, refresh_connection};
 pub use error::BrokerError;
 pub use master_key::{MasterKey, MasterKeyError};

@@ -46,6 +46,7 @@ pub struct RunningServer {
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    refresher: Option<refreshd_broker::Refresher>,
 }
 
 impl RunningServer {
@@ -54,11 +55,14 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting, lets in-flight requests and connection refreshes finish, and waits.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(());
         for task in &self.background {
             task.abort();
+        }
+        if let Some(refresher) = self.refresher {
+            refresher.stop().await;
         }
         let _ = self.task.await;
         Ok(())
@@ -128,12 +132,12 @@ pub async fn launch(
             std::time::Duration::from_secs(10),
         )),
     ];
-    if config.connection_refresher {
-        background.push(tokio::spawn(refreshd_broker::run_connection_refresher(
+    let refresher = config.connection_refresher.then(|| {
+        refreshd_broker::Refresher::start(
             broker.clone(),
             std::time::Duration::from_secs(config.connection_refresher_interval_secs),
-        )));
-    }
+        )
+    });
     // Returns at once unless webhooks are configured.
     background.push(tokio::spawn(refreshd_broker::run_webhook_deliverer(
         broker.clone(),
@@ -172,6 +176,7 @@ pub async fn launch(
         stop,
         task,
         background,
+        refresher,
     })
 }
 

@@ -326,6 +326,7 @@ impl Connections for PostgresStore {
 
     async fn claim_due(
         &self,
+        upstreams: &[Upstream],
         holder: [u8; 16],
         until: Timestamp,
         now: Timestamp,
@@ -345,11 +346,13 @@ impl Connections for PostgresStore {
                      WHERE next_refresh_at <= $3 AND status <> 'broken'
                        AND (retry_after IS NULL OR retry_after <= $3)
                        AND (claimed_until IS NULL OR claimed_until <= $3)
+                       AND upstream = ANY ($5)
                      ORDER BY next_refresh_at LIMIT $4
                      FOR UPDATE SKIP LOCKED))
                  RETURNING {COLUMNS}"
             )
         });
+        let upstreams: Vec<&str> = upstreams.iter().map(|u| u.as_str()).collect();
         let rows = query(
             &self.client().await?,
             &SQL,
@@ -358,6 +361,7 @@ impl Connections for PostgresStore {
                 &until.secs(),
                 &now.secs(),
                 &limit.max(0),
+                &upstreams,
             ],
         )
         .await?;
@@ -416,7 +420,8 @@ impl Connections for PostgresStore {
     ) -> Result<bool, StoreError> {
         let renewed = execute(
             &self.client().await?,
-            "UPDATE connections SET claimed_until = $3 WHERE id = $1 AND claimed_by = $2",
+            "UPDATE connections SET claimed_until = GREATEST(claimed_until, $3)
+             WHERE id = $1 AND claimed_by = $2",
             &[&id.as_str(), &holder.as_slice(), &until.secs()],
         )
         .await?;

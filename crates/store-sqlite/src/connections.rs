@@ -301,11 +301,17 @@ impl Connections for SqliteStore {
 
     async fn claim_due(
         &self,
+        upstreams: &[Upstream],
         holder: [u8; 16],
         until: Timestamp,
         now: Timestamp,
         limit: i64,
     ) -> Result<Vec<Connection>, StoreError> {
+        // At most the two upstreams, as two parameters (the first repeated for one).
+        let (Some(first), last) = (upstreams.first(), upstreams.last()) else {
+            return Ok(Vec::new());
+        };
+        let pair = [first.as_str(), last.unwrap_or(first).as_str()];
         // `status <> 'broken'` is spelled as the index's literal, so the partial index of due
         // connections serves the search.
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -316,6 +322,7 @@ impl Connections for SqliteStore {
                      WHERE next_refresh_at <= ?3 AND status <> 'broken'
                        AND (retry_after IS NULL OR retry_after <= ?3)
                        AND (claimed_until IS NULL OR claimed_until <= ?3)
+                       AND upstream IN (?5, ?6)
                      ORDER BY next_refresh_at LIMIT ?4)
                  RETURNING {COLUMNS}"
             )
@@ -326,7 +333,14 @@ impl Connections for SqliteStore {
                 let mut s = conn.prepare_cached(&SQL).map_err(unavailable)?;
                 let rows = s
                     .query_map(
-                        params![holder, until.secs(), now.secs(), limit.max(0)],
+                        params![
+                            holder,
+                            until.secs(),
+                            now.secs(),
+                            limit.max(0),
+                            pair[0],
+                            pair[1]
+                        ],
                         connection_of,
                     )
                     .map_err(unavailable)?;
@@ -395,7 +409,8 @@ impl Connections for SqliteStore {
         self.writer
             .write(move |conn| {
                 conn.prepare_cached(
-                    "UPDATE connections SET claimed_until = ?3 WHERE id = ?1 AND claimed_by = ?2",
+                    "UPDATE connections SET claimed_until = max(coalesce(claimed_until, ?3), ?3)
+                     WHERE id = ?1 AND claimed_by = ?2",
                 )
                 .and_then(|mut s| s.execute(params![id.as_str(), holder, until.secs()]))
                 .map(|n| n > 0)

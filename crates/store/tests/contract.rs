@@ -1810,7 +1810,7 @@ async fn failures_back_off_or_break_and_a_refresh_recovers() {
     let far = NOW.plus_secs(10_000_000);
     assert!(
         s.store
-            .claim_due(HOLDER_A, far.plus_secs(60), far, 10)
+            .claim_due(&Upstream::ALL, HOLDER_A, far.plus_secs(60), far, 10)
             .await
             .unwrap()
             .is_empty()
@@ -1875,7 +1875,7 @@ async fn claim_due_takes_what_the_rule_calls_due_longest_due_first() {
         due.sort_by_key(|c| c.next_refresh_at);
         let claimed = s
             .store
-            .claim_due(HOLDER_A, now.plus_secs(60), now, 100)
+            .claim_due(&Upstream::ALL, HOLDER_A, now.plus_secs(60), now, 100)
             .await
             .unwrap();
         let ids: Vec<_> = claimed.iter().map(|c| c.id.as_str()).collect();
@@ -1889,7 +1889,7 @@ async fn claim_due_takes_what_the_rule_calls_due_longest_due_first() {
         // Nothing is handed out twice while its claim lasts.
         let again = s
             .store
-            .claim_due(HOLDER_B, now.plus_secs(60), now, 100)
+            .claim_due(&Upstream::ALL, HOLDER_B, now.plus_secs(60), now, 100)
             .await
             .unwrap();
         assert!(again.is_empty(), "{again:?}");
@@ -1915,7 +1915,7 @@ async fn claim_due_takes_what_the_rule_calls_due_longest_due_first() {
     let lapsed = NOW.plus_secs(60);
     let reclaimed = s
         .store
-        .claim_due(HOLDER_B, lapsed.plus_secs(60), lapsed, 100)
+        .claim_due(&Upstream::ALL, HOLDER_B, lapsed.plus_secs(60), lapsed, 100)
         .await
         .unwrap();
     let ids: Vec<_> = reclaimed.iter().map(|c| c.id.as_str()).collect();
@@ -1927,11 +1927,58 @@ async fn claim_due_takes_what_the_rule_calls_due_longest_due_first() {
     let lapsed = NOW.plus_secs(80);
     let reclaimed = s
         .store
-        .claim_due(HOLDER_B, lapsed.plus_secs(60), lapsed, 100)
+        .claim_due(&Upstream::ALL, HOLDER_B, lapsed.plus_secs(60), lapsed, 100)
         .await
         .unwrap();
     let ids: Vec<_> = reclaimed.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["held", "due-later", "waiting"]);
+}
+
+#[tokio::test]
+async fn claim_due_takes_only_the_upstreams_asked_for() {
+    let s = scratch().await;
+    for (id, upstream) in [("g1", Upstream::Github), ("o1", Upstream::Google)] {
+        s.store
+            .put_connection(new_connection(id, upstream, NOW.plus_secs(-1)), NOW)
+            .await
+            .unwrap();
+    }
+    let claim = |upstreams: &'static [Upstream], holder| {
+        let store = s.store.clone();
+        async move {
+            let claimed = store
+                .claim_due(upstreams, holder, NOW.plus_secs(60), NOW, 10)
+                .await
+                .unwrap();
+            claimed
+                .iter()
+                .map(|c| c.id.as_str().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(claim(&[], HOLDER_A).await.is_empty());
+    assert_eq!(claim(&[Upstream::Google], HOLDER_A).await, ["o1"]);
+    assert_eq!(claim(&Upstream::ALL, HOLDER_B).await, ["g1"]);
+}
+
+#[tokio::test]
+async fn a_renewal_never_shortens_a_claim() {
+    let s = scratch().await;
+    let put = connect(&s.store, "r", NOW).await;
+    let held = NOW.plus_secs(33);
+    s.store
+        .claim_connection(&put.id, HOLDER_A, held, NOW)
+        .await
+        .unwrap();
+    // A renewal that lands after the claim was extended for the full hold leaves the hold.
+    assert!(
+        s.store
+            .renew_claim(&put.id, HOLDER_A, NOW.plus_secs(5))
+            .await
+            .unwrap()
+    );
+    let found = s.store.find_connection(&put.id).await.unwrap().unwrap();
+    assert_eq!(found.claimed_until, Some(held));
 }
 
 #[tokio::test]
@@ -1942,14 +1989,14 @@ async fn claim_due_takes_at_most_its_limit_and_a_saved_refresh_ends_the_claim() 
     }
     let claimed = s
         .store
-        .claim_due(HOLDER_A, NOW.plus_secs(60), NOW, 2)
+        .claim_due(&Upstream::ALL, HOLDER_A, NOW.plus_secs(60), NOW, 2)
         .await
         .unwrap();
     let ids: Vec<_> = claimed.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["c4", "c3"]);
     assert!(
         s.store
-            .claim_due(HOLDER_A, NOW.plus_secs(60), NOW, 0)
+            .claim_due(&Upstream::ALL, HOLDER_A, NOW.plus_secs(60), NOW, 0)
             .await
             .unwrap()
             .is_empty()
@@ -1971,7 +2018,7 @@ async fn claim_due_takes_at_most_its_limit_and_a_saved_refresh_ends_the_claim() 
     assert_eq!(saved.claimed_until, None);
     let next = s
         .store
-        .claim_due(HOLDER_B, NOW.plus_secs(60), NOW, 10)
+        .claim_due(&Upstream::ALL, HOLDER_B, NOW.plus_secs(60), NOW, 10)
         .await
         .unwrap();
     let ids: Vec<_> = next.iter().map(|c| c.id.as_str()).collect();
@@ -1998,7 +2045,7 @@ async fn concurrent_claimants_never_take_one_connection_twice() {
                 let mut taken = Vec::new();
                 loop {
                     let batch = store
-                        .claim_due([i; 16], NOW.plus_secs(60), NOW, 7)
+                        .claim_due(&Upstream::ALL, [i; 16], NOW.plus_secs(60), NOW, 7)
                         .await
                         .unwrap();
                     if batch.is_empty() {

@@ -340,11 +340,22 @@ async fn record(
     let now = broker.0.clock.now();
     let failure = failure(broker, connection, &error, now);
     let event = failure_event(broker, connection, &failure, now);
-    let after = broker
+    let recorded = broker
         .0
         .store
         .record_failure(&connection.id, connection.version, failure, now, event)
-        .await?;
+        .await;
+    let after = match recorded {
+        Ok(after) => after,
+        Err(e) => {
+            if error.outcome_unknown() {
+                // Not recorded: the claim holds the refresh token back instead, for as long
+                // as the database lets it.
+                hold(broker, connection, holder).await;
+            }
+            return Err(e.into());
+        }
+    };
     if after.is_none() {
         // Replaced or deleted meanwhile: nothing of ours to record.
         release(broker, &connection.id, holder).await;
@@ -395,16 +406,7 @@ async fn save(
                 // kept for the full hold if the database lets it, so no instance sends the
                 // old refresh token again meanwhile.
                 tracing::error!(error = %e, "a connection's refresh could not be saved");
-                let until = broker
-                    .0
-                    .clock
-                    .now()
-                    .plus_secs(lease::hold_secs(broker) as i64);
-                let _ = broker
-                    .0
-                    .store
-                    .renew_claim(&connection.id, holder, until)
-                    .await;
+                hold(broker, connection, holder).await;
                 return Ok(Refreshed {
                     refresh_token: None,
                     ..refreshed
@@ -544,6 +546,24 @@ fn failure(broker: &Broker, connection: &Connection, e: &BrokerError, now: Times
             error: e.to_string(),
             retry_after: retry_after.max(now.plus_secs(lease::hold_secs(broker) as i64)),
         },
+    }
+}
+
+/// Keeps `holder`'s claim on `connection` for the broker's full hold (a renewal never shortens
+/// it), so no instance sends its refresh token while what happened to the last one is unknown.
+async fn hold(broker: &Broker, connection: &Connection, holder: [u8; 16]) {
+    let until = broker
+        .0
+        .clock
+        .now()
+        .plus_secs(lease::hold_secs(broker) as i64);
+    if let Err(e) = broker
+        .0
+        .store
+        .renew_claim(&connection.id, holder, until)
+        .await
+    {
+        tracing::warn!(error = %e, "could not hold a claim on a connection; it will lapse");
     }
 }
 

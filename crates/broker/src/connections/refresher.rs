@@ -2,120 +2,160 @@
 //! (their access token about to expire, or idle past the keepalive), so `GET .../token` finds
 //! a fresh one stored.
 //!
-//! Each round claims due connections in batches (`Connections::claim_due`; instances on one
-//! database never get one connection twice while its claim lasts; each claim is kept by
+//! One loop per upstream this instance has a client for, so a slow or failing upstream holds
+//! up only its own connections. Each keeps `refresh_concurrency` refreshes running: it claims
+//! due connections of its upstream as slots free up (`Connections::claim_due`; instances on
+//! one database never get one connection twice while its claim lasts; each claim is kept by
 //! `claim::Kept` until its refresh ends), refreshes each through the API's own
-//! `fresh::refresh_held`, at most `refresh_concurrency` at once per upstream, and counts the
-//! outcome in `refreshd_connection_refreshes_total`.
+//! `fresh::refresh_held`, and counts the outcome in `refreshd_connection_refreshes_total`.
+//! Stopping (`Stop`) claims nothing more and lets the refreshes in flight finish, so none is
+//! cut off between the upstream's answer and its save.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::time::Duration;
 
-use refreshd_core::{ConnectionStatus, Upstream};
+use refreshd_core::{ConnectionId, ConnectionStatus, Upstream};
 use refreshd_store::Connection;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::claim;
 use super::fresh::{self, Attempt};
 use crate::error::BrokerError;
 use crate::state::Broker;
 
-/// Refreshes due connections every `interval`, until the task is aborted.
-pub async fn run(broker: Broker, interval: Duration) {
-    let per_upstream = broker.0.settings.refresh_concurrency.max(1);
-    let limits = Limits {
-        github: Arc::new(Semaphore::new(per_upstream)),
-        google: Arc::new(Semaphore::new(per_upstream)),
-    };
+/// The running refresher, and how to stop it.
+pub struct Refresher {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    /// The longest a refresh in flight may still take: the broker's full hold.
+    patience: Duration,
+}
+
+impl Refresher {
+    /// Starts refreshing due connections every `interval`.
+    pub fn start(broker: Broker, interval: Duration) -> Self {
+        let (stop, stopping) = watch::channel(false);
+        let patience = Duration::from_secs(crate::lease::hold_secs(&broker));
+        Self {
+            stop,
+            task: tokio::spawn(run(broker, interval, stopping)),
+            patience,
+        }
+    }
+
+    /// Claims nothing more and waits (at most the broker's full hold) for the refreshes in
+    /// flight.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(self.patience, self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the connection refresher did not finish its refreshes in time");
+        }
+    }
+}
+
+async fn run(broker: Broker, interval: Duration, stopping: watch::Receiver<bool>) {
+    let loops: Vec<_> = Upstream::ALL
+        .into_iter()
+        .filter(|upstream| broker.upstream(fresh::upstream_of(*upstream)).is_ok())
+        .map(|upstream| {
+            let (broker, stopping) = (broker.clone(), stopping.clone());
+            tokio::spawn(refresh_periodically(broker, upstream, interval, stopping))
+        })
+        .collect();
+    for each in loops {
+        let _ = each.await;
+    }
+}
+
+/// Refreshes `upstream`'s due connections every `interval` until stopped.
+async fn refresh_periodically(
+    broker: Broker,
+    upstream: Upstream,
+    interval: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
-        if let Err(e) = refresh_due(&broker, &limits, per_upstream).await {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
+        if let Err(e) = refresh_due(&broker, upstream, &stopping).await {
             tracing::warn!(error = %e, "the connection refresher's round failed; will retry");
         }
     }
 }
 
-/// One semaphore per upstream: a slow or failing one does not hold up the other.
-struct Limits {
-    github: Arc<Semaphore>,
-    google: Arc<Semaphore>,
-}
-
-impl Limits {
-    fn of(&self, upstream: Upstream) -> Arc<Semaphore> {
-        match upstream {
-            Upstream::Github => self.github.clone(),
-            Upstream::Google => self.google.clone(),
-        }
-    }
-}
-
-/// Claims and refreshes batches of due connections until none is left, or a batch changed
-/// nothing (all of it for an upstream this instance has no client for).
+/// One round: keeps `refresh_concurrency` refreshes of `upstream`'s due connections running
+/// until none is left, one comes round again (refreshed or failed connections are no longer
+/// due, so that one changed nothing), or the refresher stops.
 async fn refresh_due(
     broker: &Broker,
-    limits: &Limits,
-    per_upstream: usize,
+    upstream: Upstream,
+    stopping: &watch::Receiver<bool>,
 ) -> Result<(), BrokerError> {
-    // What both upstreams run at once: each batch keeps them busy.
-    let batch = (2 * per_upstream) as i64;
+    let slots = broker.0.settings.refresh_concurrency.max(1);
+    let mut running = JoinSet::new();
+    let mut seen: HashSet<ConnectionId> = HashSet::new();
+    let mut more = true;
     loop {
-        let holder = refreshd_core::random::bytes::<16>();
-        let now = broker.0.clock.now();
-        let claimed = broker
-            .0
-            .store
-            .claim_due(holder, claim::term_from(now), now, batch)
-            .await?;
-        let full = claimed.len() as i64 == batch;
-        let mut running = JoinSet::new();
-        for connection in claimed {
-            let (broker, limit) = (broker.clone(), limits.of(connection.upstream));
-            running.spawn(async move {
-                let _kept = claim::Kept::start(&broker, &connection.id, holder);
-                let _permit = limit.acquire_owned().await.expect("never closed");
-                refresh_one(&broker, connection, holder).await
-            });
+        if more && running.len() < slots && !*stopping.borrow() {
+            let holder = refreshd_core::random::bytes::<16>();
+            let now = broker.0.clock.now();
+            let wanted = slots - running.len();
+            let claimed = broker
+                .0
+                .store
+                .claim_due(
+                    &[upstream],
+                    holder,
+                    claim::term_from(now),
+                    now,
+                    wanted as i64,
+                )
+                .await;
+            let claimed = match claimed {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    // What runs finishes; the next round claims again.
+                    while running.join_next().await.is_some() {}
+                    return Err(e.into());
+                }
+            };
+            more = claimed.len() == wanted;
+            for connection in claimed {
+                if !seen.insert(connection.id.clone()) {
+                    more = false;
+                    let _ = broker.0.store.release_claim(&connection.id, holder).await;
+                    continue;
+                }
+                let broker = broker.clone();
+                running.spawn(async move {
+                    let _kept = claim::Kept::start(&broker, &connection.id, holder);
+                    refresh_one(&broker, connection, holder).await;
+                });
+            }
+            if running.len() < slots && more {
+                continue;
+            }
         }
-        let mut changed = false;
-        while let Some(done) = running.join_next().await {
-            changed |= done.unwrap_or(false);
-        }
-        if !full || !changed {
+        if running.join_next().await.is_none() {
             return Ok(());
         }
     }
 }
 
-/// Refreshes one claimed connection and counts how it went; whether anything was recorded.
-async fn refresh_one(broker: &Broker, connection: Connection, holder: [u8; 16]) -> bool {
+/// Refreshes one claimed connection and counts how it went.
+async fn refresh_one(broker: &Broker, connection: Connection, holder: [u8; 16]) {
     let provider = fresh::upstream_of(connection.upstream).name();
-    // A claim lost while waiting for a permit is not refreshed on.
-    let renewed = broker
-        .0
-        .store
-        .renew_claim(
-            &connection.id,
-            holder,
-            claim::term_from(broker.0.clock.now()),
-        )
-        .await;
-    match renewed {
-        Ok(true) => {}
-        Ok(false) => return false,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not renew a claim on a connection; skipped");
-            return false;
-        }
-    }
     let outcome = match fresh::refresh_held(broker, &connection, holder).await {
         Ok(Attempt::Refreshed(_)) => "refreshed",
-        Ok(Attempt::NothingToRefreshWith) | Ok(Attempt::Failed { after: None, .. }) => {
-            return false;
-        }
+        Ok(Attempt::NothingToRefreshWith) | Ok(Attempt::Failed { after: None, .. }) => return,
         Ok(Attempt::Failed { error, after }) => {
             let broken = after.is_some_and(|c| c.status == ConnectionStatus::Broken);
             tracing::info!(
@@ -136,7 +176,7 @@ async fn refresh_one(broker: &Broker, connection: Connection, holder: [u8; 16]) 
         Err(e) => {
             // The store failed: the claim runs out and the connection is due again.
             tracing::warn!(error = %e, "the refresher could not save a connection's refresh");
-            return false;
+            return;
         }
     };
     metrics::counter!(
@@ -145,5 +185,4 @@ async fn refresh_one(broker: &Broker, connection: Connection, holder: [u8; 16]) 
         "outcome" => outcome
     )
     .increment(1);
-    true
 }

@@ -2,7 +2,7 @@
 //! refresher at a time works on each.
 
 use async_trait::async_trait;
-use refreshd_core::{ConnectionId, Timestamp};
+use refreshd_core::{ConnectionId, Timestamp, Upstream};
 
 use crate::{
     ClaimAttempt, Connection, ConnectionFilter, ConnectionTokens, Failure, NewConnection,
@@ -80,14 +80,15 @@ pub trait Connections: Send + Sync {
         event: Option<WebhookEvent>,
     ) -> Result<Option<Connection>, StoreError>;
 
-    /// Claims for `holder` until `until` at most `limit` connections due at `now`
-    /// (`rules::connections::is_due`), those due longest first, and returns them as they now
-    /// are. Concurrent calls, on this instance or others on the same database, never hand out
+    /// Claims for `holder` until `until` at most `limit` connections of `upstreams` due at
+    /// `now` (`rules::connections::is_due`), those due longest first, and returns them as they
+    /// now are. Concurrent calls, on this instance or others on the same database, never hand out
     /// one connection twice while its claim lasts (PostgreSQL: one statement with `FOR UPDATE
     /// SKIP LOCKED`, so callers skip each other's rows rather than wait; SQLite: the single
     /// writer).
     async fn claim_due(
         &self,
+        upstreams: &[Upstream],
         holder: [u8; 16],
         until: Timestamp,
         now: Timestamp,
@@ -106,8 +107,9 @@ pub trait Connections: Send + Sync {
         now: Timestamp,
     ) -> Result<ClaimAttempt, StoreError>;
 
-    /// Moves the end of `holder`'s claim on `id` to `until` (to hold it for a refresh whose
-    /// outcome is unknown, or while a slow one runs); `false` if `holder` no longer holds it.
+    /// Moves the end of `holder`'s claim on `id` to `until`, never earlier than it was (to
+    /// hold it while a refresh runs, or for the full hold when a refresh's save failed: a
+    /// renewal landing late cannot shorten that); `false` if `holder` no longer holds it.
     async fn renew_claim(
         &self,
         id: &ConnectionId,

@@ -167,7 +167,7 @@ async fn serve(state: Arc<State>, mut socket: TcpStream) {
     let Some(request) = read_request(&mut socket).await else {
         return;
     };
-    let _counted = InFlight::new(&state);
+    let counted = InFlight::new(&state);
     let (mode, delay) = *state.mode.lock().unwrap();
     state.seen.lock().unwrap().push(Seen {
         at: Instant::now(),
@@ -196,6 +196,8 @@ async fn serve(state: Arc<State>, mut socket: TcpStream) {
             }
         }
     };
+    // No longer in flight before the client can see the answer and send its next request.
+    drop(counted);
     let head = format!(
         "HTTP/1.1 {status} Flaky\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()
