@@ -31,7 +31,9 @@ pub use error::BrokerError;
 pub use master_key::{MasterKey, MasterKeyError};
 pub use state::Broker;
 pub use webhooks::deliverer::run as run_webhook_deliverer;
-pub use webhooks::{DEFAULT_EVENTS, WebhookSecret, WebhookSettings};
+pub use webhooks::{
+    DEFAULT_EVENTS, WebhookSecret, WebhookSettings, endpoint_shown, parse_endpoint,
+};
 pub use wire::ConnectionView;
 
 /// A new API key: `rfd_` and 40 base62 characters from the OS CSPRNG.

@@ -443,14 +443,9 @@ impl Config {
     /// The webhook keys, checked: URLs over http or https, a well-formed secret whenever a URL
     /// is set, known events, a timeout from 1 to 300 seconds and positive waits.
     fn webhook_settings(&self) -> Result<WebhookSettings, String> {
-        for url in &self.webhook_url {
-            let uri: axum::http::Uri = url
-                .parse()
-                .map_err(|_| format!("webhook_url {url:?} is not a URL"))?;
-            let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-            if !scheme_ok || uri.host().is_none() {
-                return Err(format!("webhook_url {url:?} must be an http or https URL"));
-            }
+        for (n, url) in self.webhook_url.iter().enumerate() {
+            refreshd_broker::parse_endpoint(url)
+                .map_err(|e| format!("webhook_url (URL {}): {e}", n + 1))?;
         }
         let secret = match (&self.webhook_secret, self.webhook_url.is_empty()) {
             (Some(secret), _) => Some(WebhookSecret::parse(secret.expose_secret())?),

@@ -119,6 +119,57 @@ fn rfc3339(at: Timestamp) -> String {
 }
 
 /// The milliseconds since the epoch of `at`, as the API shows times.
+/// A webhook URL as the deliverer's client reads it, checked: http or https, with a host.
+pub fn parse_endpoint(raw: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "{} must be an http or https URL",
+            endpoint_shown(raw)
+        ));
+    }
+    Ok(url)
+}
+
+/// An endpoint as shown (the CLI, errors): scheme, host, port and path, without credentials,
+/// query or fragment, which may hold a secret.
+pub fn endpoint_shown(raw: &str) -> String {
+    match reqwest::Url::parse(raw) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
 pub(crate) fn millis(at: Option<Timestamp>) -> Value {
     at.map_or(Value::Null, |at| json!(at.secs() * 1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_is_shown_without_what_may_hold_a_secret() {
+        assert_eq!(
+            endpoint_shown("https://user:pa55@hooks.example.com:8443/in?token=s3cret#x"),
+            "https://hooks.example.com:8443/in"
+        );
+        assert_eq!(endpoint_shown("::"), "(not a URL)");
+        assert!(parse_endpoint("https://hooks.example.com/in").is_ok());
+        for bad in [
+            "ftp://hooks.example.com/",
+            "hooks.example.com/in",
+            "http://",
+        ] {
+            assert!(parse_endpoint(bad).is_err(), "{bad}");
+        }
+        let refused = parse_endpoint("ftp://u:s3cret@hooks.example.com/").unwrap_err();
+        assert!(!refused.contains("s3cret"), "{refused}");
+    }
 }

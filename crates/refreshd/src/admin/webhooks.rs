@@ -76,7 +76,7 @@ fn delivery_json(d: &Delivery) -> Value {
         "event_id": d.event_id,
         "type": d.kind.as_str(),
         "connection_id": d.connection_id.as_str(),
-        "endpoint": d.endpoint,
+        "endpoint": refreshd_broker::endpoint_shown(&d.endpoint),
         "status": d.status.as_str(),
         "attempts": d.attempts,
         "last_status": d.last_status,
@@ -108,6 +108,6 @@ fn delivery_text(d: &Delivery) -> String {
         d.attempts,
         shown(rfc3339(d.next_attempt_at)),
         shown(rfc3339(d.delivered_at)),
-        d.endpoint,
+        refreshd_broker::endpoint_shown(&d.endpoint),
     )
 }
