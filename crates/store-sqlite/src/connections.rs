@@ -313,7 +313,8 @@ impl Connections for SqliteStore {
         };
         let pair = [first.as_str(), last.unwrap_or(first).as_str()];
         // `status <> 'broken'` is spelled as the index's literal, so the partial index of due
-        // connections serves the search.
+        // connections serves the search; `+upstream` keeps the planner off the upstream index
+        // (which would read every connection of the upstream, then sort them).
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
                 "UPDATE connections SET claimed_by = ?1, claimed_until = ?2
@@ -322,7 +323,7 @@ impl Connections for SqliteStore {
                      WHERE next_refresh_at <= ?3 AND status <> 'broken'
                        AND (retry_after IS NULL OR retry_after <= ?3)
                        AND (claimed_until IS NULL OR claimed_until <= ?3)
-                       AND upstream IN (?5, ?6)
+                       AND +upstream IN (?5, ?6)
                      ORDER BY next_refresh_at LIMIT ?4)
                  RETURNING {COLUMNS}"
             )

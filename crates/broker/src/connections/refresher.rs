@@ -3,15 +3,15 @@
 //! a fresh one stored.
 //!
 //! One loop per upstream this instance has a client for, so a slow or failing upstream holds
-//! up only its own connections. Each keeps `refresh_concurrency` refreshes running: it claims
-//! due connections of its upstream as slots free up (`Connections::claim_due`; instances on
-//! one database never get one connection twice while its claim lasts; each claim is kept by
-//! `claim::Kept` until its refresh ends), refreshes each through the API's own
+//! up only its own connections. Each keeps `refresh_concurrency` refreshes running, claiming
+//! its upstream's due connections in batches (`Connections::claim_due`; instances on one
+//! database never get one connection twice while its claim lasts; each claim is kept by
+//! `claim::Kept` from the claim until its refresh ends), refreshes each through the API's own
 //! `fresh::refresh_held`, and counts the outcome in `refreshd_connection_refreshes_total`.
 //! Stopping (`Stop`) claims nothing more and lets the refreshes in flight finish, so none is
 //! cut off between the upstream's answer and its save.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use refreshd_core::{ConnectionId, ConnectionStatus, Upstream};
@@ -93,21 +93,25 @@ async fn refresh_periodically(
 
 /// One round: keeps `refresh_concurrency` refreshes of `upstream`'s due connections running
 /// until none is left, one comes round again (refreshed or failed connections are no longer
-/// due, so that one changed nothing), or the refresher stops.
+/// due, so that one changed nothing), or the refresher stops. Connections are claimed twice
+/// the slots at a time (a claim is a statement, and on PostgreSQL a commit, of its own), the
+/// next batch as soon as the last one has all started; each claim is kept from the start.
 async fn refresh_due(
     broker: &Broker,
     upstream: Upstream,
     stopping: &watch::Receiver<bool>,
 ) -> Result<(), BrokerError> {
     let slots = broker.0.settings.refresh_concurrency.max(1);
+    let batch = 2 * slots;
     let mut running = JoinSet::new();
+    let mut queued: VecDeque<(Connection, [u8; 16], claim::Kept)> = VecDeque::new();
     let mut seen: HashSet<ConnectionId> = HashSet::new();
     let mut more = true;
     loop {
-        if more && running.len() < slots && !*stopping.borrow() {
+        let stopped = *stopping.borrow();
+        if queued.is_empty() && more && !stopped {
             let holder = refreshd_core::random::bytes::<16>();
             let now = broker.0.clock.now();
-            let wanted = slots - running.len();
             let claimed = broker
                 .0
                 .store
@@ -116,7 +120,7 @@ async fn refresh_due(
                     holder,
                     claim::term_from(now),
                     now,
-                    wanted as i64,
+                    batch as i64,
                 )
                 .await;
             let claimed = match claimed {
@@ -127,27 +131,40 @@ async fn refresh_due(
                     return Err(e.into());
                 }
             };
-            more = claimed.len() == wanted;
+            more = claimed.len() == batch;
             for connection in claimed {
                 if !seen.insert(connection.id.clone()) {
                     more = false;
-                    let _ = broker.0.store.release_claim(&connection.id, holder).await;
+                    release(broker, &connection, holder).await;
                     continue;
                 }
-                let broker = broker.clone();
-                running.spawn(async move {
-                    let _kept = claim::Kept::start(&broker, &connection.id, holder);
-                    refresh_one(&broker, connection, holder).await;
-                });
-            }
-            if running.len() < slots && more {
-                continue;
+                let kept = claim::Kept::start(broker, &connection.id, holder);
+                queued.push_back((connection, holder, kept));
             }
         }
-        if running.join_next().await.is_none() {
+        while running.len() < slots && !stopped {
+            let Some((connection, holder, kept)) = queued.pop_front() else {
+                break;
+            };
+            let broker = broker.clone();
+            running.spawn(async move {
+                let _kept = kept;
+                refresh_one(&broker, connection, holder).await;
+            });
+        }
+        if running.join_next().await.is_none() && (stopped || !more) {
+            for (connection, holder, kept) in queued {
+                drop(kept);
+                release(broker, &connection, holder).await;
+            }
             return Ok(());
         }
     }
+}
+
+/// Ends a claim the refresher will not use.
+async fn release(broker: &Broker, connection: &Connection, holder: [u8; 16]) {
+    let _ = broker.0.store.release_claim(&connection.id, holder).await;
 }
 
 /// Refreshes one claimed connection and counts how it went.
