@@ -137,6 +137,31 @@ impl Listing {
     }
 }
 
+impl PostgresStore {
+    /// Runs `plain` with `params`, or, with an event, `announcing` (`webhooks::announcing`:
+    /// the event inserted in the same statement, if the write happens) with the event's
+    /// parameters after them; the connection as the statement returned it.
+    async fn write_connection(
+        &self,
+        plain: &str,
+        announcing: &str,
+        params: Vec<&(dyn ToSql + Sync)>,
+        event: Option<&WebhookEvent>,
+    ) -> Result<Option<Connection>, StoreError> {
+        let announced = event.map(Announced::of);
+        let mut params = params;
+        let sql = match &announced {
+            None => plain,
+            Some(a) => {
+                a.push(&mut params);
+                announcing
+            }
+        };
+        let row = query_opt(&self.client().await?, sql, &params).await?;
+        row.as_ref().map(connection_of).transpose()
+    }
+}
+
 #[async_trait]
 impl Connections for PostgresStore {
     async fn put_connection(
@@ -212,17 +237,9 @@ impl Connections for PostgresStore {
         });
         static ANNOUNCING: std::sync::LazyLock<String> =
             std::sync::LazyLock::new(|| announcing(&SQL, 2, COLUMNS));
-        let client = self.client().await?;
-        let row = match &event {
-            None => query_opt(&client, &SQL, &[&id.as_str()]).await?,
-            Some(e) => {
-                let (kind, at) = (e.kind.as_str(), e.at.secs());
-                let params: [&(dyn ToSql + Sync); 6] =
-                    [&id.as_str(), &e.id, &kind, &e.payload, &e.endpoints, &at];
-                query_opt(&client, &ANNOUNCING, &params).await?
-            }
-        };
-        row.as_ref().map(connection_of).transpose()
+        let id = id.as_str();
+        self.write_connection(&SQL, &ANNOUNCING, vec![&id], event.as_ref())
+            .await
     }
 
     async fn save_refresh(
@@ -257,7 +274,7 @@ impl Connections for PostgresStore {
             tokens.access.as_bytes(),
             refresh_bytes(&tokens),
         );
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        let params: Vec<&(dyn ToSql + Sync)> = vec![
             &id,
             &expected_version,
             &scopes,
@@ -268,16 +285,8 @@ impl Connections for PostgresStore {
             &at,
             &next_refresh_at,
         ];
-        let announced = event.as_ref().map(Announced::of);
-        let sql: &str = match &announced {
-            None => &SQL,
-            Some(a) => {
-                a.push(&mut params);
-                &ANNOUNCING
-            }
-        };
-        let row = query_opt(&self.client().await?, sql, &params).await?;
-        row.as_ref().map(connection_of).transpose()
+        self.write_connection(&SQL, &ANNOUNCING, params, event.as_ref())
+            .await
     }
 
     async fn record_failure(
@@ -303,7 +312,7 @@ impl Connections for PostgresStore {
         let after = after_failure(&failure);
         let (retry_after, next_refresh_at) = (secs(after.retry_after), secs(after.next_refresh_at));
         let (id, at, status) = (id.as_str(), now.secs(), after.status.as_str());
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        let params: Vec<&(dyn ToSql + Sync)> = vec![
             &id,
             &expected_version,
             &status,
@@ -312,16 +321,8 @@ impl Connections for PostgresStore {
             &next_refresh_at,
             &at,
         ];
-        let announced = event.as_ref().map(Announced::of);
-        let sql: &str = match &announced {
-            None => &SQL,
-            Some(a) => {
-                a.push(&mut params);
-                &ANNOUNCING
-            }
-        };
-        let row = query_opt(&self.client().await?, sql, &params).await?;
-        row.as_ref().map(connection_of).transpose()
+        self.write_connection(&SQL, &ANNOUNCING, params, event.as_ref())
+            .await
     }
 
     async fn claim_due(

@@ -56,7 +56,7 @@ async fn refresher_count(metrics: &str, outcome: &str) -> u64 {
 }
 
 /// Waits up to `secs` for `done` to hold; whether it did.
-async fn within<F, Fut>(secs: u64, mut done: F) -> bool
+pub(crate) async fn within<F, Fut>(secs: u64, mut done: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use super::count;
 use crate::common::process::{Broker, Provider, Server, free_port};
 use crate::connections_api::{MASTER_KEY, get};
+use crate::connections_refresher::within;
 
 /// `MASTER_KEY` (64 hex digits "ab") as bytes: what the brokers seal connections under.
 const MASTER_KEY_BYTES: [u8; 32] = [0xab; 32];
@@ -97,22 +98,6 @@ async fn refresher_count(metrics: &str, outcome: &str) -> u64 {
     let outcome = format!("outcome=\"{outcome}\"");
     let labels = ["provider=\"github\"", outcome.as_str()];
     counter(metrics, "refreshd_connection_refreshes_total", &labels).await
-}
-
-/// Waits up to `secs` for `done` to hold; whether it did.
-async fn within<F, Fut>(secs: u64, mut done: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if done().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    false
 }
 
 /// Seeds `n` GitHub connections `s0000…` into the brokers' `database`: a fresh token family
