@@ -557,13 +557,21 @@ async fn hold(broker: &Broker, connection: &Connection, holder: [u8; 16]) {
         .clock
         .now()
         .plus_secs(lease::hold_secs(broker) as i64);
-    if let Err(e) = broker
+    match broker
         .0
         .store
         .renew_claim(&connection.id, holder, until)
         .await
     {
-        tracing::warn!(error = %e, "could not hold a claim on a connection; it will lapse");
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            connection = connection.id.as_str(),
+            "a connection's claim had lapsed before it could be held; another instance may \
+             refresh it with the refresh token last stored"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not hold a claim on a connection; it will lapse")
+        }
     }
 }
 

@@ -8,8 +8,9 @@
 //! database never get one connection twice while its claim lasts; each claim is kept by
 //! `claim::Kept` from the claim until its refresh ends), refreshes each through the API's own
 //! `fresh::refresh_held`, and counts the outcome in `refreshd_connection_refreshes_total`.
-//! Stopping (`Stop`) claims nothing more and lets the refreshes in flight finish, so none is
-//! cut off between the upstream's answer and its save.
+//! Stopping (`Refresher::stop`) claims nothing more and lets the refreshes in flight finish
+//! (for up to the full hold plus 10 s), so none is cut off between the upstream's answer and
+//! its save unless the database stalls past that.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
@@ -28,7 +29,8 @@ use crate::state::Broker;
 pub struct Refresher {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
-    /// The longest a refresh in flight may still take: the broker's full hold.
+    /// How long stopping waits for the refreshes in flight: the broker's full hold (the
+    /// longest upstream call and its margin), and 10 s more for saves retried.
     patience: Duration,
 }
 
@@ -36,7 +38,7 @@ impl Refresher {
     /// Starts refreshing due connections every `interval`.
     pub fn start(broker: Broker, interval: Duration) -> Self {
         let (stop, stopping) = watch::channel(false);
-        let patience = Duration::from_secs(crate::lease::hold_secs(&broker));
+        let patience = Duration::from_secs(crate::lease::hold_secs(&broker) + 10);
         Self {
             stop,
             task: tokio::spawn(run(broker, interval, stopping)),
@@ -44,31 +46,30 @@ impl Refresher {
         }
     }
 
-    /// Claims nothing more and waits (at most the broker's full hold) for the refreshes in
-    /// flight.
-    pub async fn stop(self) {
+    /// Claims nothing more and waits (at most `patience`) for the refreshes in flight; what
+    /// still runs then is cut off.
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        if tokio::time::timeout(self.patience, self.task)
+        if tokio::time::timeout(self.patience, &mut self.task)
             .await
             .is_err()
         {
             tracing::warn!("the connection refresher did not finish its refreshes in time");
+            self.task.abort();
         }
     }
 }
 
+/// The loops, one per upstream this instance has a client for; aborting this aborts them.
 async fn run(broker: Broker, interval: Duration, stopping: watch::Receiver<bool>) {
-    let loops: Vec<_> = Upstream::ALL
-        .into_iter()
-        .filter(|upstream| broker.upstream(fresh::upstream_of(*upstream)).is_ok())
-        .map(|upstream| {
+    let mut loops = JoinSet::new();
+    for upstream in Upstream::ALL {
+        if broker.upstream(fresh::upstream_of(upstream)).is_ok() {
             let (broker, stopping) = (broker.clone(), stopping.clone());
-            tokio::spawn(refresh_periodically(broker, upstream, interval, stopping))
-        })
-        .collect();
-    for each in loops {
-        let _ = each.await;
+            loops.spawn(refresh_periodically(broker, upstream, interval, stopping));
+        }
     }
+    while loops.join_next().await.is_some() {}
 }
 
 /// Refreshes `upstream`'s due connections every `interval` until stopped.
@@ -142,10 +143,21 @@ async fn refresh_due(
                 queued.push_back((connection, holder, kept));
             }
         }
+        let stopped = *stopping.borrow();
         while running.len() < slots && !stopped {
             let Some((connection, holder, kept)) = queued.pop_front() else {
                 break;
             };
+            if !kept.holds() {
+                // Its renewals failed while it waited: another instance may have it now.
+                tracing::warn!(
+                    connection = connection.id.as_str(),
+                    "a queued connection's claim may have lapsed; left for the next round"
+                );
+                drop(kept);
+                release(broker, &connection, holder).await;
+                continue;
+            }
             let broker = broker.clone();
             running.spawn(async move {
                 let _kept = kept;

@@ -118,7 +118,6 @@ fn rfc3339(at: Timestamp) -> String {
         .unwrap_or_default()
 }
 
-/// The milliseconds since the epoch of `at`, as the API shows times.
 /// A webhook URL as the deliverer's client reads it, checked: http or https, with a host.
 pub fn parse_endpoint(raw: &str) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
@@ -146,6 +145,7 @@ pub fn endpoint_shown(raw: &str) -> String {
     }
 }
 
+/// The milliseconds since the epoch of `at`, as the API shows times.
 pub(crate) fn millis(at: Option<Timestamp>) -> Value {
     at.map_or(Value::Null, |at| json!(at.secs() * 1000))
 }

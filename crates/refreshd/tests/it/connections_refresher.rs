@@ -4,7 +4,8 @@
 //! connections, refreshing each once (the upstream's grace window is 0, so a refresh token
 //! sent twice would revoke its family). On a broker whose clock the test moves: an idle
 //! connection is kept alive, refreshes in flight stay under the cap, and behind a flaky proxy
-//! failing upstreams are backed off from, never hammered, and recovered from.
+//! failing upstreams are backed off from, never hammered, and recovered from; a server stopping
+//! lets the refreshes in flight finish and starts no more.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use crate::connections_api::{
     MASTER_KEY, create, get, provider, refreshes_at_upstream, revoke_github_grant, token,
 };
 use refreshd::Config;
-use refreshd_core::{Clock, TokenDigest};
+use refreshd_core::{Clock, ConnectionId, TokenDigest};
 use serde_json::{Value, json};
 
 /// A broker whose upstream is `provider`, on `database` if given, with its refresher looking
@@ -560,4 +561,54 @@ async fn a_refresh_without_an_answer_is_not_sent_again_before_the_full_hold() {
     let live = within(10, || async { broker.show("u").await["status"] == "live" }).await;
     assert!(live, "recovered");
     assert_eq!(proxy.requests(), 4);
+}
+
+#[tokio::test]
+async fn stopping_lets_refreshes_in_flight_finish_and_starts_no_more() {
+    const N: usize = 12;
+    let (provider, upstream_metrics) = provider(&[]).await;
+    let proxy = Flaky::start(&provider.server.url).await;
+    let broker = OnClock::start(
+        &provider,
+        proxy.url("/login/oauth/access_token"),
+        |config| {
+            config.connection_refresh_concurrency = 2;
+        },
+    )
+    .await;
+    for i in 0..N {
+        broker.import(&provider, &format!("s{i:02}")).await;
+    }
+    let imported = refreshes_at_upstream(&upstream_metrics, "github").await;
+    // Each refresh waits a second at the proxy before it reaches the upstream.
+    proxy.delay(Duration::from_millis(1_000));
+    broker.set_clock(8 * 3600);
+    let started = within(10, || async { proxy.in_flight() > 0 }).await;
+    assert!(started, "refreshes in flight");
+
+    // The server stops while refreshes are on their way to the upstream.
+    let OnClock { app, .. } = broker;
+    let store = app.provider.store.clone();
+    app.server.stop().await.unwrap();
+    let sent = proxy.requests();
+
+    // Every refresh the upstream made was saved (none was cut off between the upstream's
+    // answer and its save), and no more were started once it was stopping.
+    let rotated = refreshes_at_upstream(&upstream_metrics, "github").await - imported;
+    let mut saved = 0;
+    for i in 0..N {
+        let id = ConnectionId::parse(&format!("s{i:02}")).unwrap();
+        let connection = store.find_connection(&id).await.unwrap().unwrap();
+        if connection.last_refreshed_at.secs() - START.secs() == 8 * 3600 {
+            saved += 1;
+        }
+    }
+    assert!(saved >= 1, "the refreshes in flight finished");
+    assert!(
+        saved < N,
+        "stopping started no more: {saved} of {N} refreshed"
+    );
+    assert_eq!(rotated, saved as u64, "every rotation upstream was saved");
+    tokio::time::sleep(TWO_ROUNDS).await;
+    assert_eq!(proxy.requests(), sent, "nothing sent after the stop");
 }
