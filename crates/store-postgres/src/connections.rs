@@ -230,16 +230,25 @@ impl Connections for PostgresStore {
     async fn delete_connection(
         &self,
         id: &ConnectionId,
+        expected_version: Option<i64>,
         event: Option<WebhookEvent>,
     ) -> Result<Option<Connection>, StoreError> {
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            format!("DELETE FROM connections WHERE id = $1 RETURNING {COLUMNS}")
+            format!(
+                "DELETE FROM connections WHERE id = $1 AND ($2::bigint IS NULL OR version = $2)
+                 RETURNING {COLUMNS}"
+            )
         });
         static ANNOUNCING: std::sync::LazyLock<String> =
-            std::sync::LazyLock::new(|| announcing(&SQL, 2, COLUMNS));
+            std::sync::LazyLock::new(|| announcing(&SQL, 3, COLUMNS));
         let id = id.as_str();
-        self.write_connection(&SQL, &ANNOUNCING, vec![&id], event.as_ref())
-            .await
+        self.write_connection(
+            &SQL,
+            &ANNOUNCING,
+            vec![&id, &expected_version],
+            event.as_ref(),
+        )
+        .await
     }
 
     async fn save_refresh(

@@ -184,6 +184,7 @@ impl Connections for SqliteStore {
     async fn delete_connection(
         &self,
         id: &ConnectionId,
+        expected_version: Option<i64>,
         event: Option<WebhookEvent>,
     ) -> Result<Option<Connection>, StoreError> {
         let id = id.clone();
@@ -191,9 +192,13 @@ impl Connections for SqliteStore {
             .write(move |conn| {
                 let deleted = conn
                     .prepare_cached(&format!(
-                        "DELETE FROM connections WHERE id = ?1 RETURNING {COLUMNS}"
+                        "DELETE FROM connections WHERE id = ?1 AND (?2 IS NULL OR version = ?2)
+                         RETURNING {COLUMNS}"
                     ))
-                    .and_then(|mut s| s.query_row([id.as_str()], connection_of).optional())
+                    .and_then(|mut s| {
+                        s.query_row(params![id.as_str(), expected_version], connection_of)
+                            .optional()
+                    })
                     .map_err(unavailable)?;
                 announce(conn, deleted.as_ref(), event.as_ref())?;
                 Ok(deleted)

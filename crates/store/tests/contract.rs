@@ -1589,7 +1589,7 @@ async fn a_version_never_repeats_for_an_id_even_after_a_delete() {
     let s = scratch().await;
     let first = connect(&s.store, "user-1", NOW).await;
     s.store
-        .delete_connection(&first.id, None)
+        .delete_connection(&first.id, None, None)
         .await
         .unwrap()
         .unwrap();
@@ -2176,16 +2176,46 @@ async fn one_connection_is_claimed_by_one_holder_at_a_time() {
 }
 
 #[tokio::test]
+async fn a_delete_at_a_version_leaves_a_connection_that_moved_on() {
+    let s = scratch().await;
+    let put = connect(&s.store, "d", NOW).await;
+    let replaced = connect(&s.store, "d", NOW).await;
+    assert_ne!(put.version, replaced.version);
+    assert_eq!(
+        s.store
+            .delete_connection(&put.id, Some(put.version), None)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(s.store.find_connection(&put.id).await.unwrap().is_some());
+    assert_eq!(
+        s.store
+            .delete_connection(&put.id, Some(replaced.version), None)
+            .await
+            .unwrap(),
+        Some(replaced)
+    );
+    assert!(s.store.find_connection(&put.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn a_delete_returns_what_it_deleted_once() {
     let s = scratch().await;
     let put = connect(&s.store, "user-1", NOW).await;
     connect(&s.store, "user-2", NOW).await;
     assert_eq!(
-        s.store.delete_connection(&put.id, None).await.unwrap(),
+        s.store
+            .delete_connection(&put.id, None, None)
+            .await
+            .unwrap(),
         Some(put.clone())
     );
     assert_eq!(
-        s.store.delete_connection(&put.id, None).await.unwrap(),
+        s.store
+            .delete_connection(&put.id, None, None)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(s.store.find_connection(&put.id).await.unwrap(), None);
@@ -2200,7 +2230,7 @@ async fn a_delete_returns_what_it_deleted_once() {
     let deletes: Vec<_> = (0..16)
         .map(|_| {
             let store = s.store.clone();
-            tokio::spawn(async move { store.delete_connection(&cid("user-2"), None).await })
+            tokio::spawn(async move { store.delete_connection(&cid("user-2"), None, None).await })
         })
         .collect();
     let mut deleted = 0;
@@ -2555,7 +2585,7 @@ async fn an_event_is_written_exactly_when_its_write_wins() {
     let deleted = webhook_event("msg_deleted", WebhookEventKind::Deleted, &endpoints[..1]);
     assert!(
         s.store
-            .delete_connection(&put.id, Some(deleted))
+            .delete_connection(&put.id, None, Some(deleted))
             .await
             .unwrap()
             .is_some()
@@ -2563,7 +2593,7 @@ async fn an_event_is_written_exactly_when_its_write_wins() {
     let again = webhook_event("msg_deleted2", WebhookEventKind::Deleted, &endpoints[..1]);
     assert_eq!(
         s.store
-            .delete_connection(&put.id, Some(again))
+            .delete_connection(&put.id, None, Some(again))
             .await
             .unwrap(),
         None
@@ -2583,7 +2613,7 @@ async fn pending_deliveries(s: &Scratch, n: usize) -> Vec<Delivery> {
     let endpoints: Vec<&str> = endpoints.iter().map(String::as_str).collect();
     let event = webhook_event("msg_one", WebhookEventKind::Deleted, &endpoints);
     s.store
-        .delete_connection(&put.id, Some(event))
+        .delete_connection(&put.id, None, Some(event))
         .await
         .unwrap()
         .unwrap();

@@ -328,35 +328,44 @@ pub async fn delete(
 }
 
 /// Revokes connection `id`'s grant upstream, then deletes it here, even if the upstream did
-/// not revoke it: `Ok(Err(why))` says why not (never with a token). The API and `refreshd
-/// connection delete` call it.
+/// not revoke it: `Ok(Err(why))` says why not (never with a token). The delete is made at the
+/// version whose grant was revoked: a connection replaced or refreshed meanwhile has its own
+/// grant revoked in turn before it goes (three tries, then it goes as it is). The API and
+/// `refreshd connection delete` call it.
 pub async fn delete_connection(
     broker: &Broker,
     id: &ConnectionId,
 ) -> Result<Result<(), String>, BrokerError> {
+    const TRIES: usize = 3;
     let store = broker.0.store.as_ref();
-    let connection = store
-        .find_connection(id)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    let revoked = revoke::revoke(broker, &connection).await;
-    if let Err(reason) = &revoked {
-        tracing::warn!(%reason, "the upstream did not revoke a deleted connection's grant");
+    for attempt in 1..=TRIES {
+        let connection = store
+            .find_connection(id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let revoked = revoke::revoke(broker, &connection).await;
+        if let Err(reason) = &revoked {
+            tracing::warn!(%reason, "the upstream did not revoke a deleted connection's grant");
+        }
+        let event = crate::webhooks::event(
+            broker,
+            refreshd_store::WebhookEventKind::Deleted,
+            &connection,
+            "deleted",
+            serde_json::json!({
+                "upstreamRevoked": revoked.is_ok(),
+                "upstreamError": revoked.as_ref().err(),
+            }),
+            broker.0.clock.now(),
+        );
+        let at_version = (attempt < TRIES).then_some(connection.version);
+        if store
+            .delete_connection(id, at_version, event)
+            .await?
+            .is_some()
+        {
+            return Ok(revoked);
+        }
     }
-    let event = crate::webhooks::event(
-        broker,
-        refreshd_store::WebhookEventKind::Deleted,
-        &connection,
-        "deleted",
-        serde_json::json!({
-            "upstreamRevoked": revoked.is_ok(),
-            "upstreamError": revoked.as_ref().err(),
-        }),
-        broker.0.clock.now(),
-    );
-    store
-        .delete_connection(id, event)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    Ok(revoked)
+    Err(not_found(id))
 }

@@ -44,11 +44,14 @@ pub trait Connections: Send + Sync {
         filter: &ConnectionFilter,
     ) -> Result<Vec<Connection>, StoreError>;
 
-    /// Deletes connection `id`; what it was, or `None` when there was none. Of concurrent
-    /// deletes one gets the connection (and writes `event`), the others `None`.
+    /// Deletes connection `id` if it is at `expected_version` (any version with `None`); what
+    /// it was, or `None` when there was none or its version moved (it was replaced or
+    /// refreshed meanwhile). Of concurrent deletes one gets the connection (and writes
+    /// `event`), the others `None`.
     async fn delete_connection(
         &self,
         id: &ConnectionId,
+        expected_version: Option<i64>,
         event: Option<WebhookEvent>,
     ) -> Result<Option<Connection>, StoreError>;
 
