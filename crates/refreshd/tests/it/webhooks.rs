@@ -145,6 +145,40 @@ async fn connect(provider: &Provider, broker: &Broker, id: &str) {
     .await;
 }
 
+/// A delivery as the receiver kept it, verified with Python's `standardwebhooks` package:
+/// the event it holds, or `null` when the library refuses it (`tampered`: one byte of the body
+/// changed).
+fn verified_in_python(delivery: &Value, tampered: bool) -> Value {
+    const VERIFY: &str = "
+import json, sys
+from standardwebhooks.webhooks import Webhook
+secret, delivery, tampered = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3] == 'true'
+body = delivery['body'].replace('connection.', 'connectioN.') if tampered else delivery['body']
+headers = {'webhook-id': delivery['id'], 'webhook-timestamp': delivery['timestamp'],
+           'webhook-signature': delivery['signature']}
+try:
+    print(json.dumps(Webhook(secret).verify(body, headers)))
+except Exception:
+    print('null')
+";
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            VERIFY,
+            SECRET,
+            &delivery.to_string(),
+            &tampered.to_string(),
+        ])
+        .output()
+        .expect("python3 (scripts/test installs it, and standardwebhooks)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// Nothing delivered holds a token of the provider's.
 fn holds_no_token(event: &Value) {
     let body = event["body"].as_str().unwrap();
@@ -190,6 +224,12 @@ async fn revocation_and_delete_are_announced_signed_and_verified() {
         "{event}"
     );
     holds_no_token(event);
+    // Python's `standardwebhooks` (PyPI) verifies the same delivery, and refuses it tampered.
+    assert_eq!(
+        verified_in_python(event, false)["type"],
+        "connection.broken"
+    );
+    assert_eq!(verified_in_python(event, true), Value::Null);
 
     // A delete is announced too (its upstream revoke fails: the grant is gone already).
     let (status, _) = call(&broker, Method::DELETE, "/connections/w", None).await;
