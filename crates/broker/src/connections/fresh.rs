@@ -240,7 +240,7 @@ async fn refresh_claimed(
         return decided.map(|answer| answer.expect("not None"));
     }
     match refresh_held(broker, &connection, holder).await? {
-        Attempt::Refreshed(answer) => Ok(answer),
+        Attempt::Refreshed(answer) | Attempt::Unsaved(answer) => Ok(answer),
         Attempt::NothingToRefreshWith => {
             // A GitHub token that never expires: the token while valid.
             if let Some(answer) = stored(broker, &connection, now, 0) {
@@ -275,9 +275,12 @@ async fn refresh_claimed(
 
 /// How a refresh of a claimed connection ended.
 pub enum Attempt {
-    /// The upstream refreshed: the new token (saved, or kept under the claim if the save
-    /// failed).
+    /// The upstream refreshed and the new tokens were saved (or the connection was replaced
+    /// meanwhile): the answer.
     Refreshed(Refreshed),
+    /// The upstream refreshed but the new tokens could not be saved: the answer, its claim held
+    /// for the full hold.
+    Unsaved(Refreshed),
     /// The connection has no refresh token; the claim was released.
     NothingToRefreshWith,
     /// The refresh failed; `after` is the connection as the recorded failure left it (broken,
@@ -318,9 +321,7 @@ pub async fn refresh_held(
     };
     let upstream = upstream_of(connection.upstream);
     match call_upstream(broker, upstream, &refresh_token).await {
-        Ok(refreshed) => save(broker, connection, refreshed, holder)
-            .await
-            .map(Attempt::Refreshed),
+        Ok(refreshed) => save(broker, connection, refreshed, holder).await,
         Err(error @ BrokerError::NotConfigured(_)) => {
             // Nothing was sent: left to an instance that has a client for it.
             release(broker, id, holder).await;
@@ -366,13 +367,13 @@ async fn record(
     })
 }
 
-/// Seals and saves a refresh's tokens at the version claimed; the answer the callers get.
+/// Seals and saves a refresh's tokens at the version claimed, with the answer the callers get.
 async fn save(
     broker: &Broker,
     connection: &Connection,
     refreshed: Refreshed,
     holder: [u8; 16],
-) -> Result<Refreshed, BrokerError> {
+) -> Result<Attempt, BrokerError> {
     let now = broker.0.clock.now();
     let tokens = sealed_tokens(broker, &connection.id, &refreshed, Some(&connection.tokens));
     let next = broker.0.settings.refresh_schedule.next_refresh_at(
@@ -407,19 +408,19 @@ async fn save(
                 // old refresh token again meanwhile.
                 tracing::error!(error = %e, "a connection's refresh could not be saved");
                 hold(broker, connection, holder).await;
-                return Ok(Refreshed {
+                return Ok(Attempt::Unsaved(Refreshed {
                     refresh_token: None,
                     ..refreshed
-                });
+                }));
             }
         }
     };
     match saved {
-        Some(saved) => Ok(Refreshed {
+        Some(saved) => Ok(Attempt::Refreshed(Refreshed {
             refresh_token: None,
             scope: Some(crate::wire::scope_text(&saved)),
             ..refreshed
-        }),
+        })),
         None => {
             release(broker, &connection.id, holder).await;
             // Deleted meanwhile: its tokens are nobody's to hand out.
@@ -433,7 +434,10 @@ async fn save(
                 return Err(not_found(&connection.id));
             }
             tracing::warn!("a connection was replaced while it was refreshed");
-            Ok(refreshed)
+            Ok(Attempt::Refreshed(Refreshed {
+                refresh_token: None,
+                ..refreshed
+            }))
         }
     }
 }

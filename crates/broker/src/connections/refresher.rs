@@ -184,6 +184,7 @@ async fn refresh_one(broker: &Broker, connection: Connection, holder: [u8; 16]) 
     let provider = fresh::upstream_of(connection.upstream).name();
     let outcome = match fresh::refresh_held(broker, &connection, holder).await {
         Ok(Attempt::Refreshed(_)) => "refreshed",
+        Ok(Attempt::Unsaved(_)) => "unsaved",
         Ok(Attempt::NothingToRefreshWith) | Ok(Attempt::Failed { after: None, .. }) => return,
         Ok(Attempt::Failed { error, after }) => {
             let broken = after.is_some_and(|c| c.status == ConnectionStatus::Broken);
