@@ -21,6 +21,7 @@ mod callers;
 mod codes;
 mod connections;
 mod consents;
+mod device_codes;
 mod families;
 mod housekeeping;
 mod leases;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_sign_in_attempts.sql"),
     include_str!("migrations/0005_connections.sql"),
     include_str!("migrations/0006_webhooks.sql"),
+    include_str!("migrations/0007_device_codes.sql"),
 ];
 
 /// How long a request waits for a connection (or to open one) before it fails with 503.

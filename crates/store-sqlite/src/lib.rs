@@ -9,6 +9,7 @@ mod checkpointer;
 mod codes;
 mod connections;
 mod consents;
+mod device_codes;
 mod families;
 mod housekeeping;
 mod leases;
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_sign_in_attempts.sql"),
     include_str!("migrations/0007_connections.sql"),
     include_str!("migrations/0008_webhooks.sql"),
+    include_str!("migrations/0009_device_codes.sql"),
 ];
 
 /// The file path in a `sqlite://PATH` or `sqlite:PATH` URL.

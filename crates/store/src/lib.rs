@@ -14,9 +14,9 @@ pub use error::StoreError;
 pub use model::{
     ActiveToken, ApiKey, App, AttemptCounts, AttemptLimits, Authorization, ClaimAttempt,
     Connection, ConnectionFilter, ConnectionTokens, Consent, Delivery, DeliveryAttempt,
-    DeliveryFilter, DeliveryStatus, Failure, Grant, NewAccess, NewApp, NewCode, NewConnection,
-    NewPair, NewUser, RedeemedCode, Redelivery, Rotate, Rotation, Session, Swept, User,
-    WebhookEvent, WebhookEventKind,
+    DeliveryFilter, DeliveryStatus, DevicePoll, Failure, Grant, NewAccess, NewApp, NewCode,
+    NewConnection, NewDeviceCode, NewPair, NewUser, PendingDevice, RedeemedCode, Redelivery,
+    Rotate, Rotation, Session, Swept, User, WebhookEvent, WebhookEventKind,
 };
 pub use traits::access_tokens::AccessTokens;
 pub use traits::accounts::{Apps, Users};
@@ -24,6 +24,7 @@ pub use traits::broker::{Callers, Leases, Replays};
 pub use traits::codes::Codes;
 pub use traits::connections::Connections;
 pub use traits::consents::Consents;
+pub use traits::device_codes::DeviceCodes;
 pub use traits::families::Families;
 pub use traits::housekeeping::{Gauges, Housekeeping};
 pub use traits::sign_in_attempts::SignInAttempts;
@@ -38,6 +39,7 @@ pub trait Store:
     + WebSessions
     + Consents
     + Codes
+    + DeviceCodes
     + Families
     + AccessTokens
     + Housekeeping
@@ -57,6 +59,7 @@ impl<T> Store for T where
         + WebSessions
         + Consents
         + Codes
+        + DeviceCodes
         + Families
         + AccessTokens
         + Housekeeping

@@ -452,3 +452,44 @@ pub enum Redelivery {
     Delivery(i64),
     Event(String),
 }
+
+/// A device authorization (RFC 8628) as it is started: both codes are kept only as digests.
+#[derive(Clone, Debug)]
+pub struct NewDeviceCode {
+    /// The code the device polls with.
+    pub device_digest: TokenDigest,
+    /// The code the user enters, in its normal form (upper case, no dash).
+    pub user_code_digest: TokenDigest,
+    pub app_id: AppId,
+    pub scopes: Scopes,
+    /// The least number of seconds between two polls.
+    pub interval_secs: i64,
+    pub expires_at: Timestamp,
+}
+
+/// A device authorization waiting for its user: what the approval page shows.
+#[derive(Clone, Debug)]
+pub struct PendingDevice {
+    pub app: App,
+    pub scopes: Scopes,
+    pub expires_at: Timestamp,
+}
+
+/// What a poll of a device code found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DevicePoll {
+    /// No such code, another app's, or one whose token was handed out already.
+    Unknown,
+    Expired,
+    Denied,
+    /// Not decided yet.
+    Pending,
+    /// Polled too soon: the device must wait `interval_secs` between polls from now on.
+    SlowDown {
+        interval_secs: i64,
+    },
+    /// Approved: a token family was started for `grant` with the poll's pair.
+    Issued {
+        grant: Grant,
+    },
+}

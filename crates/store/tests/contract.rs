@@ -9,9 +9,9 @@ use refreshd_core::{
 };
 use refreshd_store::{
     AttemptCounts, AttemptLimits, ClaimAttempt, Connection, ConnectionFilter, ConnectionTokens,
-    Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, Failure, Grant, NewAccess, NewApp,
-    NewCode, NewConnection, NewPair, NewUser, Redelivery, Rotate, Rotation, Store, StoreError,
-    Swept, WebhookEvent, WebhookEventKind, rules,
+    Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, DevicePoll, Failure, Grant,
+    NewAccess, NewApp, NewCode, NewConnection, NewDeviceCode, NewPair, NewUser, Redelivery, Rotate,
+    Rotation, Store, StoreError, Swept, WebhookEvent, WebhookEventKind, rules,
 };
 use refreshd_store_postgres::PostgresStore;
 use refreshd_store_sqlite::{DEFAULT_WAL_MAX_BYTES, SqliteStore};
@@ -2856,4 +2856,234 @@ async fn the_sweep_deletes_finished_deliveries_after_a_while() {
     );
     // The failed one is kept longer; the pending one until it is delivered or fails.
     assert_eq!(kept(rules::webhooks::FAILED_KEPT_SECS).await, vec![ids[2]]);
+}
+
+fn device_code(f: &Fixture, n: u32) -> NewDeviceCode {
+    NewDeviceCode {
+        device_digest: TokenDigest::of(&format!("device-{n}")),
+        user_code_digest: TokenDigest::of(&format!("USER{n:04}")),
+        app_id: f.grant.app_id,
+        scopes: f.grant.scopes.clone(),
+        interval_secs: 5,
+        expires_at: NOW.plus_secs(899),
+    }
+}
+
+async fn poll(f: &Fixture, n: u32, app_id: AppId, pair_n: u32, now: Timestamp) -> DevicePoll {
+    f.store
+        .poll_device_code(
+            TokenDigest::of(&format!("device-{n}")),
+            app_id,
+            pair(pair_n),
+            now,
+        )
+        .await
+        .unwrap()
+}
+
+async fn decide(f: &Fixture, n: u32, approve: bool, now: Timestamp) -> bool {
+    f.store
+        .decide_device_code(
+            TokenDigest::of(&format!("USER{n:04}")),
+            f.grant.user_id,
+            approve,
+            now,
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_device_code_is_polled_until_approved_then_redeemed_once() {
+    let f = fixture().await;
+    assert!(
+        f.store
+            .store_device_code(device_code(&f, 1), NOW)
+            .await
+            .unwrap()
+    );
+    let taken_user_code = NewDeviceCode {
+        device_digest: TokenDigest::of("device-other"),
+        ..device_code(&f, 1)
+    };
+    assert!(
+        !f.store
+            .store_device_code(taken_user_code, NOW)
+            .await
+            .unwrap(),
+        "a user code taken already is refused"
+    );
+    let taken_device_code = NewDeviceCode {
+        user_code_digest: TokenDigest::of("USER-OTHER"),
+        ..device_code(&f, 1)
+    };
+    assert!(
+        !f.store
+            .store_device_code(taken_device_code, NOW)
+            .await
+            .unwrap()
+    );
+
+    let pending = f
+        .store
+        .pending_device_code(TokenDigest::of("USER0001"), NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pending.app.id, f.grant.app_id);
+    assert_eq!(pending.scopes, f.grant.scopes);
+    assert_eq!(pending.expires_at, NOW.plus_secs(899));
+    assert!(
+        f.store
+            .pending_device_code(TokenDigest::of("USER0002"), NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert_eq!(
+        poll(&f, 1, f.grant.app_id, 1, NOW).await,
+        DevicePoll::Pending
+    );
+    assert_eq!(
+        poll(&f, 1, f.grant.app_id, 1, NOW.plus_secs(4)).await,
+        DevicePoll::SlowDown { interval_secs: 10 }
+    );
+    assert_eq!(
+        poll(&f, 1, f.grant.app_id, 1, NOW.plus_secs(13)).await,
+        DevicePoll::SlowDown { interval_secs: 15 },
+        "the interval counts from the last poll, slowed down or not"
+    );
+    assert_eq!(
+        poll(&f, 1, f.grant.app_id, 1, NOW.plus_secs(28)).await,
+        DevicePoll::Pending
+    );
+    assert_eq!(
+        poll(&f, 1, other_than(f.grant.app_id), 1, NOW.plus_secs(60)).await,
+        DevicePoll::Unknown,
+        "another app's code"
+    );
+    assert_eq!(
+        poll(&f, 9, f.grant.app_id, 1, NOW).await,
+        DevicePoll::Unknown
+    );
+    assert!(!live(&f, 1).await, "no pair is stored before the approval");
+
+    assert!(decide(&f, 1, true, NOW.plus_secs(30)).await);
+    assert!(
+        !decide(&f, 1, false, NOW.plus_secs(30)).await,
+        "decided once"
+    );
+    assert!(
+        f.store
+            .pending_device_code(TokenDigest::of("USER0001"), NOW.plus_secs(30))
+            .await
+            .unwrap()
+            .is_none(),
+        "a decided code is no longer pending"
+    );
+    assert_eq!(
+        poll(&f, 1, f.grant.app_id, 2, NOW.plus_secs(31)).await,
+        DevicePoll::Issued {
+            grant: f.grant.clone()
+        },
+        "an approved code answers at once, however soon after the last poll"
+    );
+    assert!(live(&f, 2).await, "the pair is stored with the redemption");
+    assert!(matches!(
+        rotate(&f, 2, 3, NOW.plus_secs(32)).await,
+        Rotation::Rotated { .. }
+    ));
+    assert_eq!(
+        poll(&f, 1, f.grant.app_id, 4, NOW.plus_secs(60)).await,
+        DevicePoll::Unknown,
+        "single use"
+    );
+    assert!(!live(&f, 4).await);
+}
+
+#[tokio::test]
+async fn a_denied_or_expired_device_code_issues_nothing() {
+    let f = fixture().await;
+    f.store
+        .store_device_code(device_code(&f, 1), NOW)
+        .await
+        .unwrap();
+    f.store
+        .store_device_code(device_code(&f, 2), NOW)
+        .await
+        .unwrap();
+    f.store
+        .store_device_code(device_code(&f, 3), NOW)
+        .await
+        .unwrap();
+
+    assert!(decide(&f, 1, false, NOW).await);
+    assert!(!decide(&f, 1, true, NOW).await, "a denial stands");
+    for _ in 0..2 {
+        assert_eq!(
+            poll(&f, 1, f.grant.app_id, 1, NOW).await,
+            DevicePoll::Denied
+        );
+    }
+    assert!(!live(&f, 1).await);
+
+    let expiry = NOW.plus_secs(899);
+    assert!(decide(&f, 2, true, NOW).await);
+    assert_eq!(
+        poll(&f, 2, f.grant.app_id, 2, expiry).await,
+        DevicePoll::Expired,
+        "approved, but not redeemed in time"
+    );
+    assert!(!live(&f, 2).await);
+    assert!(!decide(&f, 3, true, expiry).await, "too late to approve");
+    assert!(
+        f.store
+            .pending_device_code(TokenDigest::of("USER0003"), expiry)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        poll(&f, 3, f.grant.app_id, 3, expiry).await,
+        DevicePoll::Expired
+    );
+}
+
+#[tokio::test]
+async fn of_concurrent_polls_after_an_approval_exactly_one_gets_the_token() {
+    let f = fixture().await;
+    f.store
+        .store_device_code(device_code(&f, 1), NOW)
+        .await
+        .unwrap();
+    assert!(decide(&f, 1, true, NOW).await);
+    let polls: Vec<_> = (0..8u32)
+        .map(|n| {
+            let store = f.store.clone();
+            let app_id = f.grant.app_id;
+            tokio::spawn(async move {
+                store
+                    .poll_device_code(TokenDigest::of("device-1"), app_id, pair(100 + n), NOW)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for p in polls {
+        answers.push(p.await.unwrap());
+    }
+    let issued = answers
+        .iter()
+        .filter(|a| matches!(a, DevicePoll::Issued { .. }))
+        .count();
+    assert_eq!(issued, 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, DevicePoll::Issued { .. } | DevicePoll::Unknown)),
+        "{answers:?}"
+    );
+    assert_eq!(count_live(&f, 100..108).await, 1);
 }

@@ -6,6 +6,7 @@ pub mod broker;
 pub mod codes;
 pub mod connections;
 pub mod consents;
+pub mod device_codes;
 pub mod families;
 pub mod housekeeping;
 pub mod sign_in_attempts;
