@@ -92,6 +92,7 @@ async fn create_app(provider: &Provider) -> Result<refreshd_store::App, BoxError
         redirect_uri: "http://localhost/cb".into(),
         secret_digest: secret.digest(),
         expiring_tokens: true,
+        device_flow: false,
         owner_id: None,
     };
     Ok(provider.store.create_app(new, now).await?)
@@ -128,6 +129,7 @@ async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
                 redirect_uri: "http://localhost/cb".into(),
                 secret_digest: secret.digest(),
                 expiring_tokens: true,
+                device_flow: false,
                 owner_id: None,
             },
             now,

@@ -19,6 +19,8 @@ pub struct Registration {
     pub redirect_uris: String,
     /// GitHub's "User-to-server token expiration" setting. Google-dialect tokens always expire.
     pub expiring_tokens: bool,
+    /// Whether the app may start the device flow (GitHub's "Enable Device Flow"; off by default).
+    pub device_flow: bool,
     /// Who manages the app in the settings pages; `None`: only the CLI does.
     pub owner: Option<User>,
 }
@@ -72,6 +74,7 @@ pub async fn register_app(
         redirect_uri,
         secret_digest: secret.digest(),
         expiring_tokens: registration.expiring_tokens,
+        device_flow: registration.device_flow,
         owner_id: registration.owner.map(|owner| owner.id),
     };
     let app = provider.store.create_app(new, provider.clock.now()).await?;
@@ -124,4 +127,34 @@ pub async fn set_expiring_tokens(
         .set_expiring_tokens(&app.client_id, expiring, now)
         .await?
         .ok_or(AppError::Gone)
+}
+
+/// GitHub's "Enable Device Flow" setting: whether the app may start device authorizations.
+/// Authorizations already started run their course.
+pub async fn set_device_flow(
+    provider: &Provider,
+    app: &App,
+    enabled: bool,
+    via: Via<'_>,
+) -> Result<App, AppError> {
+    let now = provider.clock.now();
+    let app = provider
+        .store
+        .set_device_flow(&app.client_id, enabled, now)
+        .await?
+        .ok_or(AppError::Gone)?;
+    let (by, via) = match via {
+        Via::Cli => (None, "cli"),
+        Via::SettingsPage { by } => (Some(by), "settings page"),
+    };
+    tracing::info!(
+        target: AUDIT,
+        event = "app.device_flow",
+        client_id = %app.client_id,
+        enabled,
+        by,
+        via,
+        "the app's device flow setting changed"
+    );
+    Ok(app)
 }

@@ -128,6 +128,7 @@ mod tests {
             redirect_uri: uris.into(),
             secret_digest: TokenDigest::of("secret"),
             expiring_tokens: true,
+            device_flow: false,
             owner_id: None,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),

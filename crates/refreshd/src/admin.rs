@@ -44,6 +44,7 @@ fn app_json(app: &App) -> Value {
         "redirect_uri": app.redirect_uris().next(),
         "redirect_uris": app.redirect_uris().collect::<Vec<_>>(),
         "expiring_tokens": app.expiring_tokens,
+        "device_flow": app.device_flow,
         "owner_id": app.owner_id,
     })
 }
@@ -87,6 +88,7 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
             kind,
             dialect,
             expiring_tokens,
+            device_flow,
             output,
         } => {
             let owner = match owner {
@@ -106,6 +108,7 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
                 kind,
                 redirect_uris: redirect_uri.join("\n"),
                 expiring_tokens: expiring_tokens.is_on(),
+                device_flow: device_flow.is_on(),
                 owner,
             };
             let (app, secret) = apps::register_app(&p, registration).await?;
@@ -129,6 +132,7 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
         AppCommand::Update {
             client_id,
             expiring_tokens,
+            device_flow,
             owner,
             output,
         } => {
@@ -141,6 +145,9 @@ pub async fn app(config: &Config, command: AppCommand) -> Result<(), BoxError> {
             // Refused for a Google-dialect app before the owner changes.
             if let Some(expiring) = expiring_tokens {
                 app = apps::set_expiring_tokens(&p, &app, expiring.is_on()).await?;
+            }
+            if let Some(enabled) = device_flow {
+                app = apps::set_device_flow(&p, &app, enabled.is_on(), Via::Cli).await?;
             }
             if let Some(owner_id) = owner_id {
                 app = p

@@ -182,6 +182,10 @@ pub enum AppCommand {
         /// refresh token with them; on by default, and always on for Google-dialect apps.
         #[arg(long, value_enum, default_value = "on")]
         expiring_tokens: OnOff,
+        /// GitHub's "Enable Device Flow" setting: whether the app may start the device flow;
+        /// off by default, as on GitHub.
+        #[arg(long, value_enum, default_value = "off")]
+        device_flow: OnOff,
         #[command(flatten)]
         output: JsonFlag,
     },
@@ -195,6 +199,9 @@ pub enum AppCommand {
         /// issued keep their expiry (GitHub-dialect apps only).
         #[arg(long, value_enum, group = "change")]
         expiring_tokens: Option<OnOff>,
+        /// Whether the app may start the device flow.
+        #[arg(long, value_enum, group = "change")]
+        device_flow: Option<OnOff>,
         /// The provider user (login) who manages the app in the settings pages.
         #[arg(long, group = "change")]
         owner: Option<String>,

@@ -13,8 +13,8 @@ impl Apps for PostgresStore {
     async fn create_app(&self, app: NewApp, now: Timestamp) -> Result<App, StoreError> {
         let sql = format!(
             "INSERT INTO apps AS a (client_id, name, kind, redirect_uri, secret_digest,
-                 expiring_tokens, owner_id, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                 expiring_tokens, device_flow, owner_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
              RETURNING {APP_COLUMNS}"
         );
         let row = query_opt(
@@ -27,6 +27,7 @@ impl Apps for PostgresStore {
                 &app.redirect_uri,
                 &app.secret_digest.as_bytes().as_slice(),
                 &app.expiring_tokens,
+                &app.device_flow,
                 &app.owner_id.map(|owner| owner.0),
                 &now.secs(),
             ],
@@ -76,6 +77,16 @@ impl Apps for PostgresStore {
         now: Timestamp,
     ) -> Result<Option<App>, StoreError> {
         self.update_app(client_id, "expiring_tokens", &expiring, now)
+            .await
+    }
+
+    async fn set_device_flow(
+        &self,
+        client_id: &ClientId,
+        enabled: bool,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError> {
+        self.update_app(client_id, "device_flow", &enabled, now)
             .await
     }
 

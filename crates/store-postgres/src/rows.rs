@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use super::{Column, query_opt};
 
 pub(super) const APP_COLUMNS: &str = "a.id AS app_id, a.client_id, a.name AS app_name, a.kind, a.redirect_uri,
-    a.secret_digest, a.expiring_tokens, a.owner_id, a.created_at AS app_created_at, a.updated_at AS app_updated_at";
+    a.secret_digest, a.expiring_tokens, a.device_flow, a.owner_id, a.created_at AS app_created_at, a.updated_at AS app_updated_at";
 pub(super) const USER_COLUMNS: &str = "u.id AS user_id, u.login, u.name AS user_name, u.email,
     u.created_at AS user_created_at, u.updated_at AS user_updated_at";
 
@@ -43,6 +43,7 @@ pub(super) fn app_of(row: &Row) -> Result<App, StoreError> {
         redirect_uri: row.col("redirect_uri")?,
         secret_digest: digest_of(row, "secret_digest")?,
         expiring_tokens: row.col("expiring_tokens")?,
+        device_flow: row.col("device_flow")?,
         owner_id: row.col::<_, Option<i64>>("owner_id")?.map(UserId),
         created_at: Timestamp(row.col("app_created_at")?),
         updated_at: Timestamp(row.col("app_updated_at")?),

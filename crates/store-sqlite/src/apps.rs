@@ -16,8 +16,8 @@ impl Apps for SqliteStore {
             .write(move |conn| {
                 conn.execute(
                     "INSERT INTO apps (client_id, name, kind, redirect_uri, secret_digest,
-                         expiring_tokens, owner_id, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                         expiring_tokens, device_flow, owner_id, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
                     params![
                         app.client_id.as_str(),
                         app.name,
@@ -25,6 +25,7 @@ impl Apps for SqliteStore {
                         app.redirect_uri,
                         app.secret_digest.as_bytes(),
                         app.expiring_tokens,
+                        app.device_flow,
                         app.owner_id.map(|owner| owner.0),
                         now.secs()
                     ],
@@ -80,6 +81,16 @@ impl Apps for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<App>, StoreError> {
         self.update_app(client_id, "expiring_tokens", Value::from(expiring), now)
+            .await
+    }
+
+    async fn set_device_flow(
+        &self,
+        client_id: &ClientId,
+        enabled: bool,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError> {
+        self.update_app(client_id, "device_flow", Value::from(enabled), now)
             .await
     }
 

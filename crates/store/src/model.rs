@@ -15,6 +15,8 @@ pub struct App {
     pub redirect_uri: String,
     pub secret_digest: TokenDigest,
     pub expiring_tokens: bool,
+    /// Whether the app may start the device flow (off by default, as on GitHub).
+    pub device_flow: bool,
     /// The provider user who manages the app in the settings pages; `None`: only the CLI does.
     pub owner_id: Option<UserId>,
     pub created_at: Timestamp,
@@ -37,6 +39,7 @@ pub struct NewApp {
     pub redirect_uri: String,
     pub secret_digest: TokenDigest,
     pub expiring_tokens: bool,
+    pub device_flow: bool,
     pub owner_id: Option<UserId>,
 }
 

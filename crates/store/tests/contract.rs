@@ -74,6 +74,7 @@ fn new_app(name: &str) -> NewApp {
         redirect_uri: "http://localhost/cb".into(),
         secret_digest: ClientSecret::generate(AppKind::GithubApp).digest(),
         expiring_tokens: true,
+        device_flow: false,
         owner_id: None,
     }
 }
@@ -159,6 +160,34 @@ async fn apps_are_created_found_and_updated() {
         .unwrap()
         .unwrap();
     assert!(!off.expiring_tokens);
+    assert!(!off.device_flow, "the device flow is off until switched on");
+    let on = f
+        .store
+        .set_device_flow(&app.client_id, true, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(on.device_flow);
+    assert!(
+        f.store
+            .find_app(&app.client_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .device_flow
+    );
+    let created_on = f
+        .store
+        .create_app(
+            NewApp {
+                device_flow: true,
+                ..new_app("Three")
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert!(created_on.device_flow);
     let secret = ClientSecret::generate(AppKind::GithubApp);
     let reset = f
         .store

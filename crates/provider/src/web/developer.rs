@@ -100,6 +100,7 @@ pub async fn create(
         kind,
         redirect_uris: form.redirect_uris.clone(),
         expiring_tokens: true,
+        device_flow: false,
         owner: Some(user.clone()),
     };
     let error = match apps::register_app(&provider, registration).await {

@@ -530,3 +530,32 @@ async fn a_password_from_stdin_is_stored_only_as_an_argon2id_hash() {
 fn login(raw: &str) -> refreshd_core::Login {
     refreshd_core::Login::parse(raw).unwrap()
 }
+
+#[test]
+fn the_device_flow_is_off_until_an_app_is_created_or_updated_with_it_on() {
+    let cli = Cli::new();
+    let (off_id, _) = cli.app(&[]);
+    let (on_id, _) = cli.app(&["--device-flow", "on"]);
+    let list = cli.json(&["app", "list", "--json"]);
+    assert_eq!(list[0]["client_id"], off_id.as_str());
+    assert_eq!(
+        list[0]["device_flow"], false,
+        "off by default, as on GitHub"
+    );
+    assert_eq!(list[1]["client_id"], on_id.as_str());
+    assert_eq!(list[1]["device_flow"], true);
+
+    let switched = cli.json(&["app", "update", &off_id, "--device-flow", "on", "--json"]);
+    assert_eq!(switched["device_flow"], true);
+    assert_eq!(switched["expiring_tokens"], true, "nothing else changed");
+    let switched = cli.json(&["app", "update", &on_id, "--device-flow", "off", "--json"]);
+    assert_eq!(switched["device_flow"], false);
+
+    let bad = cli.run(&["app", "update", &on_id, "--device-flow", "maybe"]);
+    assert!(!bad.status.success());
+    assert_eq!(
+        cli.json(&["app", "list", "--json"])[1]["device_flow"],
+        false,
+        "a refused update changes nothing"
+    );
+}

@@ -187,6 +187,7 @@ async fn owned_app(t: &TestApp, kind: AppKind) -> (App, String) {
         redirect_uri: format!("{CALLBACK}\nhttp://localhost:9999/other"),
         secret_digest: secret.digest(),
         expiring_tokens: true,
+        device_flow: false,
         owner_id: Some(t.user.id),
     };
     let now = t.provider.clock.now();

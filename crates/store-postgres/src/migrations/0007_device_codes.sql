@@ -14,3 +14,6 @@ CREATE TABLE device_codes (
     expires_at       BIGINT NOT NULL
 );
 CREATE INDEX device_codes_by_expiry ON device_codes (expires_at);
+
+-- Whether an app may start the device flow; off, as on GitHub, until switched on.
+ALTER TABLE apps ADD COLUMN device_flow BOOLEAN NOT NULL DEFAULT false;

@@ -14,3 +14,6 @@ CREATE TABLE device_codes (
     expires_at       INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX device_codes_by_expiry ON device_codes (expires_at);
+
+-- Whether an app may start the device flow; off, as on GitHub, until switched on.
+ALTER TABLE apps ADD COLUMN device_flow INTEGER NOT NULL DEFAULT 0;

@@ -27,6 +27,13 @@ pub trait Apps: Send + Sync {
         expiring: bool,
         now: Timestamp,
     ) -> Result<Option<App>, StoreError>;
+    /// Whether the app may start the device flow.
+    async fn set_device_flow(
+        &self,
+        client_id: &ClientId,
+        enabled: bool,
+        now: Timestamp,
+    ) -> Result<Option<App>, StoreError>;
     async fn set_client_secret(
         &self,
         client_id: &ClientId,

@@ -99,6 +99,7 @@ pub async fn create_app(
         redirect_uri: "http://localhost:9999/callback".into(),
         secret_digest: secret.digest(),
         expiring_tokens,
+        device_flow: false,
         owner_id: None,
     };
     let app = provider.store.create_app(new, START).await.unwrap();
