@@ -12,6 +12,9 @@ use crate::TokenAnswer;
 pub enum GithubGrantType {
     AuthorizationCode,
     RefreshToken,
+    /// The device flow's poll; needs `client_id` and `device_code` only.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 /// The parameters of GitHub's token request, from the query string, a form or a JSON object
@@ -33,6 +36,9 @@ pub struct GithubTokenRequest {
     /// PKCE: required when the code was issued with a challenge.
     #[schema(pattern = "^[A-Za-z0-9._~-]{43,128}$")]
     code_verifier: Option<String>,
+    /// The device code (device-code grant).
+    #[schema(pattern = "^[0-9a-f]{40}$")]
+    device_code: Option<String>,
     /// The refresh token (`refresh_token` grant).
     #[schema(pattern = "^ghr_[0-9A-Za-z]{76}$")]
     refresh_token: Option<String>,
@@ -51,6 +57,18 @@ pub enum GithubTokenErrorCode {
     RedirectUriMismatch,
     /// Status 200.
     UnsupportedGrantType,
+    /// Status 200: the app has the device flow off.
+    DeviceFlowDisabled,
+    /// Status 200 (device-code grant): the user has not decided yet.
+    AuthorizationPending,
+    /// Status 200 (device-code grant): polled too soon; `interval` gives the new wait.
+    SlowDown,
+    /// Status 200 (device-code grant).
+    ExpiredToken,
+    /// Status 200 (device-code grant): the user cancelled.
+    AccessDenied,
+    /// Status 200 (device-code grant): unknown or used device code.
+    IncorrectDeviceCode,
     /// Status 400, 413 or 415: the request could not be read.
     InvalidRequest,
     /// Status 503.
@@ -65,6 +83,42 @@ pub struct GithubTokenError {
     /// GitHub's troubleshooting page for the error; absent for `invalid_request` and
     /// `temporarily_unavailable`.
     error_uri: Option<String>,
+    /// `slow_down` only: the seconds to wait between polls from now on.
+    interval: Option<i64>,
+}
+
+/// `POST /login/device/code`'s parameters.
+#[derive(ToSchema)]
+pub struct GithubDeviceCodeRequest {
+    /// The app's client id; the app must have the device flow on.
+    #[schema(max_length = 100)]
+    client_id: String,
+    /// Scopes, space- (or comma-) separated.
+    scope: Option<String>,
+}
+
+/// A started device authorization.
+#[derive(ToSchema)]
+pub struct GithubDeviceCode {
+    /// 40 hex characters, for polling the token endpoint.
+    device_code: String,
+    /// Seconds the codes live: 899.
+    expires_in: i64,
+    /// Seconds to wait between polls: 5.
+    interval: i64,
+    /// `XXXX-XXXX`, for the user to enter at `verification_uri`.
+    #[schema(pattern = "^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$")]
+    user_code: String,
+    /// `{public_url}/login/device`.
+    verification_uri: String,
+}
+
+/// What `POST /login/device/code` answers with status 200: the codes or one of GitHub's errors.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum GithubDeviceCodeResponse {
+    Codes(GithubDeviceCode),
+    Error(GithubTokenError),
 }
 
 /// What GitHub's token endpoint answers with status 200: a token pair or one of its errors.
@@ -392,6 +446,7 @@ impl Modify for Security {
 #[openapi(
     paths(
         crate::github::token::access_token,
+        crate::github::device::device_code,
         crate::github::applications::check,
         crate::github::applications::reset,
         crate::github::applications::delete_token,
@@ -408,6 +463,8 @@ impl Modify for Security {
         GithubTokenRequest,
         GithubTokenResponse,
         GithubTokenError,
+        GithubDeviceCodeRequest,
+        GithubDeviceCodeResponse,
         AccessTokenBody,
         GithubRestError,
         Authorization,

@@ -120,6 +120,29 @@ pub async fn authenticate(
     })
 }
 
+/// The app of `dialect` with this client id, for public clients that present no secret
+/// (the device flow).
+pub async fn find_client(
+    provider: &Provider,
+    client_id: &str,
+    dialect: Dialect,
+) -> Result<Option<App>, StoreError> {
+    let Some(client_id) = ClientId::parse(client_id) else {
+        return Ok(None);
+    };
+    let app = provider.store.find_app(&client_id).await?;
+    Ok(app.filter(|app| app.kind.dialect() == dialect))
+}
+
+/// The client id of a request from a public client: HTTP Basic's user part (its password is
+/// not looked at), else the `client_id` parameter.
+pub fn public_client_id(headers: &HeaderMap, params: &crate::params::Params) -> String {
+    match basic(headers) {
+        Basic::Present(credentials) => credentials.client_id,
+        Basic::Absent | Basic::Malformed => params.get("client_id").unwrap_or_default().to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ mod api_doc;
 pub mod apps;
 mod client_auth;
 mod code;
+pub mod device;
 pub mod github;
 pub mod google;
 mod grants;

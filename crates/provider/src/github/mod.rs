@@ -1,6 +1,7 @@
 //! GitHub's dialect: the OAuth token endpoint and the REST routes GitHub's clients call.
 
 pub(crate) mod applications;
+pub(crate) mod device;
 mod format;
 mod objects;
 mod rest_error;
@@ -31,6 +32,7 @@ pub fn router(provider: Provider) -> Router {
         .method_not_allowed_fallback(rest_error::not_found);
     Router::new()
         .route("/login/oauth/access_token", post(token::access_token))
+        .route("/login/device/code", post(device::device_code))
         .merge(rest.clone())
         .nest("/api/v3", rest)
         .fallback(rest_error::not_found)

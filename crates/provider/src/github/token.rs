@@ -19,6 +19,10 @@ use crate::issue::{IssueError, Occasion, TokenAnswer, mint};
 use crate::params::{Params, ParamsError};
 
 const TROUBLESHOOTING: &str = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors";
+const DEVICE_FLOW_ERRORS: &str = "https://docs.github.com/developers/apps/authorizing-oauth-apps#error-codes-for-the-device-flow";
+
+/// The grant type a device polls with (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// The token endpoint's failures. GitHub answers its own codes with HTTP 200.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +37,19 @@ pub enum TokenError {
     RedirectUriMismatch,
     #[error("The grant type is not supported.")]
     UnsupportedGrantType,
+    #[error("Device Flow must be explicitly enabled for this App")]
+    DeviceFlowDisabled,
+    #[error("The authorization request is still pending.")]
+    AuthorizationPending,
+    /// Polled too soon; the device must wait `interval` seconds between polls from now on.
+    #[error("Too many requests have been made in the same timeframe.")]
+    SlowDown { interval: i64 },
+    #[error("The device_code has expired.")]
+    ExpiredToken,
+    #[error("The authorization request was denied.")]
+    AccessDenied,
+    #[error("The device_code provided is not valid.")]
+    IncorrectDeviceCode,
     #[error(transparent)]
     Params(#[from] ParamsError),
     #[error("refreshd cannot reach its database right now; try again.")]
@@ -54,6 +71,9 @@ struct ErrorBody<'a> {
     error_description: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_uri: Option<String>,
+    /// `slow_down` only: the seconds to wait between polls from now on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval: Option<i64>,
 }
 
 impl TokenError {
@@ -84,6 +104,12 @@ impl TokenError {
                 StatusCode::OK,
                 Some("unsupported-grant-type"),
             ),
+            Self::DeviceFlowDisabled => ("device_flow_disabled", StatusCode::OK, None),
+            Self::AuthorizationPending => ("authorization_pending", StatusCode::OK, None),
+            Self::SlowDown { .. } => ("slow_down", StatusCode::OK, None),
+            Self::ExpiredToken => ("expired_token", StatusCode::OK, None),
+            Self::AccessDenied => ("access_denied", StatusCode::OK, None),
+            Self::IncorrectDeviceCode => ("incorrect_device_code", StatusCode::OK, None),
             Self::Params(e) => ("invalid_request", e.status(), None),
             Self::Unavailable(_) => (
                 "temporarily_unavailable",
@@ -93,7 +119,20 @@ impl TokenError {
         }
     }
 
-    fn render(&self, format: Format) -> Response {
+    /// The device flow's errors point at the device flow's error table.
+    fn is_device_flow_error(&self) -> bool {
+        matches!(
+            self,
+            Self::DeviceFlowDisabled
+                | Self::AuthorizationPending
+                | Self::SlowDown { .. }
+                | Self::ExpiredToken
+                | Self::AccessDenied
+                | Self::IncorrectDeviceCode
+        )
+    }
+
+    pub(super) fn render(&self, format: Format) -> Response {
         if let Self::Unavailable(e) = self {
             tracing::error!(error = %e, "token endpoint could not use storage");
         }
@@ -101,7 +140,15 @@ impl TokenError {
         let body = ErrorBody {
             error: code,
             error_description: self.to_string(),
-            error_uri: anchor.map(|a| format!("{TROUBLESHOOTING}/#{a}")),
+            error_uri: if self.is_device_flow_error() {
+                Some(DEVICE_FLOW_ERRORS.to_owned())
+            } else {
+                anchor.map(|a| format!("{TROUBLESHOOTING}/#{a}"))
+            },
+            interval: match self {
+                Self::SlowDown { interval } => Some(*interval),
+                _ => None,
+            },
         };
         format.render(status, &body)
     }
@@ -175,6 +222,10 @@ async fn grant(
 ) -> Result<TokenAnswer, TokenError> {
     let body = body.map_err(|r| ParamsError::from_rejection(&r))?;
     let params = Params::parse(query, headers, &body)?;
+    if params.get("grant_type") == Some(DEVICE_CODE_GRANT) {
+        // A device is a public client: it presents its client id only.
+        return super::device::poll(provider, headers, &params).await;
+    }
     let credentials = match client_auth::basic(headers) {
         Basic::Present(credentials) => credentials,
         Basic::Malformed => return Err(TokenError::IncorrectClientCredentials),

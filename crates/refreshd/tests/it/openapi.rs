@@ -101,6 +101,13 @@ fn config(server: &Server, upstream: &Provider, api_key: &str) -> String {
             },
         ),
         (
+            "githubDeviceCode",
+            Operation {
+                values: vec![("body.client_id", vec![github.0.clone()])],
+                ..Default::default()
+            },
+        ),
+        (
             "githubCheckToken",
             Operation {
                 values: vec![(

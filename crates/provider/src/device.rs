@@ -1,0 +1,113 @@
+//! The device flow (RFC 8628), shared by both dialects: starting an authorization and judging
+//! a device's poll. Each dialect renders the outcomes in its own shapes.
+
+use refreshd_core::device::{device_code_digest, generate_device_code};
+use refreshd_core::{Dialect, Scopes, UserCode};
+use refreshd_store::{App, DevicePoll, NewDeviceCode, StoreError};
+
+use crate::Provider;
+use crate::issue::{Occasion, TokenAnswer, mint};
+
+/// Seconds a device waits between polls until told to slow down.
+pub const INTERVAL_SECS: i64 = 5;
+
+/// Draws of fresh codes before giving up; a collision of live user codes is rare already.
+const ATTEMPTS: usize = 5;
+
+/// A started authorization: the codes in clear, for the device's answer only.
+pub struct Started {
+    pub device_code: String,
+    pub user_code: UserCode,
+    pub expires_in: i64,
+    pub interval: i64,
+}
+
+/// Stores a new device authorization for `app` and `scopes`, alive for `expires_in` seconds.
+pub async fn start(
+    provider: &Provider,
+    app: &App,
+    scopes: Scopes,
+    expires_in: i64,
+) -> Result<Started, StoreError> {
+    let now = provider.clock.now();
+    for _ in 0..ATTEMPTS {
+        let (device_code, user_code) = (generate_device_code(), UserCode::generate());
+        let new = NewDeviceCode {
+            device_digest: device_code_digest(&device_code),
+            user_code_digest: user_code.digest(),
+            app_id: app.id,
+            scopes: scopes.clone(),
+            interval_secs: INTERVAL_SECS,
+            expires_at: now.plus_secs(expires_in),
+        };
+        if provider.store.store_device_code(new, now).await? {
+            return Ok(Started {
+                device_code,
+                user_code,
+                expires_in,
+                interval: INTERVAL_SECS,
+            });
+        }
+    }
+    Err(StoreError::Conflict("a fresh device code"))
+}
+
+/// What a device's poll comes to.
+pub enum Polled {
+    Issued(TokenAnswer),
+    Pending,
+    SlowDown {
+        interval: i64,
+    },
+    Expired,
+    Denied,
+    /// Unknown, another app's, or redeemed already.
+    Unknown,
+}
+
+/// Judges a poll by `app` with `device_code`; on approval starts the token family and
+/// answers its pair, with the scopes in the app's dialect's form.
+pub async fn poll(provider: &Provider, app: &App, device_code: &str) -> Result<Polled, StoreError> {
+    let dialect = app.kind.dialect();
+    let now = provider.clock.now();
+    let minted = mint(app, Occasion::NewFamily, "", &provider.lifetimes, now);
+    let polled = provider
+        .store
+        .poll_device_code(device_code_digest(device_code), app.id, minted.pair, now)
+        .await;
+    let count = |outcome| crate::grants::count(dialect, "device_code", outcome);
+    let polled = polled.inspect_err(|_| count("failed"))?;
+    Ok(match polled {
+        DevicePoll::Issued { grant } => {
+            count("issued");
+            let mut answer = minted.answer;
+            answer.scope = match dialect {
+                Dialect::Github => grant.scopes.to_github(),
+                Dialect::Google => grant.scopes.to_spaced(),
+            };
+            Polled::Issued(answer)
+        }
+        DevicePoll::Pending => {
+            count("pending");
+            Polled::Pending
+        }
+        DevicePoll::SlowDown { interval_secs } => {
+            count("slow_down");
+            Polled::SlowDown {
+                interval: interval_secs,
+            }
+        }
+        DevicePoll::Expired => {
+            count("refused");
+            Polled::Expired
+        }
+        DevicePoll::Denied => {
+            count("refused");
+            Polled::Denied
+        }
+        DevicePoll::Unknown => {
+            count("refused");
+            Polled::Unknown
+        }
+    })
+}
