@@ -535,7 +535,7 @@ fn sign_in_page(
 }
 
 /// What a scope lets an app do, in words, for the scopes people meet most.
-fn describe(scope: &str) -> &'static str {
+pub(super) fn describe(scope: &str) -> &'static str {
     match scope {
         "repo" => "Full control of private repositories",
         "public_repo" => "Access public repositories",

@@ -1,11 +1,12 @@
-//! The provider's pages: sign-in, authorize (both dialects), an app owner's settings and a
-//! user's authorized apps. Server-rendered HTML with one stylesheet and no scripts; every form
+//! The provider's pages: sign-in, authorize (both dialects), the device flow's code page, an
+//! app owner's settings and a user's authorized apps. Server-rendered HTML with one stylesheet and no scripts; every form
 //! carries a CSRF token, and every page is served under a strict Content-Security-Policy.
 
 mod authorize;
 mod authorized;
 mod client_address;
 mod developer;
+mod device;
 mod session;
 mod signin;
 
@@ -45,6 +46,8 @@ pub fn router(provider: Provider) -> Router {
             authorize::GOOGLE_PATH,
             get(authorize::show).post(authorize::submit),
         )
+        .route(device::PATH, get(device::show).post(device::enter))
+        .route(device::DECIDE_PATH, post(device::decide))
         .route("/settings/connections/applications", get(authorized::list))
         .route(
             "/settings/connections/applications/{client_id}/revoke",
@@ -134,6 +137,8 @@ pub enum PageError {
     Unavailable,
     #[error("Too many failed sign-ins for this account. Try again in 15 minutes.")]
     TooManyAttempts,
+    #[error("Too many codes that were not valid. Try again in 15 minutes.")]
+    TooManyCodes,
     /// The server was started without connection info, so sign-in attempts cannot be counted.
     #[error("refreshd cannot tell where this sign-in comes from, so it cannot accept it.")]
     NoClientAddress,
@@ -158,7 +163,7 @@ impl IntoResponse for PageError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts | Self::TooManyCodes => StatusCode::TOO_MANY_REQUESTS,
             Self::NoClientAddress => StatusCode::INTERNAL_SERVER_ERROR,
             Self::SignIn(return_to) => {
                 let query =

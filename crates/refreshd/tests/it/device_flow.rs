@@ -8,7 +8,7 @@ use serde_json::Value;
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const DEVICE_ERRORS: &str = "https://docs.github.com/developers/apps/authorizing-oauth-apps#error-codes-for-the-device-flow";
 
-async fn with_device_flow() -> TestApp {
+pub(crate) async fn with_device_flow() -> TestApp {
     let t = spawn().await;
     t.provider
         .store
@@ -42,7 +42,7 @@ async fn post(
     (status, content_type, response.text().await.unwrap())
 }
 
-async fn start(t: &TestApp, scope: &str) -> Value {
+pub(crate) async fn start(t: &TestApp, scope: &str) -> Value {
     let client_id = t.app.client_id.as_str().to_owned();
     let (status, _, body) = post(
         t,
@@ -55,7 +55,7 @@ async fn start(t: &TestApp, scope: &str) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
-async fn poll(t: &TestApp, device_code: &str) -> Value {
+pub(crate) async fn poll(t: &TestApp, device_code: &str) -> Value {
     let client_id = t.app.client_id.as_str().to_owned();
     let (status, _, body) = post(
         t,

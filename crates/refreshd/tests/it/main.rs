@@ -13,6 +13,7 @@ mod connections_api;
 mod connections_cli;
 mod connections_refresher;
 mod device_flow;
+mod device_page;
 mod google_dialect;
 mod metrics;
 mod openapi;

@@ -13,31 +13,31 @@ use refreshd_store::{App, NewApp};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 const CALLBACK: &str = "http://localhost:9999/callback";
 
 /// A cookie-keeping client that follows no redirects.
-struct Visitor {
+pub(crate) struct Visitor {
     http: reqwest::Client,
     base: String,
-    cookies: HashMap<String, String>,
+    pub(crate) cookies: HashMap<String, String>,
     /// Sent as `X-Forwarded-For`, as a proxy in front of refreshd would.
     forwarded_for: Option<String>,
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn location(&self) -> Option<&str> {
+    pub(crate) fn location(&self) -> Option<&str> {
         self.headers.get(LOCATION).map(|v| v.to_str().unwrap())
     }
 
     /// The value of the first hidden `csrf` field.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let start = self.body.find(r#"name="csrf" value=""#).expect("a form") + 19;
         let end = start + self.body[start..].find('"').unwrap();
         self.body[start..end].to_owned()
@@ -58,7 +58,7 @@ impl Answer {
 }
 
 impl Visitor {
-    fn new(t: &TestApp) -> Self {
+    pub(crate) fn new(t: &TestApp) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -72,7 +72,7 @@ impl Visitor {
     }
 
     /// A visitor at `client`, as a proxy on 127.0.0.1 names it in `X-Forwarded-For`.
-    fn at(t: &TestApp, client: &str) -> Self {
+    pub(crate) fn at(t: &TestApp, client: &str) -> Self {
         Self {
             forwarded_for: Some(client.to_owned()),
             ..Self::new(t)
@@ -107,12 +107,12 @@ impl Visitor {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Answer {
+    pub(crate) async fn get(&mut self, path: &str) -> Answer {
         let request = self.http.get(format!("{}{path}", self.base));
         self.send(request).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
         let request = self.http.post(format!("{}{path}", self.base)).form(form);
         self.send(request).await
     }
@@ -138,7 +138,7 @@ impl Visitor {
     }
 
     /// Signs in through `/login`; the answer of the form post.
-    async fn sign_in(&mut self, login: &str, password: &str) -> Answer {
+    pub(crate) async fn sign_in(&mut self, login: &str, password: &str) -> Answer {
         let csrf = self.get("/login").await.csrf();
         let form = [
             ("csrf", csrf.as_str()),
@@ -151,7 +151,7 @@ impl Visitor {
 }
 
 /// Creates `login`, with `PASSWORD`.
-async fn another_user(t: &TestApp, login: &str) {
+pub(crate) async fn another_user(t: &TestApp, login: &str) {
     let now = t.provider.clock.now();
     let login = refreshd_core::Login::parse(login).unwrap();
     let new = refreshd_store::NewUser {
@@ -165,7 +165,7 @@ async fn another_user(t: &TestApp, login: &str) {
     assert!(store.set_password(&login, &hash, now).await.unwrap());
 }
 
-async fn with_password(t: &TestApp) {
+pub(crate) async fn with_password(t: &TestApp) {
     let hash = refreshd_core::password::hash(PASSWORD);
     let now = t.provider.clock.now();
     assert!(
