@@ -301,3 +301,56 @@ async fn a_found_code_clears_the_users_count() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_wrong_password_keeps_the_code_and_an_expired_code_is_not_valid() {
+    let t = with_device_flow().await;
+    with_password(&t).await;
+    let (device_code, typed) = started(&t).await;
+    let mut v = Visitor::new(&t);
+    let csrf = v
+        .get(&format!("/login/device?user_code={typed}"))
+        .await
+        .csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("user_code", typed.as_str()),
+        ("username", "octocat"),
+        ("password", "not the password"),
+        ("action", "sign_in"),
+    ];
+    let wrong = v.post("/login/device", &form).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+    assert!(wrong.body.contains("Incorrect username or password."));
+    assert!(
+        wrong
+            .body
+            .contains(&format!(r#"name="user_code" value="{typed}""#))
+    );
+    assert!(!v.cookies.contains_key("refreshd_session"));
+
+    t.clock.advance(900);
+    let expired = enter(&mut v, &typed).await;
+    assert_eq!(expired.status, StatusCode::BAD_REQUEST, "{}", expired.body);
+    assert!(expired.body.contains("This code is not valid"));
+    assert_eq!(poll(&t, &device_code).await["error"], "expired_token");
+}
+
+#[tokio::test]
+async fn a_link_with_the_code_fills_in_the_form() {
+    let t = with_device_flow().await;
+    let (_, typed) = started(&t).await;
+    let mut v = Visitor::new(&t);
+    let page = v.get(&format!("/login/device?user_code={typed}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_secure(&page);
+    let shown = format!("{}-{}", &typed[..4], &typed[4..]).to_uppercase();
+    assert!(
+        page.body.contains(&format!(r#"value="{shown}""#)),
+        "{}",
+        page.body
+    );
+    let junk = v.get("/login/device?user_code=%22%3E%3Cscript%3E").await;
+    assert_eq!(junk.status, StatusCode::OK);
+    assert!(!junk.body.contains("<script"), "{}", junk.body);
+}
