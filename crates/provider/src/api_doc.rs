@@ -290,6 +290,9 @@ pub struct Authorization {
 pub enum GoogleGrantType {
     AuthorizationCode,
     RefreshToken,
+    /// The device flow's poll; needs the client secret too, as Google does.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 /// The parameters of Google's token request, from the query string, a form or a JSON object
@@ -310,6 +313,34 @@ pub struct GoogleTokenRequest {
     code_verifier: Option<String>,
     /// Required with `refresh_token`: a `1//` token.
     refresh_token: Option<String>,
+    /// Required with the device-code grant.
+    device_code: Option<String>,
+}
+
+/// `POST /device/code`'s parameters.
+#[derive(ToSchema)]
+pub struct GoogleDeviceCodeRequest {
+    /// The client's id; the client must have the device flow on.
+    #[schema(max_length = 100)]
+    client_id: String,
+    /// Scopes, space-separated.
+    scope: String,
+}
+
+/// A started device authorization, in Google's shape.
+#[derive(ToSchema)]
+pub struct GoogleDeviceCode {
+    /// 40 hex characters, for polling `/token`.
+    device_code: String,
+    /// `XXXX-XXXX`, for the user to enter at `verification_url`.
+    #[schema(pattern = "^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$")]
+    user_code: String,
+    /// `{public_url}/device` (Google's field name).
+    verification_url: String,
+    /// Seconds the codes live: 1800.
+    expires_in: i64,
+    /// Seconds to wait between polls: 5.
+    interval: i64,
 }
 
 #[derive(ToSchema)]
@@ -325,6 +356,14 @@ pub enum GoogleErrorCode {
     InvalidGrant,
     /// 400.
     RedirectUriMismatch,
+    /// 428 (device-code grant): the user has not decided yet.
+    AuthorizationPending,
+    /// 403 (device-code grant): polled too soon.
+    SlowDown,
+    /// 403 (device-code grant): the user cancelled.
+    AccessDenied,
+    /// 400 (device-code grant): the code expired.
+    ExpiredToken,
     /// 400: an unknown, expired or revoked token (revoke, tokeninfo).
     InvalidToken,
     /// 503.
@@ -453,6 +492,7 @@ impl Modify for Security {
         crate::github::applications::delete_grant,
         crate::github::user::me,
         crate::google::token::token,
+        crate::google::device::device_code,
         crate::google::tokens::revoke,
         crate::google::tokens::tokeninfo,
         crate::google::tokens::tokeninfo_post,
@@ -470,6 +510,8 @@ impl Modify for Security {
         Authorization,
         PrivateUser,
         GoogleTokenRequest,
+        GoogleDeviceCodeRequest,
+        GoogleDeviceCode,
         GoogleError,
         RevokeRequest,
         TokenInfoRequest,

@@ -34,6 +34,23 @@ pub enum GoogleError {
     InvalidCredentials,
     #[error("Method Not Allowed")]
     MethodNotAllowed,
+    /// The client has the device flow off (Google's answer to a wrong client type).
+    #[error("Invalid client type.")]
+    DeviceFlowDisabled,
+    /// The user has not decided yet (device-code grant).
+    #[error("Precondition Required")]
+    AuthorizationPending,
+    /// Polled sooner than the interval allows; Google gives no new interval.
+    #[error("Forbidden")]
+    SlowDown,
+    /// The user cancelled.
+    #[error("Forbidden")]
+    AccessDenied,
+    #[error("Bad Request")]
+    ExpiredDeviceCode,
+    /// Unknown, another client's, or redeemed already.
+    #[error("Bad Request")]
+    UnknownDeviceCode,
     #[error("{0}")]
     Params(#[from] ParamsError),
     #[error("Service unavailable, try again")]
@@ -45,18 +62,25 @@ impl GoogleError {
         match self {
             Self::MissingParameter(_) => ("invalid_request", StatusCode::BAD_REQUEST),
             Self::UnsupportedGrantType(_) => ("unsupported_grant_type", StatusCode::BAD_REQUEST),
-            Self::ClientNotFound | Self::WrongSecret => {
+            Self::ClientNotFound | Self::WrongSecret | Self::DeviceFlowDisabled => {
                 ("invalid_client", StatusCode::UNAUTHORIZED)
             }
-            Self::ExpiredOrRevoked | Self::BadCode | Self::BadVerifier => {
-                ("invalid_grant", StatusCode::BAD_REQUEST)
-            }
+            Self::ExpiredOrRevoked
+            | Self::BadCode
+            | Self::BadVerifier
+            | Self::UnknownDeviceCode => ("invalid_grant", StatusCode::BAD_REQUEST),
             Self::RedirectUriMismatch => ("redirect_uri_mismatch", StatusCode::BAD_REQUEST),
             Self::RevokeUnknownToken | Self::TokenInfoUnknownToken => {
                 ("invalid_token", StatusCode::BAD_REQUEST)
             }
             Self::InvalidCredentials => ("invalid_request", StatusCode::UNAUTHORIZED),
             Self::MethodNotAllowed => ("invalid_request", StatusCode::METHOD_NOT_ALLOWED),
+            Self::AuthorizationPending => {
+                ("authorization_pending", StatusCode::PRECONDITION_REQUIRED)
+            }
+            Self::SlowDown => ("slow_down", StatusCode::FORBIDDEN),
+            Self::AccessDenied => ("access_denied", StatusCode::FORBIDDEN),
+            Self::ExpiredDeviceCode => ("expired_token", StatusCode::BAD_REQUEST),
             Self::Params(e) => ("invalid_request", e.status()),
             Self::Unavailable(_) => ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE),
         }

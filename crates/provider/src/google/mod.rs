@@ -1,6 +1,7 @@
 //! Google's dialect, so refreshd can stand in for Google's OAuth server offline: the token
 //! endpoint (refresh tokens that do not rotate), revoke, tokeninfo and userinfo.
 
+pub(crate) mod device;
 mod error;
 pub(crate) mod token;
 pub(crate) mod tokens;
@@ -15,6 +16,7 @@ use crate::{MAX_BODY_BYTES, Provider};
 pub fn router(provider: Provider) -> Router {
     Router::new()
         .route("/token", post(token::token))
+        .route("/device/code", post(device::device_code))
         .route("/revoke", post(tokens::revoke))
         .route(
             "/tokeninfo",

@@ -1,4 +1,5 @@
-//! `POST /token` in Google's dialect: the authorization_code and refresh_token grants.
+//! `POST /token` in Google's dialect: the authorization_code, refresh_token and device-code
+//! grants.
 //! Refresh tokens do not rotate: a refresh adds an access token to the family.
 
 use axum::Json;
@@ -14,11 +15,12 @@ use super::error::GoogleError;
 use crate::Provider;
 use crate::client_auth::{self, Basic, Credentials, Refusal};
 use crate::code::{self, CodeMismatch, ExchangeError};
+use crate::github::token::DEVICE_CODE_GRANT;
 use crate::issue::{Occasion, TokenAnswer, mint};
 use crate::params::{Params, ParamsError};
 
-/// Google's token endpoint: `authorization_code` and `refresh_token` grants; refresh tokens
-/// do not rotate.
+/// Google's token endpoint: `authorization_code`, `refresh_token` and device-code grants;
+/// refresh tokens do not rotate.
 #[utoipa::path(post, path = "/token", operation_id = "googleToken", tag = "Google OAuth",
     security((), ("basic" = [])),
     request_body(
@@ -29,9 +31,11 @@ use crate::params::{Params, ParamsError};
         )
     ),
     responses(
-        (status = 200, description = "`access_token` (`ya29.`), `expires_in`, `scope` (space-separated), `token_type`, and `refresh_token` (`1//`) on a code exchange", body = TokenAnswer),
-        (status = 400, description = "`invalid_request` (a missing parameter, an unreadable body), `unsupported_grant_type`, `invalid_grant` or `redirect_uri_mismatch`", body = crate::api_doc::GoogleError),
-        (status = 401, description = "`invalid_client`: an unknown client or a wrong secret", body = crate::api_doc::GoogleError),
+        (status = 200, description = "`access_token` (`ya29.`), `expires_in`, `scope` (space-separated), `token_type`, and `refresh_token` (`1//`) on a code exchange or an approved device code", body = TokenAnswer),
+        (status = 400, description = "`invalid_request` (a missing parameter, an unreadable body), `unsupported_grant_type`, `invalid_grant` (also an unknown or used device code), `redirect_uri_mismatch` or `expired_token`", body = crate::api_doc::GoogleError),
+        (status = 401, description = "`invalid_client`: an unknown client, a wrong secret, or the device-code grant for a client with the device flow off", body = crate::api_doc::GoogleError),
+        (status = 403, description = "`slow_down` or `access_denied` (device-code grant)", body = crate::api_doc::GoogleError),
+        (status = 428, description = "`authorization_pending` (device-code grant)", body = crate::api_doc::GoogleError),
         (status = 413, description = "`invalid_request`: a body over 64 KiB", body = crate::api_doc::GoogleError),
         (status = 415, description = "`invalid_request`: a body neither form nor JSON", body = crate::api_doc::GoogleError),
         (status = 503, description = "`temporarily_unavailable`: the database cannot be used", body = crate::api_doc::GoogleError),
@@ -47,12 +51,16 @@ pub async fn token(
     let grant_type = params
         .get("grant_type")
         .ok_or(GoogleError::MissingParameter("grant_type"))?;
-    if !matches!(grant_type, "authorization_code" | "refresh_token") {
+    if !matches!(
+        grant_type,
+        "authorization_code" | "refresh_token" | DEVICE_CODE_GRANT
+    ) {
         return Err(GoogleError::UnsupportedGrantType(grant_type.to_owned()));
     }
     let app = client(&provider, &headers, &params).await?;
     let answer = match grant_type {
         "authorization_code" => exchange_code(&provider, &app, &params).await?,
+        DEVICE_CODE_GRANT => super::device::poll(&provider, &app, &params).await?,
         _ => refresh(&provider, &app, &params).await?,
     };
     let mut response = Json(answer).into_response();

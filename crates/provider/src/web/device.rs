@@ -19,6 +19,8 @@ use crate::Provider;
 
 /// Where the page is (`verification_uri`); the code form and the sign-in form post here.
 pub const PATH: &str = "/login/device";
+/// The same page at Google's name (`verification_url`); its forms post to [`PATH`].
+pub const GOOGLE_PATH: &str = crate::google::device::VERIFICATION_PATH;
 /// Where the approve and cancel buttons post.
 pub const DECIDE_PATH: &str = "/login/device/confirm";
 

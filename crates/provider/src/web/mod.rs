@@ -47,6 +47,7 @@ pub fn router(provider: Provider) -> Router {
             get(authorize::show).post(authorize::submit),
         )
         .route(device::PATH, get(device::show).post(device::enter))
+        .route(device::GOOGLE_PATH, get(device::show))
         .route(device::DECIDE_PATH, post(device::decide))
         .route("/settings/connections/applications", get(authorized::list))
         .route(

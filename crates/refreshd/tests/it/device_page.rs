@@ -21,7 +21,7 @@ async fn started(t: &TestApp) -> (String, String) {
 }
 
 /// Enters `typed` on the page as `v`, signing in as octocat when the page asks.
-async fn enter(v: &mut Visitor, typed: &str) -> Answer {
+pub(crate) async fn enter(v: &mut Visitor, typed: &str) -> Answer {
     let form = v.get("/login/device").await;
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     let csrf = form.csrf();
@@ -57,7 +57,12 @@ async fn enter(v: &mut Visitor, typed: &str) -> Answer {
     v.post("/login/device", &form).await
 }
 
-async fn decide(v: &mut Visitor, approval: &Answer, user_code: &str, action: &str) -> Answer {
+pub(crate) async fn decide(
+    v: &mut Visitor,
+    approval: &Answer,
+    user_code: &str,
+    action: &str,
+) -> Answer {
     let csrf = approval.csrf();
     let form = [
         ("csrf", csrf.as_str()),

@@ -14,6 +14,7 @@ mod connections_cli;
 mod connections_refresher;
 mod device_flow;
 mod device_page;
+mod google_device;
 mod google_dialect;
 mod metrics;
 mod openapi;
