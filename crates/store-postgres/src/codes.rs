@@ -67,7 +67,7 @@ impl Codes for PostgresStore {
         if !redeemed.with_refresh {
             pair.refresh = None;
         }
-        start_family(&tx, &redeemed.grant, &pair, now).await?;
+        start_family(&tx, &redeemed.grant, &pair, false, now).await?;
         tx.commit().await.map_err(Pg)?;
         Ok(Some(redeemed))
     }

@@ -149,7 +149,7 @@ impl DeviceCodes for PostgresStore {
                     user_id: UserId(user_id),
                     scopes: Scopes::parse(row.col::<_, &str>(2)?),
                 };
-                start_family(&tx, &grant, &pair, now).await?;
+                start_family(&tx, &grant, &pair, true, now).await?;
                 (
                     DevicePoll::Issued { grant },
                     Some((interval_secs, DeviceState::Redeemed)),

@@ -120,7 +120,7 @@ impl Families for PostgresStore {
         pair: NewPair,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
-        start_family(&self.client().await?, &grant, &pair, now).await
+        start_family(&self.client().await?, &grant, &pair, false, now).await
     }
 
     async fn rotate_refresh(&self, rotate: Rotate, now: Timestamp) -> Result<Rotation, StoreError> {
@@ -235,6 +235,24 @@ impl Families for PostgresStore {
         )
         .await?;
         Ok(changed > 0)
+    }
+
+    async fn public_family_of(
+        &self,
+        refresh: TokenDigest,
+        app_id: AppId,
+    ) -> Result<bool, StoreError> {
+        let row = query_opt(
+            &self.client().await?,
+            "SELECT f.public_client FROM token_pairs p JOIN families f ON f.id = p.family_id
+             WHERE p.refresh_digest = $1 AND f.app_id = $2",
+            &[&refresh.as_bytes().as_slice(), &app_id.0],
+        )
+        .await?;
+        match row {
+            Some(row) => Ok(row.col(0)?),
+            None => Ok(false),
+        }
     }
 
     async fn active_tokens(

@@ -40,19 +40,22 @@ impl PairColumns {
 }
 
 /// Starts a family for `$1`..`$3` (app, user, scopes) with its first pair (`$4`..`$10`) at
-/// time `$11`, in one statement; returns the pair's id.
+/// time `$11`, public client or not (`$12`), in one statement; returns the pair's id.
 const START_FAMILY: &str = "WITH family AS (
-         INSERT INTO families (app_id, user_id, scopes, created_at) VALUES ($1, $2, $3, $11)
+         INSERT INTO families (app_id, user_id, scopes, created_at, public_client)
+         VALUES ($1, $2, $3, $11, $12)
          RETURNING id)
      INSERT INTO token_pairs (family_id, access_digest, access_last_eight, access_expires_at,
          refresh_digest, refresh_expires_at, replay_sealed, dead_after, created_at, updated_at)
      SELECT id, $4, $5, $6, $7, $8, $9, $10, $11, $11 FROM family
      RETURNING id";
 
+/// `public_client`: started through the device flow (see `Families::public_family_of`).
 pub(super) async fn start_family(
     client: &impl GenericClient,
     grant: &Grant,
     pair: &NewPair,
+    public_client: bool,
     now: Timestamp,
 ) -> Result<i64, StoreError> {
     let c = PairColumns::of(pair, None);
@@ -71,6 +74,7 @@ pub(super) async fn start_family(
             &c.replay_sealed,
             &c.dead_after,
             &now.secs(),
+            &public_client,
         ],
     )
     .await

@@ -68,7 +68,7 @@ impl Codes for SqliteStore {
                     if !redeemed.with_refresh {
                         pair.refresh = None;
                     }
-                    start_family(conn, &redeemed.grant, &pair, now)?;
+                    start_family(conn, &redeemed.grant, &pair, false, now)?;
                 }
                 Ok(redeemed)
             })

@@ -174,7 +174,7 @@ impl DeviceCodes for SqliteStore {
                             user_id: UserId(user_id),
                             scopes: Scopes::parse(&scopes),
                         };
-                        start_family(conn, &grant, &pair, now)?;
+                        start_family(conn, &grant, &pair, true, now)?;
                         DevicePoll::Issued { grant }
                     }
                 })

@@ -97,7 +97,7 @@ impl Families for SqliteStore {
         now: Timestamp,
     ) -> Result<i64, StoreError> {
         self.writer
-            .write(move |conn| start_family(conn, &grant, &pair, now))
+            .write(move |conn| start_family(conn, &grant, &pair, false, now))
             .await
     }
 
@@ -215,6 +215,25 @@ impl Families for SqliteStore {
                 Ok(true)
             })
             .await
+    }
+
+    async fn public_family_of(
+        &self,
+        refresh: TokenDigest,
+        app_id: AppId,
+    ) -> Result<bool, StoreError> {
+        self.readers.read(|conn| {
+            conn.prepare_cached(
+                "SELECT f.public_client FROM token_pairs p JOIN families f ON f.id = p.family_id
+                 WHERE p.refresh_digest = ?1 AND f.app_id = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![refresh.as_bytes(), app_id.0], |r| r.get(0))
+                    .optional()
+            })
+            .map(|public: Option<bool>| public.unwrap_or(false))
+            .map_err(unavailable)
+        })
     }
 
     async fn active_tokens(

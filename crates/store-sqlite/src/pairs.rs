@@ -46,20 +46,24 @@ pub(super) fn insert_pair(
 }
 
 /// Creates a family for `grant` with `pair` as its first pair; returns the pair's id.
+/// `public_client`: started through the device flow (see `Families::public_family_of`).
 pub(super) fn start_family(
     conn: &Connection,
     grant: &Grant,
     pair: &NewPair,
+    public_client: bool,
     now: Timestamp,
 ) -> Result<i64, StoreError> {
     conn.prepare_cached(
-        "INSERT INTO families (app_id, user_id, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO families (app_id, user_id, scopes, public_client, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )
     .and_then(|mut s| {
         s.execute(params![
             grant.app_id.0,
             grant.user_id.0,
             grant.scopes.to_github(),
+            public_client,
             now.secs()
         ])
     })

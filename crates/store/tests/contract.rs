@@ -3116,3 +3116,67 @@ async fn of_concurrent_polls_after_an_approval_exactly_one_gets_the_token() {
     );
     assert_eq!(count_live(&f, 100..108).await, 1);
 }
+
+async fn public_family(f: &Fixture, refresh_n: u32, app_id: AppId) -> bool {
+    f.store
+        .public_family_of(TokenDigest::of(&format!("refresh-{refresh_n}")), app_id)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_family_started_through_the_device_flow_is_marked_public() {
+    let f = fixture().await;
+    f.store
+        .store_device_code(device_code(&f, 1), NOW)
+        .await
+        .unwrap();
+    assert!(decide(&f, 1, true, NOW).await);
+    assert!(matches!(
+        poll(&f, 1, f.grant.app_id, 1, NOW.plus_secs(5)).await,
+        DevicePoll::Issued { .. }
+    ));
+    assert!(public_family(&f, 1, f.grant.app_id).await);
+    assert!(
+        !public_family(&f, 1, other_than(f.grant.app_id)).await,
+        "another app's token"
+    );
+    assert!(matches!(
+        rotate(&f, 1, 2, NOW.plus_secs(6)).await,
+        Rotation::Rotated { .. }
+    ));
+    assert!(
+        public_family(&f, 2, f.grant.app_id).await,
+        "the successor is of the same family"
+    );
+    assert!(
+        public_family(&f, 1, f.grant.app_id).await,
+        "a spent token still names its family (a replay must reach the rotation rules)"
+    );
+
+    // Families started otherwise are a confidential client's.
+    f.store
+        .store_code(NewCode {
+            digest: TokenDigest::of("code-1"),
+            grant: f.grant.clone(),
+            redirect_uri: None,
+            code_challenge: None,
+            code_challenge_method: None,
+            expires_at: NOW.plus_secs(600),
+            with_refresh: true,
+        })
+        .await
+        .unwrap();
+    f.store
+        .exchange_code(TokenDigest::of("code-1"), f.grant.app_id, pair(3), NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!public_family(&f, 3, f.grant.app_id).await);
+    f.store
+        .issue_pair(f.grant.clone(), pair(4), NOW)
+        .await
+        .unwrap();
+    assert!(!public_family(&f, 4, f.grant.app_id).await);
+    assert!(!public_family(&f, 9, f.grant.app_id).await, "unknown token");
+}

@@ -17,3 +17,7 @@ CREATE INDEX device_codes_by_expiry ON device_codes (expires_at);
 
 -- Whether an app may start the device flow; off, as on GitHub, until switched on.
 ALTER TABLE apps ADD COLUMN device_flow BOOLEAN NOT NULL DEFAULT false;
+
+-- A family started through the device flow: its client is public and refreshes without its
+-- client secret (GitHub's dialect).
+ALTER TABLE families ADD COLUMN public_client BOOLEAN NOT NULL DEFAULT false;

@@ -40,6 +40,15 @@ pub trait Families: Send + Sync {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    /// Whether the refresh token with this digest (live or spent) belongs to a token family of
+    /// `app_id` started through the device flow: its client is public and may refresh without
+    /// its client secret. `false` for an unknown token or another app's.
+    async fn public_family_of(
+        &self,
+        refresh: TokenDigest,
+        app_id: AppId,
+    ) -> Result<bool, StoreError>;
+
     /// The app's live token families, newest first, at most `limit`.
     async fn active_tokens(
         &self,
