@@ -3,7 +3,7 @@
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use refreshd_core::{ClientId, ClientSecret, Dialect};
+use refreshd_core::{ClientId, ClientSecret, Dialect, TokenDigest};
 use refreshd_store::{App, StoreError};
 
 use crate::Provider;
@@ -114,6 +114,33 @@ pub async fn authenticate(
     }
     // TokenDigest compares in constant time.
     Ok(if app.secret_digest == presented {
+        Ok(app)
+    } else {
+        Err(Refusal::WrongSecret)
+    })
+}
+
+/// The refresh grant's client authentication, the one place its rule lives: the app's secret,
+/// except that a token family started through the device flow is a public client's and
+/// refreshes with the client id alone, as GitHub documents. A secret that is sent (non-empty)
+/// is checked all the same, so a wrong one is refused whatever the family.
+pub async fn authenticate_refresh(
+    provider: &Provider,
+    credentials: &Credentials,
+    refresh: Option<TokenDigest>,
+    dialect: Dialect,
+) -> Result<Result<App, Refusal>, StoreError> {
+    if !credentials.secret.expose().is_empty() {
+        return authenticate(provider, credentials, dialect).await;
+    }
+    let Some(app) = find_client(provider, &credentials.client_id, dialect).await? else {
+        return Ok(Err(Refusal::UnknownClient));
+    };
+    let public = match refresh {
+        Some(refresh) => provider.store.public_family_of(refresh, app.id).await?,
+        None => false,
+    };
+    Ok(if public {
         Ok(app)
     } else {
         Err(Refusal::WrongSecret)

@@ -236,9 +236,17 @@ async fn grant(
             ),
         },
     };
-    let app = client_auth::authenticate(provider, &credentials, Dialect::Github)
-        .await?
-        .map_err(|_| TokenError::IncorrectClientCredentials)?;
+    let authenticated = if params.get("grant_type") == Some("refresh_token") {
+        let presented = params
+            .get("refresh_token")
+            .and_then(|raw| RefreshToken::parse(raw).ok())
+            .map(|token| token.digest());
+        client_auth::authenticate_refresh(provider, &credentials, presented, Dialect::Github)
+            .await?
+    } else {
+        client_auth::authenticate(provider, &credentials, Dialect::Github).await?
+    };
+    let app = authenticated.map_err(|_| TokenError::IncorrectClientCredentials)?;
     match (params.get("grant_type"), params.get("code")) {
         (Some("refresh_token"), _) => refresh(provider, &app, &params).await,
         (Some("authorization_code") | None, Some(code)) => {

@@ -384,3 +384,73 @@ async fn another_apps_device_code_is_not_valid() {
     // Its own app still gets the token.
     assert!(poll(&t, field(&started, "device_code")).await["access_token"].is_string());
 }
+
+/// A refresh at the token endpoint with these client credentials (`None`: not sent).
+async fn refresh_as(t: &TestApp, secret: Option<&str>, refresh_token: &str) -> Value {
+    let client_id = t.app.client_id.as_str().to_owned();
+    let mut form = vec![
+        ("client_id", client_id.as_str()),
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    if let Some(secret) = secret {
+        form.push(("client_secret", secret));
+    }
+    let (status, _, body) = post(t, "/login/oauth/access_token", "application/json", &form).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn assert_incorrect_client_credentials(body: &Value) {
+    assert_eq!(body["error"], "incorrect_client_credentials", "{body}");
+    assert!(body.get("access_token").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn a_device_flow_refresh_token_refreshes_with_the_client_id_alone_and_rotates() {
+    let t = with_device_flow().await;
+    let started = start(&t, "repo").await;
+    assert!(decide(&t, field(&started, "user_code"), true).await);
+    let issued = poll(&t, field(&started, "device_code")).await;
+    let first = field(&issued, "refresh_token").to_owned();
+
+    let body = refresh_as(&t, None, &first).await;
+    let access = field(&body, "access_token");
+    assert!(access.starts_with("ghu_"), "{body}");
+    assert_eq!(t.user_status(access).await, 200);
+    let second = field(&body, "refresh_token").to_owned();
+    assert!(second.starts_with("ghr_") && second != first, "{body}");
+    assert_eq!(body["scope"], "repo");
+
+    // A secret that is sent is checked: a wrong one is refused, the right one accepted.
+    assert_incorrect_client_credentials(&refresh_as(&t, Some("wrong"), &second).await);
+    let body = refresh_as(&t, Some(&t.secret), &second).await;
+    let third = field(&body, "refresh_token").to_owned();
+    let body = refresh_as(&t, None, &third).await;
+    assert!(field(&body, "access_token").starts_with("ghu_"), "{body}");
+
+    // The rotated token is spent: past the grace window its reuse is refused.
+    t.clock.advance(3600);
+    assert_eq!(
+        refresh_as(&t, None, &first).await["error"],
+        "bad_refresh_token"
+    );
+}
+
+#[tokio::test]
+async fn a_code_exchange_refresh_token_still_needs_the_client_secret() {
+    let t = spawn().await;
+    let code = t.code(None).await;
+    let (_, issued) = t.token(&[("code", &code)]).await;
+    let refresh_token = field(&issued, "refresh_token").to_owned();
+
+    assert_incorrect_client_credentials(&refresh_as(&t, None, &refresh_token).await);
+    assert_incorrect_client_credentials(&refresh_as(&t, Some(""), &refresh_token).await);
+    assert_incorrect_client_credentials(&refresh_as(&t, Some("wrong"), &refresh_token).await);
+    assert_incorrect_client_credentials(&refresh_as(&t, None, "ghr_not-a-token").await);
+    let body = refresh_as(&t, Some(&t.secret), &refresh_token).await;
+    assert!(
+        field(&body, "access_token").starts_with("ghu_"),
+        "refusals leave the token usable: {body}"
+    );
+}
