@@ -28,6 +28,8 @@ pub struct GithubTokenRequest {
     /// Required unless the client authenticates with HTTP Basic.
     #[schema(max_length = 100)]
     client_id: Option<String>,
+    /// Required, except to refresh a token obtained through the device flow (a public client);
+    /// a secret that is sent is checked all the same.
     client_secret: Option<String>,
     /// The authorization code (`authorization_code` grant).
     code: Option<String>,
