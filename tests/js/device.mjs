@@ -64,8 +64,9 @@ const checkPage = async (response) => {
 };
 
 /// The person's side: opens the verification URI, types the code in lower case without its
-/// dash, signs in when asked, and clicks `action` ("authorize" or "cancel") on the approval page.
-const person = async (verification, action, shot) => {
+/// dash, signs in when asked, checks the scopes shown and clicks `action` ("authorize" or
+/// "cancel") on the approval page.
+const person = async (verification, action, { shot, scope = /repo/ } = {}) => {
   const typed = verification.user_code.replace("-", "").toLowerCase();
   const response = await page.goto(verification.verification_uri);
   await checkPage(response);
@@ -79,7 +80,7 @@ const person = async (verification, action, shot) => {
   }
   await page.locator(`button[value=${action}]`).waitFor();
   assert.equal(await page.locator("h1").textContent(), "Authorize Octo CLI");
-  assert.match(await page.locator("body").textContent(), /repo/, "the page shows the scope");
+  assert.match(await page.locator("body").textContent(), scope, "the page shows the scopes");
   if (shot) {
     mkdirSync(screenshots, { recursive: true });
     await page.screenshot({ path: join(screenshots, `${shot}.png`), fullPage: true });
@@ -102,7 +103,7 @@ const auth = createOAuthDeviceAuth({
     shown = { ...verification };
     verification.interval = 1; // poll faster than refreshd allows
     approved = until(() => errors().includes("slow_down"), "slow_down").then(() =>
-      person(verification, "authorize", "device"),
+      person(verification, "authorize", { shot: "device" }),
     );
   },
 });
@@ -168,6 +169,31 @@ await assert.rejects(denied({ type: "oauth" }), (error) => {
 await cancelled;
 assert.equal(errors().at(-1), "access_denied");
 assert.ok(errors().slice(0, -1).every((e) => e === "authorization_pending"), JSON.stringify(polls));
+
+// --- A GitHub App with expiring tokens: octokit reads the refresh token and the expiry.
+step("a GitHub App's device flow");
+polls.length = 0;
+let approvedApp;
+const appAuth = createOAuthDeviceAuth({
+  clientType: "github-app",
+  clientId,
+  request: github,
+  onVerification(verification) {
+    approvedApp = person(verification, "authorize", { scope: /asks for no scopes/ });
+  },
+});
+const appAuthentication = await appAuth({ type: "oauth" });
+await approvedApp;
+assert.ok(errors().every((e) => e === "authorization_pending"), JSON.stringify(polls));
+assert.match(appAuthentication.token, /^ghu_[0-9A-Za-z]{36}$/);
+assert.match(appAuthentication.refreshToken, /^ghr_[0-9A-Za-z]{76}$/);
+const hours = (Date.parse(appAuthentication.expiresAt) - Date.now()) / 3_600_000;
+assert.ok(hours > 7.9 && hours <= 8.01, `expiresAt is 8 hours ahead, got ${hours}`);
+const appUser = await octokitRequest("GET /user", {
+  baseUrl: `${base}/api/v3`,
+  headers: { authorization: `token ${appAuthentication.token}` },
+});
+assert.equal(appUser.data.login, login);
 
 assert.deepEqual(violations, [], "no page broke its content security policy");
 await browser.close();

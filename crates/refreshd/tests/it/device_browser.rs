@@ -3,7 +3,8 @@
 //! Chromium (Debian's, through playwright-core) enters the printed code on `/login/device`,
 //! signs in and authorizes (the poller meets `authorization_pending`, then `slow_down` as it
 //! polls every second, then gets a token that works on `/api/v3/user`), and then cancels a
-//! second authorization (octokit rejects with `access_denied`).
+//! second authorization (octokit rejects with `access_denied`); as a GitHub App client, octokit
+//! reads the refresh token and the expiry of a third.
 //!
 //! The approval page is screenshot into `CARGO_TARGET_TMPDIR/screenshots/device.png`, or into
 //! `$REFRESHD_SCREENSHOTS` when set.
@@ -51,9 +52,12 @@ async fn octokit_completes_the_device_flow_while_a_person_approves_in_chromium()
         "http://localhost/cb",
         "--device-flow",
         "on",
+        "--expiring-tokens",
+        "on",
         "--json",
     ]);
     assert_eq!(app["device_flow"], true);
+    assert_eq!(app["expiring_tokens"], true);
     let client_id = app["client_id"].as_str().unwrap();
 
     let screenshot_dir = screenshots.to_string_lossy();
