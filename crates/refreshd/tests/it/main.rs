@@ -12,6 +12,7 @@ mod connections;
 mod connections_api;
 mod connections_cli;
 mod connections_refresher;
+mod device_browser;
 mod device_flow;
 mod device_page;
 mod google_device;
