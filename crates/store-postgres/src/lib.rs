@@ -27,6 +27,7 @@ mod leases;
 mod pairs;
 mod replays;
 mod rows;
+mod signing_keys;
 mod tls;
 mod users;
 mod web_sessions;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_sign_in_attempts.sql"),
     include_str!("migrations/0005_connections.sql"),
     include_str!("migrations/0006_webhooks.sql"),
+    include_str!("migrations/0007_signing_keys.sql"),
 ];
 
 /// How long a request waits for a connection (or to open one) before it fails with 503.

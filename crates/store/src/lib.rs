@@ -15,7 +15,7 @@ pub use model::{
     ActiveToken, ApiKey, App, AttemptCounts, AttemptLimits, Authorization, ClaimAttempt,
     Connection, ConnectionFilter, ConnectionTokens, Consent, Delivery, DeliveryAttempt,
     DeliveryFilter, DeliveryStatus, Failure, Grant, NewAccess, NewApp, NewCode, NewConnection,
-    NewPair, NewUser, RedeemedCode, Redelivery, Rotate, Rotation, Session, Swept, User,
+    NewPair, NewUser, RedeemedCode, Redelivery, Rotate, Rotation, Session, SigningKey, Swept, User,
     WebhookEvent, WebhookEventKind,
 };
 pub use traits::access_tokens::AccessTokens;
@@ -27,6 +27,7 @@ pub use traits::consents::Consents;
 pub use traits::families::Families;
 pub use traits::housekeeping::{Gauges, Housekeeping};
 pub use traits::sign_in_attempts::SignInAttempts;
+pub use traits::signing_keys::SigningKeys;
 pub use traits::web_sessions::WebSessions;
 pub use traits::webhooks::Webhooks;
 
@@ -46,6 +47,7 @@ pub trait Store:
     + Leases
     + Connections
     + Webhooks
+    + SigningKeys
     + Gauges
 {
 }
@@ -65,6 +67,7 @@ impl<T> Store for T where
         + Leases
         + Connections
         + Webhooks
+        + SigningKeys
         + Gauges
 {
 }

@@ -9,5 +9,6 @@ pub mod consents;
 pub mod families;
 pub mod housekeeping;
 pub mod sign_in_attempts;
+pub mod signing_keys;
 pub mod web_sessions;
 pub mod webhooks;
