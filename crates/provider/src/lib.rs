@@ -8,6 +8,7 @@ pub mod github;
 pub mod google;
 mod grants;
 mod issue;
+pub mod oidc;
 mod params;
 mod redirect;
 mod state;

@@ -117,6 +117,14 @@ pub async fn launch(
         &config.master_key_path(),
         !shared_database,
     )?;
+    // Before serving: the first id_token signing key, generated once per database, and a
+    // master key that opens every key kept (startup fails loudly otherwise).
+    refreshd_provider::oidc::ensure_signing_key(
+        provider.store.as_ref(),
+        &refreshd_core::KeySealer::new(master_key.bytes()),
+        provider.clock.now(),
+    )
+    .await?;
     let broker = Broker::new(
         provider.store.clone(),
         provider.clock.clone(),

@@ -14,6 +14,7 @@ mod connections_cli;
 mod connections_refresher;
 mod google_dialect;
 mod metrics;
+mod oidc;
 mod openapi;
 mod pages;
 mod postgres;

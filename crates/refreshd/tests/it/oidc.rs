@@ -1,0 +1,129 @@
+//! OpenID Connect in the Google dialect: the id_token signing keys, generated on first start,
+//! published at `/oauth2/v3/certs` (JWKS) and `/oauth2/v1/certs` (PEM certificates by kid).
+
+use std::collections::BTreeSet;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use refreshd_core::{Clock, KeySealer, SystemClock};
+use rustls_pki_types::pem::PemObject;
+use serde_json::Value;
+
+use crate::common::process::TEST_MASTER_KEY;
+use crate::common::spawn;
+
+async fn get(t: &crate::common::TestApp, path: &str) -> (String, Value) {
+    let response = t.http.get(t.at(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    let cache_control = response
+        .headers()
+        .get("cache-control")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (cache_control, response.json().await.unwrap())
+}
+
+fn max_age(cache_control: &str) -> u64 {
+    cache_control
+        .split(',')
+        .find_map(|d| d.trim().strip_prefix("max-age="))
+        .unwrap_or_else(|| panic!("no max-age in {cache_control:?}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_signing_key_is_published_as_a_jwk_and_as_a_certificate_of_the_same_kid() {
+    let t = spawn().await;
+    let (v3_cache, jwks) = get(&t, "/oauth2/v3/certs").await;
+    let (v1_cache, pems) = get(&t, "/oauth2/v1/certs").await;
+    assert!(max_age(&v3_cache) > 0 && max_age(&v1_cache) > 0);
+    assert!(v3_cache.starts_with("public,"), "{v3_cache}");
+
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{jwks}");
+    let key = keys[0].as_object().unwrap();
+    let fields: BTreeSet<&str> = key.keys().map(String::as_str).collect();
+    assert_eq!(
+        fields,
+        BTreeSet::from(["alg", "e", "kid", "kty", "n", "use"])
+    );
+    assert_eq!(
+        (key["kty"].as_str(), key["use"].as_str()),
+        (Some("RSA"), Some("sig"))
+    );
+    assert_eq!(
+        (key["alg"].as_str(), key["e"].as_str()),
+        (Some("RS256"), Some("AQAB"))
+    );
+    let kid = key["kid"].as_str().unwrap();
+    assert!(
+        kid.len() == 40 && kid.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{kid}"
+    );
+    let modulus = URL_SAFE_NO_PAD.decode(key["n"].as_str().unwrap()).unwrap();
+    assert_eq!(modulus.len(), 256, "RSA-2048");
+
+    let pems = pems.as_object().unwrap();
+    assert_eq!(pems.keys().collect::<Vec<_>>(), vec![kid], "the same kids");
+    let pem = pems[kid].as_str().unwrap();
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    webpki::EndEntityCert::try_from(&der).expect("an X.509 certificate");
+    assert!(
+        der.windows(modulus.len()).any(|w| w == modulus),
+        "the certificate holds the JWK's public key"
+    );
+
+    // The key stays the same from one request to the next.
+    let (_, again) = get(&t, "/oauth2/v3/certs").await;
+    assert_eq!(again, jwks);
+}
+
+#[tokio::test]
+async fn instances_starting_at_once_on_one_database_agree_on_one_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = refreshd_store::testing::scratch_database(dir.path()).await;
+    let master: [u8; 32] = hex_key(TEST_MASTER_KEY);
+    let now = SystemClock.now();
+    let starts = (0..4).map(|_| {
+        let database = database.clone();
+        tokio::spawn(async move {
+            let store = refreshd::store::open(&database, 2).await.unwrap();
+            refreshd_provider::oidc::ensure_signing_key(
+                store.as_ref(),
+                &KeySealer::new(&master),
+                now,
+            )
+            .await
+            .unwrap()
+        })
+    });
+    let mut seen = Vec::new();
+    for start in starts {
+        seen.push(start.await.unwrap());
+    }
+    assert_eq!(seen[0].len(), 1, "one key");
+    assert!(
+        seen.iter().all(|keys| *keys == seen[0]),
+        "every instance reads the same key"
+    );
+
+    // A master key that does not open the kept key stops the start, and makes no key.
+    let store = refreshd::store::open(&database, 2).await.unwrap();
+    let wrong =
+        refreshd_provider::oidc::ensure_signing_key(store.as_ref(), &KeySealer::new(&[9; 32]), now)
+            .await
+            .unwrap_err();
+    assert!(wrong.to_string().contains(&seen[0][0].kid), "{wrong}");
+    assert_eq!(store.signing_keys().await.unwrap(), seen[0]);
+}
+
+fn hex_key(hex: &str) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    key
+}
