@@ -20,5 +20,5 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub use api_doc::ProviderApi;
 pub use issue::{IssueError, TokenAnswer, issue_code, issue_family};
 pub use redirect::{RedirectUriError, redirect_uris};
-pub use state::Provider;
+pub use state::{GOOGLE_ISSUER, Oidc, Provider};
 pub use web::TrustedProxies;

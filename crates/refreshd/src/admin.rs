@@ -24,6 +24,7 @@ async fn provider(config: &Config) -> Result<Provider, BoxError> {
         lifetimes: config.lifetimes,
         public_url: config.public_url(),
         trusted_proxies: Default::default(),
+        oidc: Default::default(),
     })
 }
 

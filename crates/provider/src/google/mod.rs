@@ -3,6 +3,7 @@
 //! keys its id_tokens are signed with.
 
 mod certs;
+mod discovery;
 mod error;
 pub(crate) mod token;
 pub(crate) mod tokens;
@@ -23,6 +24,12 @@ pub fn router(provider: Provider) -> Router {
             get(tokens::tokeninfo).post(tokens::tokeninfo_post),
         )
         .route("/oauth2/v3/userinfo", get(tokens::userinfo))
+        // Where Google's discovery document points (openidconnect.googleapis.com/v1/userinfo).
+        .route("/v1/userinfo", get(tokens::userinfo))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
         .route("/oauth2/v3/certs", get(certs::jwks))
         .route("/oauth2/v1/certs", get(certs::pem_certs))
         .method_not_allowed_fallback(|| async { error::GoogleError::MethodNotAllowed })

@@ -127,3 +127,134 @@ fn hex_key(hex: &str) -> [u8; 32] {
     }
     key
 }
+
+/// Google's discovery keys, in Google's order (Google's `jwt-bearer` grant left out).
+const DISCOVERY_KEYS: [&str; 15] = [
+    "issuer",
+    "authorization_endpoint",
+    "device_authorization_endpoint",
+    "token_endpoint",
+    "userinfo_endpoint",
+    "revocation_endpoint",
+    "jwks_uri",
+    "response_types_supported",
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+    "scopes_supported",
+    "token_endpoint_auth_methods_supported",
+    "claims_supported",
+    "code_challenge_methods_supported",
+    "grant_types_supported",
+];
+
+async fn discovery(t: &crate::common::TestApp) -> (String, Value) {
+    let response = t
+        .http
+        .get(t.at("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap();
+    (text, json)
+}
+
+#[tokio::test]
+async fn the_discovery_document_has_googles_fields_pointing_at_refreshd() {
+    let t = spawn().await;
+    let (text, doc) = discovery(&t).await;
+    let fields: BTreeSet<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(fields, BTreeSet::from(DISCOVERY_KEYS));
+    let positions: Vec<usize> = DISCOVERY_KEYS
+        .iter()
+        .map(|key| text.find(&format!("\"{key}\":")).unwrap())
+        .collect();
+    assert!(positions.is_sorted(), "Google's order: {text}");
+
+    assert_eq!(doc["issuer"], "https://accounts.google.com");
+    let endpoints = [
+        ("authorization_endpoint", "/o/oauth2/v2/auth"),
+        ("device_authorization_endpoint", "/device/code"),
+        ("token_endpoint", "/token"),
+        ("userinfo_endpoint", "/v1/userinfo"),
+        ("revocation_endpoint", "/revoke"),
+        ("jwks_uri", "/oauth2/v3/certs"),
+    ];
+    for (key, path) in endpoints {
+        assert_eq!(doc[key], t.at(path), "{key}");
+    }
+    let strings = |key: &str| -> Vec<&str> {
+        doc[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(strings("id_token_signing_alg_values_supported"), ["RS256"]);
+    assert_eq!(strings("subject_types_supported"), ["public"]);
+    assert_eq!(strings("scopes_supported"), ["openid", "email", "profile"]);
+    assert_eq!(
+        strings("code_challenge_methods_supported"),
+        ["plain", "S256"]
+    );
+    assert_eq!(
+        strings("token_endpoint_auth_methods_supported"),
+        ["client_secret_post", "client_secret_basic"]
+    );
+    assert!(strings("response_types_supported").contains(&"code"));
+    assert_eq!(
+        strings("grant_types_supported"),
+        [
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ]
+    );
+    assert_eq!(
+        strings("claims_supported"),
+        [
+            "aud",
+            "email",
+            "email_verified",
+            "exp",
+            "family_name",
+            "given_name",
+            "iat",
+            "iss",
+            "name",
+            "picture",
+            "sub"
+        ]
+    );
+
+    // The jwks_uri it names serves the keys; /v1/userinfo is /oauth2/v3/userinfo.
+    let jwks: Value = t
+        .http
+        .get(doc["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    let userinfo = t.http.get(t.at("/v1/userinfo")).send().await.unwrap();
+    assert_eq!(userinfo.status(), 401, "a Bearer token is needed");
+}
+
+#[tokio::test]
+async fn the_issuer_is_configurable() {
+    let t = crate::common::spawn_configured(|config| {
+        config.oidc_issuer = "https://id.example.test".into();
+    })
+    .await;
+    let (_, doc) = discovery(&t).await;
+    assert_eq!(doc["issuer"], "https://id.example.test");
+}
