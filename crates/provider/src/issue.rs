@@ -15,6 +15,9 @@ pub struct TokenAnswer {
     pub access_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<i64>,
+    /// Google's dialect, a grant with `openid`: the RS256-signed id_token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,6 +37,7 @@ impl TokenAnswer {
         Self {
             access_token: access,
             expires_in: Some(lifetimes.access_token_secs),
+            id_token: None,
             refresh_token: Some(refresh),
             refresh_token_expires_in: Some(lifetimes.refresh_token_secs),
             scope: scopes,
@@ -106,6 +110,7 @@ pub(crate) fn mint(
     let answer = TokenAnswer {
         access_token: access.expose().to_owned(),
         expires_in: access_lifetime,
+        id_token: None,
         refresh_token: refresh.as_ref().map(|r| r.expose().to_owned()),
         refresh_token_expires_in: refresh_lifetime.flatten(),
         scope,

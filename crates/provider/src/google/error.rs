@@ -38,6 +38,8 @@ pub enum GoogleError {
     Params(#[from] ParamsError),
     #[error("Service unavailable, try again")]
     Unavailable(#[from] StoreError),
+    #[error("Service unavailable, try again")]
+    IdToken(#[from] crate::oidc::SignError),
 }
 
 impl GoogleError {
@@ -58,7 +60,9 @@ impl GoogleError {
             Self::InvalidCredentials => ("invalid_request", StatusCode::UNAUTHORIZED),
             Self::MethodNotAllowed => ("invalid_request", StatusCode::METHOD_NOT_ALLOWED),
             Self::Params(e) => ("invalid_request", e.status()),
-            Self::Unavailable(_) => ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            Self::Unavailable(_) | Self::IdToken(_) => {
+                ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE)
+            }
         }
     }
 }
@@ -67,6 +71,9 @@ impl IntoResponse for GoogleError {
     fn into_response(self) -> Response {
         if let Self::Unavailable(e) = &self {
             tracing::error!(error = %e, "Google-dialect request could not use storage");
+        }
+        if let Self::IdToken(e) = &self {
+            tracing::error!(error = %e, "cannot sign an id_token");
         }
         let (code, status) = self.code_and_status();
         let body = json!({ "error": code, "error_description": self.to_string() });

@@ -258,3 +258,240 @@ async fn the_issuer_is_configurable() {
     let (_, doc) = discovery(&t).await;
     assert_eq!(doc["issuer"], "https://id.example.test");
 }
+
+/// An id_token's header and claims, its signature checked against `/oauth2/v3/certs`.
+async fn verified(t: &crate::common::TestApp, id_token: &str) -> (Value, Value) {
+    let parts: Vec<&str> = id_token.split('.').collect();
+    assert_eq!(parts.len(), 3, "{id_token}");
+    let json = |part: &str| -> Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    };
+    let (header, claims) = (json(parts[0]), json(parts[1]));
+    let (_, jwks) = get(t, "/oauth2/v3/certs").await;
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .unwrap_or_else(|| panic!("kid {} not published", header["kid"]));
+    let component = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str().unwrap()).unwrap();
+    let public = ring::signature::RsaPublicKeyComponents {
+        n: component("n"),
+        e: component("e"),
+    };
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    public
+        .verify(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            signed.as_bytes(),
+            &signature,
+        )
+        .expect("the signature verifies against the published key");
+    // A tampered payload does not.
+    let mut tampered = claims.clone();
+    tampered["sub"] = Value::String("1".into());
+    let forged = format!(
+        "{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tampered).unwrap())
+    );
+    assert!(
+        public
+            .verify(
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                forged.as_bytes(),
+                &signature
+            )
+            .is_err()
+    );
+    (header, claims)
+}
+
+async fn google_token(t: &crate::common::TestApp, params: &[(&str, &str)]) -> Value {
+    let response = t
+        .http
+        .post(t.at("/token"))
+        .form(params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn at_hash_of(access_token: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
+}
+
+#[tokio::test]
+async fn a_grant_with_openid_gets_a_signed_id_token_on_exchange_and_refresh() {
+    use refreshd_core::{AppKind, Scopes};
+    use refreshd_store::NewUser;
+
+    let t = spawn().await;
+    let (app, secret) = crate::common::create_app(&t.provider, AppKind::GoogleClient, true).await;
+    let client_id = app.client_id.as_str();
+    let user = t
+        .provider
+        .store
+        .create_user(
+            NewUser {
+                login: refreshd_core::Login::parse("ada").unwrap(),
+                name: Some("Ada Lovelace".into()),
+                email: Some("ada@example.com".into()),
+            },
+            crate::common::START,
+        )
+        .await
+        .unwrap();
+    let redirect = "http://localhost:9999/callback";
+    let code = refreshd_provider::issue_code(
+        &t.provider,
+        &app,
+        &user,
+        &Scopes::parse("openid email profile"),
+        Some(redirect.into()),
+        None,
+        true,
+    )
+    .await
+    .unwrap();
+    let first = google_token(
+        &t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", client_id),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    let access = first["access_token"].as_str().unwrap();
+    let (header, claims) = verified(&t, first["id_token"].as_str().unwrap()).await;
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["typ"], "JWT");
+    let fields: BTreeSet<&str> = claims
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        BTreeSet::from([
+            "iss",
+            "azp",
+            "aud",
+            "sub",
+            "email",
+            "email_verified",
+            "at_hash",
+            "name",
+            "picture",
+            "given_name",
+            "family_name",
+            "iat",
+            "exp"
+        ])
+    );
+    let now = crate::common::START.secs();
+    assert_eq!(claims["iss"], "https://accounts.google.com");
+    assert_eq!(claims["aud"], client_id);
+    assert_eq!(claims["azp"], client_id);
+    assert_eq!(claims["sub"], user.id.to_string());
+    assert!(
+        claims["sub"]
+            .as_str()
+            .unwrap()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+    );
+    assert_eq!(claims["iat"], now);
+    assert_eq!(claims["exp"], now + 3600);
+    assert_eq!(claims["at_hash"], at_hash_of(access));
+    assert_eq!(claims["email"], "ada@example.com");
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(claims["name"], "Ada Lovelace");
+    assert_eq!(claims["given_name"], "Ada");
+    assert_eq!(claims["family_name"], "Lovelace");
+    assert_eq!(claims["picture"], t.at("/avatars/ada"));
+
+    // userinfo speaks of the same user.
+    let info: Value = t
+        .http
+        .get(t.at("/oauth2/v3/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], claims["sub"]);
+    assert_eq!(info["email"], claims["email"]);
+
+    // A refresh, later: a new id_token with new times and at_hash.
+    t.clock.advance(600);
+    let refreshed = google_token(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+            ("client_id", client_id),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    let (_, again) = verified(&t, refreshed["id_token"].as_str().unwrap()).await;
+    assert_eq!(again["sub"], claims["sub"]);
+    assert_eq!(again["iat"], now + 600);
+    assert_eq!(again["exp"], now + 600 + 3600);
+    assert_eq!(
+        again["at_hash"],
+        at_hash_of(refreshed["access_token"].as_str().unwrap())
+    );
+    assert!(again.get("nonce").is_none());
+
+    // Without email and profile: only the core claims; without openid: no id_token.
+    for (scopes, expect_token) in [("openid", true), ("email profile", false)] {
+        let code = refreshd_provider::issue_code(
+            &t.provider,
+            &app,
+            &user,
+            &Scopes::parse(scopes),
+            Some(redirect.into()),
+            None,
+            true,
+        )
+        .await
+        .unwrap();
+        let answer = google_token(
+            &t,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("client_id", client_id),
+                ("client_secret", &secret),
+            ],
+        )
+        .await;
+        assert_eq!(answer.get("id_token").is_some(), expect_token, "{scopes}");
+        if expect_token {
+            let (_, claims) = verified(&t, answer["id_token"].as_str().unwrap()).await;
+            let fields: BTreeSet<&str> = claims
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                fields,
+                BTreeSet::from(["iss", "azp", "aud", "sub", "at_hash", "iat", "exp"])
+            );
+        }
+    }
+}
