@@ -180,6 +180,7 @@ pub async fn issue_code(
         code_challenge_method,
         expires_at: provider.clock.now().plus_secs(provider.lifetimes.code_secs),
         with_refresh,
+        nonce: None,
     };
     provider.store.store_code(new).await?;
     Ok(code)

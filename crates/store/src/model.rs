@@ -68,6 +68,8 @@ pub struct NewCode {
     /// Whether the family the code starts gets a refresh token: always in GitHub's dialect;
     /// in Google's only for `access_type=offline` with consent given.
     pub with_refresh: bool,
+    /// The authorize request's OpenID Connect `nonce`, returned in the code's id_token.
+    pub nonce: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +80,7 @@ pub struct RedeemedCode {
     pub code_challenge_method: Option<String>,
     /// `false`: the family was stored without the pair's refresh token; do not hand it out.
     pub with_refresh: bool,
+    pub nonce: Option<String>,
 }
 
 /// Who a token family is for and what it may do.

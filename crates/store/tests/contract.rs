@@ -212,6 +212,7 @@ async fn codes_redeem_once_for_their_own_app_before_expiry_and_start_a_family() 
         code_challenge_method: Some("S256".into()),
         expires_at: NOW.plus_secs(600),
         with_refresh: true,
+        nonce: None,
     };
     let exchange = |n: u32, app_id: AppId, pair_n: u32, now: Timestamp| {
         f.store.exchange_code(
@@ -257,11 +258,13 @@ async fn codes_redeem_once_for_their_own_app_before_expiry_and_start_a_family() 
     // pair has none: the pair's refresh token is not stored, so it can never be used.
     let online = NewCode {
         with_refresh: false,
+        nonce: Some("n-0S6_WzA2Mj".into()),
         ..code(3)
     };
     f.store.store_code(online).await.unwrap();
     let redeemed = exchange(3, f.grant.app_id, 6, NOW).await.unwrap().unwrap();
     assert!(!redeemed.with_refresh);
+    assert_eq!(redeemed.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
     assert!(live(&f, 6).await);
     assert!(matches!(rotate(&f, 6, 7, NOW).await, Rotation::Rejected));
 }
@@ -508,6 +511,7 @@ async fn sweeping_forgets_replays_after_the_window_and_dead_codes() {
         code_challenge_method: None,
         expires_at: NOW.plus_secs(600),
         with_refresh: true,
+        nonce: None,
     };
     f.store.store_code(code).await.unwrap();
 
@@ -1094,6 +1098,7 @@ async fn a_withdrawn_consent_ends_that_users_tokens_for_that_app_only() {
         code_challenge_method: None,
         expires_at: NOW.plus_secs(600),
         with_refresh: true,
+        nonce: None,
     };
     f.store.store_code(code).await.unwrap();
 

@@ -13,3 +13,6 @@ CREATE TABLE signing_keys (
     -- When it starts to sign; published before, so verifiers that cache the key set know it.
     signs_from          BIGINT NOT NULL
 );
+
+-- The OpenID Connect nonce of the authorize request a code answers, for its id_token.
+ALTER TABLE codes ADD COLUMN nonce TEXT;
