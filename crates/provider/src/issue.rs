@@ -151,6 +151,23 @@ pub async fn issue_family(
     Ok(minted.answer)
 }
 
+/// An OpenID Connect `nonce` kept with a code (and returned in its id_token) has at most this
+/// many bytes.
+pub const MAX_NONCE_LEN: usize = 512;
+
+/// What an authorization code is bound to, beyond its grant.
+#[derive(Debug, Default)]
+pub struct CodeTerms {
+    /// The redirect URI the token request must repeat.
+    pub redirect_uri: Option<String>,
+    /// PKCE: the challenge and its method.
+    pub code_challenge: Option<(String, String)>,
+    /// Whether the exchange hands out a refresh token.
+    pub with_refresh: bool,
+    /// The authorize request's OpenID Connect `nonce`, returned in the exchange's id_token.
+    pub nonce: Option<String>,
+}
+
 /// Issues a single-use authorization code (20 hex characters, as GitHub's) for `user` at `app`.
 pub async fn issue_code(
     provider: &Provider,
@@ -161,6 +178,29 @@ pub async fn issue_code(
     code_challenge: Option<(String, String)>,
     with_refresh: bool,
 ) -> Result<String, IssueError> {
+    let terms = CodeTerms {
+        redirect_uri,
+        code_challenge,
+        with_refresh,
+        nonce: None,
+    };
+    issue_code_with(provider, app, user, scopes, terms).await
+}
+
+/// Issues a single-use authorization code for `user` at `app`, bound to `terms`.
+pub async fn issue_code_with(
+    provider: &Provider,
+    app: &App,
+    user: &User,
+    scopes: &Scopes,
+    terms: CodeTerms,
+) -> Result<String, IssueError> {
+    let CodeTerms {
+        redirect_uri,
+        code_challenge,
+        with_refresh,
+        nonce,
+    } = terms;
     if let Some((_, method)) = &code_challenge
         && !refreshd_core::pkce::is_supported_method(method)
     {
@@ -180,7 +220,7 @@ pub async fn issue_code(
         code_challenge_method,
         expires_at: provider.clock.now().plus_secs(provider.lifetimes.code_secs),
         with_refresh,
-        nonce: None,
+        nonce,
     };
     provider.store.store_code(new).await?;
     Ok(code)

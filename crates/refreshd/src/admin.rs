@@ -280,15 +280,30 @@ pub async fn code(config: &Config, command: CodeCommand) -> Result<(), BoxError>
         redirect_uri,
         code_challenge,
         code_challenge_method,
+        nonce,
         output,
     } = command;
+    if nonce
+        .as_ref()
+        .is_some_and(|n| n.len() > refreshd_provider::MAX_NONCE_LEN)
+    {
+        return Err(format!(
+            "the nonce may have at most {} bytes",
+            refreshd_provider::MAX_NONCE_LEN
+        )
+        .into());
+    }
     let app = find_app(&p.store, &client_id).await?;
     let user = find_user(&p, &login).await?;
     let challenge = code_challenge.zip(code_challenge_method);
     let scopes = Scopes::parse(&scope);
-    let code =
-        refreshd_provider::issue_code(&p, &app, &user, &scopes, redirect_uri, challenge, true)
-            .await?;
+    let terms = refreshd_provider::CodeTerms {
+        redirect_uri,
+        code_challenge: challenge,
+        with_refresh: true,
+        nonce,
+    };
+    let code = refreshd_provider::issue_code_with(&p, &app, &user, &scopes, terms).await?;
     let value = json!({ "code": code, "expires_in": p.lifetimes.code_secs });
     print(output.json, &value, || code.clone());
     Ok(())

@@ -268,6 +268,10 @@ pub enum CodeCommand {
         code_challenge: Option<String>,
         #[arg(long, requires = "code_challenge")]
         code_challenge_method: Option<String>,
+        /// OpenID Connect nonce, returned in the id_token of the exchange (Google apps, scope
+        /// openid); at most 512 bytes.
+        #[arg(long)]
+        nonce: Option<String>,
         #[command(flatten)]
         output: JsonFlag,
     },

@@ -100,7 +100,7 @@ async fn exchange_code(
         .get("redirect_uri")
         .ok_or(GoogleError::MissingParameter("redirect_uri"))?;
     let verifier = params.get("code_verifier");
-    let mut answer = code::exchange(provider, app, code, Some(redirect_uri), verifier)
+    let exchanged = code::exchange(provider, app, code, Some(redirect_uri), verifier)
         .await
         .map_err(|e| match e {
             ExchangeError::UnknownCode => GoogleError::BadCode,
@@ -108,9 +108,9 @@ async fn exchange_code(
             ExchangeError::Mismatch(CodeMismatch::Verifier) => GoogleError::BadVerifier,
             ExchangeError::Store(e) => GoogleError::Unavailable(e),
         })?;
+    let mut answer = exchanged.answer;
     answer.scope = refreshd_core::Scopes::parse(&answer.scope).to_spaced();
-    // TODO(nonce): the authorize request's nonce, once codes keep it.
-    add_id_token(provider, app, &mut answer, None).await?;
+    add_id_token(provider, app, &mut answer, exchanged.nonce).await?;
     Ok(answer)
 }
 
