@@ -495,3 +495,51 @@ async fn a_grant_with_openid_gets_a_signed_id_token_on_exchange_and_refresh() {
         }
     }
 }
+
+/// google-auth-library's `verifyIdToken`, pointed at `/oauth2/v1/certs`, against a server on
+/// the system clock (the library checks `iat`/`exp` against the real time): it accepts the
+/// exchange's and the refresh's id_tokens and refuses a tampered one, one signed by an
+/// unpublished kid, and one for another audience.
+#[tokio::test]
+async fn google_auth_library_verifies_the_id_token() {
+    let server = crate::common::process::Server::start(&[]).await;
+    let redirect = "http://localhost:9999/callback";
+    let app = server.cli(&[
+        "app",
+        "create",
+        "--name",
+        "Sign in",
+        "--dialect",
+        "google",
+        "--redirect-uri",
+        redirect,
+        "--json",
+    ]);
+    server.create_octocat();
+    let client_id = app["client_id"].as_str().unwrap();
+    let nonce = "n-0S6_WzA2Mj";
+    let code = server.cli(&[
+        "code",
+        "issue",
+        "--client-id",
+        client_id,
+        "--login",
+        "octocat",
+        "--scope",
+        "openid email profile",
+        "--redirect-uri",
+        redirect,
+        "--nonce",
+        nonce,
+        "--json",
+    ]);
+    let env = [
+        ("REFRESHD_URL", server.url.as_str()),
+        ("CLIENT_ID", client_id),
+        ("CLIENT_SECRET", app["client_secret"].as_str().unwrap()),
+        ("REDIRECT_URI", redirect),
+        ("CODE", code["code"].as_str().unwrap()),
+        ("NONCE", nonce),
+    ];
+    crate::common::run_js("oidc.mjs", "google-auth-library", &env, || server.logs()).await;
+}
