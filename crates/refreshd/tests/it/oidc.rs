@@ -496,14 +496,14 @@ async fn a_grant_with_openid_gets_a_signed_id_token_on_exchange_and_refresh() {
     }
 }
 
-/// google-auth-library's `verifyIdToken`, pointed at `/oauth2/v1/certs`, against a server on
-/// the system clock (the library checks `iat`/`exp` against the real time): it accepts the
-/// exchange's and the refresh's id_tokens and refuses a tampered one, one signed by an
-/// unpublished kid, and one for another audience.
-#[tokio::test]
-async fn google_auth_library_verifies_the_id_token() {
+const SIGN_IN_REDIRECT: &str = "http://localhost:9999/callback";
+const SIGN_IN_NONCE: &str = "n-0S6_WzA2Mj";
+
+/// A `refreshd serve` process on the system clock (Google's libraries check `iat`/`exp`
+/// against the real time), a Google-dialect app (its JSON, with the secret), the user
+/// octocat, and a code for `openid email profile` with a nonce, minted by `code issue`.
+async fn sign_in_server() -> (crate::common::process::Server, Value, String) {
     let server = crate::common::process::Server::start(&[]).await;
-    let redirect = "http://localhost:9999/callback";
     let app = server.cli(&[
         "app",
         "create",
@@ -512,34 +512,70 @@ async fn google_auth_library_verifies_the_id_token() {
         "--dialect",
         "google",
         "--redirect-uri",
-        redirect,
+        SIGN_IN_REDIRECT,
         "--json",
     ]);
     server.create_octocat();
-    let client_id = app["client_id"].as_str().unwrap();
-    let nonce = "n-0S6_WzA2Mj";
     let code = server.cli(&[
         "code",
         "issue",
         "--client-id",
-        client_id,
+        app["client_id"].as_str().unwrap(),
         "--login",
         "octocat",
         "--scope",
         "openid email profile",
         "--redirect-uri",
-        redirect,
+        SIGN_IN_REDIRECT,
         "--nonce",
-        nonce,
+        SIGN_IN_NONCE,
         "--json",
     ]);
+    let code = code["code"].as_str().unwrap().to_owned();
+    (server, app, code)
+}
+
+/// google-auth-library's `verifyIdToken`, pointed at `/oauth2/v1/certs`: it accepts the
+/// exchange's and the refresh's id_tokens and refuses a tampered one, one signed by an
+/// unpublished kid, and one for another audience.
+#[tokio::test]
+async fn google_auth_library_verifies_the_id_token() {
+    let (server, app, code) = sign_in_server().await;
     let env = [
         ("REFRESHD_URL", server.url.as_str()),
-        ("CLIENT_ID", client_id),
+        ("CLIENT_ID", app["client_id"].as_str().unwrap()),
         ("CLIENT_SECRET", app["client_secret"].as_str().unwrap()),
-        ("REDIRECT_URI", redirect),
-        ("CODE", code["code"].as_str().unwrap()),
-        ("NONCE", nonce),
+        ("REDIRECT_URI", SIGN_IN_REDIRECT),
+        ("CODE", &code),
+        ("NONCE", SIGN_IN_NONCE),
     ];
     crate::common::run_js("oidc.mjs", "google-auth-library", &env, || server.logs()).await;
+}
+
+/// Python google-auth's `google.oauth2.id_token.verify_token` with `certs_url` at
+/// `/oauth2/v1/certs` and no clock skew: it accepts the exchange's id_token (the script checks
+/// `iss` itself, as the library does not) and refuses a tampered one and another audience.
+#[tokio::test]
+async fn python_google_auth_verifies_the_id_token() {
+    let (server, app, code) = sign_in_server().await;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/py/verify_id_token.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(script)
+        .env("REFRESHD_URL", &server.url)
+        .env("CLIENT_ID", app["client_id"].as_str().unwrap())
+        .env("CLIENT_SECRET", app["client_secret"].as_str().unwrap())
+        .env("REDIRECT_URI", SIGN_IN_REDIRECT)
+        .env("CODE", &code)
+        .env("NONCE", SIGN_IN_NONCE)
+        .output()
+        .await
+        .expect("running python3 (google-auth: pip install -r tests/py/requirements.txt)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("verify_id_token: all checks passed"),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        server.logs()
+    );
 }
