@@ -8,12 +8,14 @@ use std::sync::Arc;
 use refreshd_core::{AppKind, ClientId, Login, Scopes, SystemClock, TokenDigest};
 use refreshd_provider::Provider;
 use refreshd_provider::apps::{self, Registration, Via};
-use refreshd_store::{App, NewUser, Store};
+use refreshd_store::rules::{KeyState, key_state};
+use refreshd_store::{App, NewUser, SigningKey, Store};
 use serde_json::{Value, json};
 
 use crate::Config;
 use crate::cli::{
-    AppCommand, CodeCommand, DialectArg, KeyCommand, Kind, TokenCommand, UserCommand,
+    AppCommand, CodeCommand, DialectArg, KeyCommand, Kind, SigningKeyCommand, TokenCommand,
+    UserCommand,
 };
 use crate::server::BoxError;
 
@@ -357,6 +359,83 @@ pub async fn key(config: &Config, command: KeyCommand) -> Result<(), BoxError> {
             }
             print(output.json, &json!({ "id": id, "revoked": true }), || {
                 format!("revoked key {id}")
+            });
+        }
+    }
+    Ok(())
+}
+
+fn signing_key_json(key: &SigningKey, state: KeyState) -> Value {
+    json!({
+        "kid": key.kid,
+        "generation": key.generation,
+        "created_at": key.created_at.secs(),
+        "signs_from": key.signs_from.secs(),
+        "state": state.as_str(),
+        "published": state.published(),
+        "current": state == KeyState::Current,
+    })
+}
+
+fn signing_key_text(key: &SigningKey, state: KeyState) -> String {
+    format!(
+        "{}  generation {}  created {}  signs from {}  {}",
+        key.kid,
+        key.generation,
+        key.created_at.secs(),
+        key.signs_from.secs(),
+        state.as_str()
+    )
+}
+
+/// `refreshd signing-key rotate|list`. Rotation needs the master key the keys are sealed
+/// under (never generates one).
+pub async fn signing_key(config: &Config, command: SigningKeyCommand) -> Result<(), BoxError> {
+    let p = provider(config).await?;
+    let now = p.clock.now();
+    let state = |key: &SigningKey, keys: &[SigningKey]| {
+        key_state(
+            key,
+            keys,
+            now,
+            refreshd_provider::oidc::id_token::ID_TOKEN_SECS,
+        )
+    };
+    match command {
+        SigningKeyCommand::Rotate {
+            now: immediately,
+            output,
+        } => {
+            let master_key = refreshd_broker::MasterKey::load(
+                config.master_key.as_ref(),
+                &config.master_key_path(),
+                false,
+            )?;
+            let sealer = refreshd_core::KeySealer::new(master_key.bytes());
+            let key = refreshd_provider::oidc::rotate_signing_key(
+                p.store.as_ref(),
+                &sealer,
+                now,
+                immediately,
+            )
+            .await?;
+            let keys = p.store.signing_keys().await?;
+            let value = signing_key_json(&key, state(&key, &keys));
+            print(output.json, &value, || {
+                signing_key_text(&key, state(&key, &keys))
+            });
+        }
+        SigningKeyCommand::List(output) => {
+            let keys = p.store.signing_keys().await?;
+            let value: Vec<Value> = keys
+                .iter()
+                .map(|k| signing_key_json(k, state(k, &keys)))
+                .collect();
+            print(output.json, &Value::Array(value), || {
+                keys.iter()
+                    .map(|k| signing_key_text(k, state(k, &keys)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
     }

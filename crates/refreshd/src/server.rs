@@ -215,6 +215,12 @@ async fn sweep_periodically(provider: Provider) {
             ),
             Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
         }
+        // id_token signing keys no longer published (rotation drops them too).
+        if let Err(e) =
+            refreshd_provider::oidc::drop_retired_keys(provider.store.as_ref(), now).await
+        {
+            tracing::warn!(error = %e, "dropping retired signing keys failed; will retry");
+        }
     }
 }
 

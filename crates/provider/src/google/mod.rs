@@ -2,7 +2,7 @@
 //! endpoint (refresh tokens that do not rotate), revoke, tokeninfo and userinfo, and the
 //! keys its id_tokens are signed with.
 
-mod certs;
+pub(crate) mod certs;
 mod discovery;
 mod error;
 pub(crate) mod token;

@@ -115,9 +115,7 @@ pub enum SignError {
 
 /// The key that signs at `now`: the newest generation whose `signs_from` has come.
 pub fn current_key(keys: &[SigningKey], now: Timestamp) -> Option<&SigningKey> {
-    keys.iter()
-        .filter(|k| k.signs_from <= now)
-        .max_by_key(|k| k.generation)
+    refreshd_store::rules::signing_keys::current_key(keys, now)
 }
 
 #[derive(Serialize)]

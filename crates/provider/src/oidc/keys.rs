@@ -10,6 +10,8 @@ use refreshd_core::{KeySealer, Timestamp};
 use refreshd_store::{SigningKey, Store, StoreError};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
 
+use super::id_token::ID_TOKEN_SECS;
+
 /// The modulus size of every key generated.
 const RSA_BITS: usize = 2048;
 /// A certificate is valid from an hour before its key was made (clocks a little apart) …
@@ -31,6 +33,8 @@ pub enum KeyError {
          database must share the master key the keys were sealed with"
     )]
     Unseal { kid: String },
+    #[error("another rotation added signing key generation {generation} at the same time")]
+    Concurrent { generation: i64 },
 }
 
 fn generation_failed(e: impl std::fmt::Display) -> KeyError {
@@ -128,6 +132,55 @@ pub async fn ensure_signing_key(
         }
     }
     Ok(keys)
+}
+
+/// `refreshd signing-key rotate`: adds the next generation, published at once. It signs from
+/// `now` plus the certs' max-age, so every verifier's cached key set holds it before it signs,
+/// or from `now` when `immediately` (tests, a compromised key). Then drops the keys no longer
+/// published. Refuses when a kept key does not open under `sealer` (the new key would be
+/// sealed under a master key the others do not share).
+pub async fn rotate_signing_key(
+    store: &dyn Store,
+    sealer: &KeySealer,
+    now: Timestamp,
+    immediately: bool,
+) -> Result<SigningKey, KeyError> {
+    let keys = store.signing_keys().await?;
+    for key in &keys {
+        if sealer.unseal(&key.kid, &key.sealed_private_key).is_none() {
+            return Err(KeyError::Unseal {
+                kid: key.kid.clone(),
+            });
+        }
+    }
+    let generation = keys.iter().map(|k| k.generation).max().unwrap_or(0) + 1;
+    let signs_from = if immediately {
+        now
+    } else {
+        Timestamp(now.secs() + crate::google::certs::CERTS_MAX_AGE_SECS)
+    };
+    let generating = sealer.clone();
+    let key = tokio::task::spawn_blocking(move || {
+        generate_signing_key(&generating, generation, now, signs_from)
+    })
+    .await
+    .map_err(generation_failed)??;
+    if !store.add_signing_key(&key).await? {
+        return Err(KeyError::Concurrent { generation });
+    }
+    tracing::info!(kid = %key.kid, generation, signs_from = signs_from.secs(), "rotated the id_token signing key");
+    drop_retired_keys(store, now).await?;
+    Ok(key)
+}
+
+/// Drops the keys that are neither published nor signing at `now` (by rotation and the sweep);
+/// how many went.
+pub async fn drop_retired_keys(store: &dyn Store, now: Timestamp) -> Result<u64, StoreError> {
+    let keys = store.signing_keys().await?;
+    match refreshd_store::rules::signing_keys::drop_before(&keys, now, ID_TOKEN_SECS) {
+        Some(generation) => store.drop_signing_keys_before(generation).await,
+        None => Ok(0),
+    }
 }
 
 #[cfg(test)]

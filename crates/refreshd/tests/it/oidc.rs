@@ -579,3 +579,229 @@ async fn python_google_auth_verifies_the_id_token() {
         server.logs()
     );
 }
+
+/// The kids `/oauth2/v3/certs` and `/oauth2/v1/certs` publish (asserted equal).
+async fn published_kids(t: &crate::common::TestApp) -> BTreeSet<String> {
+    let (_, jwks) = get(t, "/oauth2/v3/certs").await;
+    let (_, pems) = get(t, "/oauth2/v1/certs").await;
+    let v3: BTreeSet<String> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    let v1: BTreeSet<String> = pems.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(v3, v1);
+    v3
+}
+
+/// An id_token from a code exchange for `openid` by the Google app `app`.
+async fn fresh_id_token(
+    t: &crate::common::TestApp,
+    app: &refreshd_store::App,
+    secret: &str,
+) -> String {
+    let redirect = "http://localhost:9999/callback";
+    let code = refreshd_provider::issue_code(
+        &t.provider,
+        app,
+        &t.user,
+        &refreshd_core::Scopes::parse("openid"),
+        Some(redirect.into()),
+        None,
+        true,
+    )
+    .await
+    .unwrap();
+    let answer = google_token(
+        t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", app.client_id.as_str()),
+            ("client_secret", secret),
+        ],
+    )
+    .await;
+    answer["id_token"].as_str().unwrap().to_owned()
+}
+
+/// A rotation with `--now` (the use case the CLI runs, on the server's clock): the token
+/// signed before it and the one after both verify against the published keys, the new one
+/// under the new kid; once the old key's last id_token has expired (plus verifiers' skew),
+/// its kid is no longer published, nor kept. A rotation without `--now` publishes the new key
+/// at once but signs with it only after the certs' max-age.
+#[tokio::test]
+async fn a_rotation_keeps_id_tokens_signed_before_it_verifiable() {
+    let t = spawn().await;
+    let (app, secret) =
+        crate::common::create_app(&t.provider, refreshd_core::AppKind::GoogleClient, true).await;
+    let sealer = KeySealer::new(&hex_key(TEST_MASTER_KEY));
+    let store = t.provider.store.as_ref();
+
+    let before = fresh_id_token(&t, &app, &secret).await;
+    let (old_header, _) = verified(&t, &before).await;
+    let old_kid = old_header["kid"].as_str().unwrap().to_owned();
+    assert_eq!(published_kids(&t).await, BTreeSet::from([old_kid.clone()]));
+
+    let new = refreshd_provider::oidc::rotate_signing_key(store, &sealer, t.clock.now(), true)
+        .await
+        .unwrap();
+    assert_eq!(new.generation, 2);
+    assert_ne!(new.kid, old_kid);
+    let after = fresh_id_token(&t, &app, &secret).await;
+    assert_eq!(
+        published_kids(&t).await,
+        BTreeSet::from([old_kid.clone(), new.kid.clone()])
+    );
+    let (new_header, _) = verified(&t, &after).await;
+    assert_eq!(new_header["kid"], new.kid.as_str());
+    let (again, _) = verified(&t, &before).await;
+    assert_eq!(again["kid"], old_kid.as_str());
+
+    // Just before the old key's last id_token (signed at the rotation) is past exp + skew,
+    // its kid is still published; then no longer, and the sweep's rule drops it.
+    t.clock.advance(3600 + 300 - 1);
+    assert!(published_kids(&t).await.contains(&old_kid));
+    t.clock.advance(1);
+    assert_eq!(published_kids(&t).await, BTreeSet::from([new.kid.clone()]));
+    verified(&t, &after).await;
+    // (The server's own sweep may have dropped it already.)
+    refreshd_provider::oidc::drop_retired_keys(store, t.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(store.signing_keys().await.unwrap().len(), 1);
+
+    // Without --now: published at once, signing only after the certs' max-age.
+    let pending = refreshd_provider::oidc::rotate_signing_key(store, &sealer, t.clock.now(), false)
+        .await
+        .unwrap();
+    assert_eq!(pending.signs_from.secs(), t.clock.now().secs() + 3600);
+    assert_eq!(
+        published_kids(&t).await,
+        BTreeSet::from([new.kid.clone(), pending.kid.clone()])
+    );
+    let (header, _) = verified(&t, &fresh_id_token(&t, &app, &secret).await).await;
+    assert_eq!(header["kid"], new.kid.as_str());
+    t.clock.advance(3600);
+    let (header, _) = verified(&t, &fresh_id_token(&t, &app, &secret).await).await;
+    assert_eq!(header["kid"], pending.kid.as_str());
+
+    // A master key other than the keys' refuses to rotate.
+    let wrong = refreshd_provider::oidc::rotate_signing_key(
+        store,
+        &KeySealer::new(&[9; 32]),
+        t.clock.now(),
+        true,
+    )
+    .await
+    .unwrap_err();
+    assert!(wrong.to_string().contains("master key"), "{wrong}");
+}
+
+/// `refreshd signing-key rotate [--now]` and `list` on a serving process's database: the new
+/// key is published by the running server, signs at once with `--now`, and `list` shows every
+/// key's state and never key material.
+#[tokio::test]
+async fn signing_keys_rotate_and_list_from_the_command_line() {
+    let (server, app, code) = sign_in_server().await;
+    let list = server.cli(&["signing-key", "list", "--json"]);
+    let keys = list.as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{list}");
+    assert_eq!(keys[0]["state"], "current");
+    assert_eq!(keys[0]["generation"], 1);
+    let first = keys[0]["kid"].as_str().unwrap().to_owned();
+
+    let pending = server.cli(&["signing-key", "rotate", "--json"]);
+    assert_eq!(pending["generation"], 2);
+    assert_eq!(pending["state"], "pending");
+    assert_eq!(
+        (pending["published"].as_bool(), pending["current"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert_eq!(
+        pending["signs_from"].as_i64().unwrap() - pending["created_at"].as_i64().unwrap(),
+        3600
+    );
+    let now = server.cli(&["signing-key", "rotate", "--now", "--json"]);
+    assert_eq!(now["generation"], 3);
+    assert_eq!(now["state"], "current");
+    let list = server.cli(&["signing-key", "list", "--json"]);
+    let states: Vec<(i64, &str)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["generation"].as_i64().unwrap(),
+                k["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // Generation 2 was overtaken before it ever signed: no longer published.
+    assert_eq!(states, [(1, "retiring"), (2, "retired"), (3, "current")]);
+    for key in list.as_array().unwrap() {
+        let fields: BTreeSet<&str> = key
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            fields,
+            BTreeSet::from([
+                "kid",
+                "generation",
+                "created_at",
+                "signs_from",
+                "state",
+                "published",
+                "current"
+            ])
+        );
+    }
+
+    let http = reqwest::Client::new();
+    let pems: Value = http
+        .get(format!("{}/oauth2/v1/certs", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: BTreeSet<&str> = pems
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        kids,
+        BTreeSet::from([first.as_str(), now["kid"].as_str().unwrap()])
+    );
+    let answer: Value = http
+        .post(format!("{}/token", server.url))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", SIGN_IN_REDIRECT),
+            ("client_id", app["client_id"].as_str().unwrap()),
+            ("client_secret", app["client_secret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = answer["id_token"].as_str().unwrap();
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(id_token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kid"], now["kid"]);
+}

@@ -5,10 +5,12 @@ pub mod connections;
 pub mod pair_state;
 pub mod rotation;
 pub mod sign_in;
+pub mod signing_keys;
 pub mod sweep;
 pub mod webhooks;
 
 pub use pair_state::PairState;
 pub use rotation::{FailedRotation, PresentedPair, SuccessorPair, judge_failed_rotation};
 pub use sign_in::attempt_login;
+pub use signing_keys::{KeyState, key_state, published_keys};
 pub use sweep::{Deletion, SWEEP_STRETCH, SweepCursor, SweepPlan};
