@@ -16,6 +16,7 @@ pub mod random;
 pub mod rotation;
 pub mod scope;
 pub mod seal;
+pub mod sealed_key;
 pub mod sealed_token;
 pub mod token;
 
@@ -29,5 +30,6 @@ pub use lifetimes::Lifetimes;
 pub use login::Login;
 pub use rotation::{ReuseVerdict, RotatedPair};
 pub use scope::Scopes;
+pub use sealed_key::{KeySealer, SealedKey};
 pub use sealed_token::{SealedToken, TokenRole, TokenSealer};
 pub use token::{AccessToken, RefreshToken, TokenFormatError, TokenKind};

@@ -36,6 +36,7 @@ fn provider_on(store: Arc<dyn Store>, addr: &str) -> Provider {
         lifetimes: Lifetimes::default(),
         public_url: format!("http://{addr}"),
         trusted_proxies: Default::default(),
+        oidc: Default::default(),
     }
 }
 

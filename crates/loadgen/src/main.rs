@@ -116,6 +116,7 @@ async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
         lifetimes: Lifetimes::default(),
         public_url: format!("http://{}", args.addr),
         trusted_proxies: Default::default(),
+        oidc: Default::default(),
     };
     let now = refreshd_core::Clock::now(&SystemClock);
     let secret = ClientSecret::generate(AppKind::GithubApp);

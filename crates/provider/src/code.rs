@@ -22,6 +22,12 @@ impl From<StoreError> for ExchangeError {
     }
 }
 
+/// A redeemed code's answer, and the authorize request's `nonce` for the dialect's id_token.
+pub struct Exchanged {
+    pub answer: TokenAnswer,
+    pub nonce: Option<String>,
+}
+
 /// Redeems `code` and stores the new pair in one commit; the code is used up even when a
 /// check then fails, and the pair, never handed out, is revoked. The answer's `scope` is the
 /// code's scopes in GitHub's comma form.
@@ -31,7 +37,7 @@ pub async fn exchange(
     code: &str,
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
-) -> Result<TokenAnswer, ExchangeError> {
+) -> Result<Exchanged, ExchangeError> {
     let exchanged = redeem(provider, app, code, redirect_uri, verifier).await;
     let outcome = match &exchanged {
         Ok(_) => "issued",
@@ -48,7 +54,7 @@ async fn redeem(
     code: &str,
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
-) -> Result<TokenAnswer, ExchangeError> {
+) -> Result<Exchanged, ExchangeError> {
     let now = provider.clock.now();
     let minted = mint(app, Occasion::NewFamily, "", &provider.lifetimes, now);
     let access = minted.pair.access.digest;
@@ -67,7 +73,10 @@ async fn redeem(
         answer.refresh_token = None;
         answer.refresh_token_expires_in = None;
     }
-    Ok(answer)
+    Ok(Exchanged {
+        answer,
+        nonce: redeemed.nonce,
+    })
 }
 
 #[derive(Debug, PartialEq, Eq)]

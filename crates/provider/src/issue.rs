@@ -15,6 +15,9 @@ pub struct TokenAnswer {
     pub access_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<i64>,
+    /// Google's dialect, a grant with `openid`: the RS256-signed id_token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,6 +37,7 @@ impl TokenAnswer {
         Self {
             access_token: access,
             expires_in: Some(lifetimes.access_token_secs),
+            id_token: None,
             refresh_token: Some(refresh),
             refresh_token_expires_in: Some(lifetimes.refresh_token_secs),
             scope: scopes,
@@ -106,6 +110,7 @@ pub(crate) fn mint(
     let answer = TokenAnswer {
         access_token: access.expose().to_owned(),
         expires_in: access_lifetime,
+        id_token: None,
         refresh_token: refresh.as_ref().map(|r| r.expose().to_owned()),
         refresh_token_expires_in: refresh_lifetime.flatten(),
         scope,
@@ -146,6 +151,23 @@ pub async fn issue_family(
     Ok(minted.answer)
 }
 
+/// An OpenID Connect `nonce` kept with a code (and returned in its id_token) has at most this
+/// many bytes.
+pub const MAX_NONCE_LEN: usize = 512;
+
+/// What an authorization code is bound to, beyond its grant.
+#[derive(Debug, Default)]
+pub struct CodeTerms {
+    /// The redirect URI the token request must repeat.
+    pub redirect_uri: Option<String>,
+    /// PKCE: the challenge and its method.
+    pub code_challenge: Option<(String, String)>,
+    /// Whether the exchange hands out a refresh token.
+    pub with_refresh: bool,
+    /// The authorize request's OpenID Connect `nonce`, returned in the exchange's id_token.
+    pub nonce: Option<String>,
+}
+
 /// Issues a single-use authorization code (20 hex characters, as GitHub's) for `user` at `app`.
 pub async fn issue_code(
     provider: &Provider,
@@ -156,6 +178,29 @@ pub async fn issue_code(
     code_challenge: Option<(String, String)>,
     with_refresh: bool,
 ) -> Result<String, IssueError> {
+    let terms = CodeTerms {
+        redirect_uri,
+        code_challenge,
+        with_refresh,
+        nonce: None,
+    };
+    issue_code_with(provider, app, user, scopes, terms).await
+}
+
+/// Issues a single-use authorization code for `user` at `app`, bound to `terms`.
+pub async fn issue_code_with(
+    provider: &Provider,
+    app: &App,
+    user: &User,
+    scopes: &Scopes,
+    terms: CodeTerms,
+) -> Result<String, IssueError> {
+    let CodeTerms {
+        redirect_uri,
+        code_challenge,
+        with_refresh,
+        nonce,
+    } = terms;
     if let Some((_, method)) = &code_challenge
         && !refreshd_core::pkce::is_supported_method(method)
     {
@@ -175,6 +220,7 @@ pub async fn issue_code(
         code_challenge_method,
         expires_at: provider.clock.now().plus_secs(provider.lifetimes.code_secs),
         with_refresh,
+        nonce,
     };
     provider.store.store_code(new).await?;
     Ok(code)

@@ -9,6 +9,7 @@ pub mod github;
 pub mod google;
 mod grants;
 mod issue;
+pub mod oidc;
 mod params;
 mod redirect;
 mod state;
@@ -18,7 +19,9 @@ pub mod web;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub use api_doc::ProviderApi;
-pub use issue::{IssueError, TokenAnswer, issue_code, issue_family};
+pub use issue::{
+    CodeTerms, IssueError, MAX_NONCE_LEN, TokenAnswer, issue_code, issue_code_with, issue_family,
+};
 pub use redirect::{RedirectUriError, redirect_uris};
-pub use state::Provider;
+pub use state::{GOOGLE_ISSUER, Oidc, Provider};
 pub use web::TrustedProxies;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use refreshd_core::{Clock, Lifetimes};
+use refreshd_core::{Clock, KeySealer, Lifetimes};
 use refreshd_store::Store;
 
 use crate::web::TrustedProxies;
@@ -17,6 +17,30 @@ pub struct Provider {
     pub public_url: String,
     /// Peers whose `X-Forwarded-For` names the client whose sign-in attempts are counted.
     pub trusted_proxies: TrustedProxies,
+    /// OpenID Connect in Google's dialect: the issuer named, the key that opens signing keys.
+    pub oidc: Oidc,
+}
+
+/// What id_tokens need beyond the store.
+#[derive(Clone)]
+pub struct Oidc {
+    /// The id_token's `iss` and the discovery document's `issuer`.
+    pub issuer: String,
+    /// Opens the sealed signing keys; without it (tools that serve no `/token`) a grant with
+    /// `openid` gets no id_token but an error.
+    pub sealer: Option<KeySealer>,
+}
+
+/// Google's issuer, which Google's libraries accept by default.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
+impl Default for Oidc {
+    fn default() -> Self {
+        Self {
+            issuer: GOOGLE_ISSUER.to_owned(),
+            sealer: None,
+        }
+    }
 }
 
 impl Provider {

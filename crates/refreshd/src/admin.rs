@@ -8,12 +8,14 @@ use std::sync::Arc;
 use refreshd_core::{AppKind, ClientId, Login, Scopes, SystemClock, TokenDigest};
 use refreshd_provider::Provider;
 use refreshd_provider::apps::{self, Registration, Via};
-use refreshd_store::{App, NewUser, Store};
+use refreshd_store::rules::{KeyState, key_state};
+use refreshd_store::{App, NewUser, SigningKey, Store};
 use serde_json::{Value, json};
 
 use crate::Config;
 use crate::cli::{
-    AppCommand, CodeCommand, DialectArg, KeyCommand, Kind, TokenCommand, UserCommand,
+    AppCommand, CodeCommand, DialectArg, KeyCommand, Kind, SigningKeyCommand, TokenCommand,
+    UserCommand,
 };
 use crate::server::BoxError;
 
@@ -24,6 +26,7 @@ async fn provider(config: &Config) -> Result<Provider, BoxError> {
         lifetimes: config.lifetimes,
         public_url: config.public_url(),
         trusted_proxies: Default::default(),
+        oidc: Default::default(),
     })
 }
 
@@ -286,15 +289,30 @@ pub async fn code(config: &Config, command: CodeCommand) -> Result<(), BoxError>
         redirect_uri,
         code_challenge,
         code_challenge_method,
+        nonce,
         output,
     } = command;
+    if nonce
+        .as_ref()
+        .is_some_and(|n| n.len() > refreshd_provider::MAX_NONCE_LEN)
+    {
+        return Err(format!(
+            "the nonce may have at most {} bytes",
+            refreshd_provider::MAX_NONCE_LEN
+        )
+        .into());
+    }
     let app = find_app(&p.store, &client_id).await?;
     let user = find_user(&p, &login).await?;
     let challenge = code_challenge.zip(code_challenge_method);
     let scopes = Scopes::parse(&scope);
-    let code =
-        refreshd_provider::issue_code(&p, &app, &user, &scopes, redirect_uri, challenge, true)
-            .await?;
+    let terms = refreshd_provider::CodeTerms {
+        redirect_uri,
+        code_challenge: challenge,
+        with_refresh: true,
+        nonce,
+    };
+    let code = refreshd_provider::issue_code_with(&p, &app, &user, &scopes, terms).await?;
     let value = json!({ "code": code, "expires_in": p.lifetimes.code_secs });
     print(output.json, &value, || code.clone());
     Ok(())
@@ -348,6 +366,83 @@ pub async fn key(config: &Config, command: KeyCommand) -> Result<(), BoxError> {
             }
             print(output.json, &json!({ "id": id, "revoked": true }), || {
                 format!("revoked key {id}")
+            });
+        }
+    }
+    Ok(())
+}
+
+fn signing_key_json(key: &SigningKey, state: KeyState) -> Value {
+    json!({
+        "kid": key.kid,
+        "generation": key.generation,
+        "created_at": key.created_at.secs(),
+        "signs_from": key.signs_from.secs(),
+        "state": state.as_str(),
+        "published": state.published(),
+        "current": state == KeyState::Current,
+    })
+}
+
+fn signing_key_text(key: &SigningKey, state: KeyState) -> String {
+    format!(
+        "{}  generation {}  created {}  signs from {}  {}",
+        key.kid,
+        key.generation,
+        key.created_at.secs(),
+        key.signs_from.secs(),
+        state.as_str()
+    )
+}
+
+/// `refreshd signing-key rotate|list`. Rotation needs the master key the keys are sealed
+/// under (never generates one).
+pub async fn signing_key(config: &Config, command: SigningKeyCommand) -> Result<(), BoxError> {
+    let p = provider(config).await?;
+    let now = p.clock.now();
+    let state = |key: &SigningKey, keys: &[SigningKey]| {
+        key_state(
+            key,
+            keys,
+            now,
+            refreshd_provider::oidc::id_token::ID_TOKEN_SECS,
+        )
+    };
+    match command {
+        SigningKeyCommand::Rotate {
+            now: immediately,
+            output,
+        } => {
+            let master_key = refreshd_broker::MasterKey::load(
+                config.master_key.as_ref(),
+                &config.master_key_path(),
+                false,
+            )?;
+            let sealer = refreshd_core::KeySealer::new(master_key.bytes());
+            let key = refreshd_provider::oidc::rotate_signing_key(
+                p.store.as_ref(),
+                &sealer,
+                now,
+                immediately,
+            )
+            .await?;
+            let keys = p.store.signing_keys().await?;
+            let value = signing_key_json(&key, state(&key, &keys));
+            print(output.json, &value, || {
+                signing_key_text(&key, state(&key, &keys))
+            });
+        }
+        SigningKeyCommand::List(output) => {
+            let keys = p.store.signing_keys().await?;
+            let value: Vec<Value> = keys
+                .iter()
+                .map(|k| signing_key_json(k, state(k, &keys)))
+                .collect();
+            print(output.json, &Value::Array(value), || {
+                keys.iter()
+                    .map(|k| signing_key_text(k, state(k, &keys)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
     }

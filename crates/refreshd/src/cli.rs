@@ -40,6 +40,9 @@ pub enum Command {
     /// Manage the API keys backends call the broker with.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage the keys id_tokens are signed with (never shows key material).
+    #[command(subcommand)]
+    SigningKey(SigningKeyCommand),
     /// Manage connections: the users' GitHub and Google grants refreshd holds.
     #[command(subcommand)]
     Connection(ConnectionCommand),
@@ -115,6 +118,23 @@ pub enum KeyCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeyCommand {
+    /// Add a new signing key, published at once; it signs once verifiers' cached key sets
+    /// hold it (after the certs' max-age), the previous key stays published until the
+    /// id_tokens it signed have expired.
+    Rotate {
+        /// Sign with the new key at once (tests; a compromised key): verifiers holding a
+        /// cached key set reject its id_tokens until they fetch the keys again.
+        #[arg(long)]
+        now: bool,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// List the signing keys: kid, generation, created, signs from, state.
+    List(JsonFlag),
 }
 
 #[derive(Debug, Args)]
@@ -275,6 +295,10 @@ pub enum CodeCommand {
         code_challenge: Option<String>,
         #[arg(long, requires = "code_challenge")]
         code_challenge_method: Option<String>,
+        /// OpenID Connect nonce, returned in the id_token of the exchange (Google apps, scope
+        /// openid); at most 512 bytes.
+        #[arg(long)]
+        nonce: Option<String>,
         #[command(flatten)]
         output: JsonFlag,
     },

@@ -93,6 +93,9 @@ pub struct Config {
     /// The waits between a failed delivery's attempts, seconds; after the last, it fails.
     #[serde(deserialize_with = "listed")]
     pub webhook_retry_schedule_secs: Vec<u64>,
+    /// The `iss` of id_tokens and the discovery document's `issuer` (Google's by default,
+    /// which Google's libraries accept without being told).
+    pub oidc_issuer: String,
 }
 
 /// A list given as an array, or as one string of items separated by commas or whitespace
@@ -224,6 +227,7 @@ impl Default for Config {
                 .collect(),
             webhook_timeout_secs: 15,
             webhook_retry_schedule_secs: RetrySchedule::default().waits_secs,
+            oidc_issuer: refreshd_provider::GOOGLE_ISSUER.to_owned(),
         }
     }
 }
@@ -412,6 +416,14 @@ impl Config {
         }
         self.webhook_settings()
             .map_err(|e| Box::new(figment::Error::from(e)))?;
+        if !(self.oidc_issuer.starts_with("https://") || self.oidc_issuer.starts_with("http://"))
+            || self.oidc_issuer.contains(['?', '#', ' '])
+        {
+            return Err(Box::new(figment::Error::from(format!(
+                "oidc_issuer must be an http(s) URL without query or fragment, not {:?}",
+                self.oidc_issuer
+            ))));
+        }
         if l.grace_window_secs < 0 {
             return Err(Box::new(figment::Error::from(format!(
                 "lifetimes.grace_window_secs must be 0 or more, not {}",

@@ -23,6 +23,7 @@ async fn main() -> std::process::ExitCode {
         Command::Token(command) => admin::token(&config, command).await,
         Command::Code(command) => admin::code(&config, command).await,
         Command::Key(command) => admin::key(&config, command).await,
+        Command::SigningKey(command) => admin::signing_key(&config, command).await,
         Command::Connection(command) => connection_admin::connection(&config, command).await,
         Command::Webhook(command) => admin::webhook(&config, command).await,
     };

@@ -105,18 +105,31 @@ pub async fn launch(
     };
     let store = config.open_store().await?;
     let public_url = config.public_url_at(addr);
+    let master_key = MasterKey::load(
+        config.master_key.as_ref(),
+        &config.master_key_path(),
+        !shared_database,
+    )?;
+    let sealer = refreshd_core::KeySealer::new(master_key.bytes());
     let provider = Provider {
         store,
         clock,
         lifetimes: config.lifetimes,
         public_url,
         trusted_proxies: config.trusted_proxies.clone(),
+        oidc: refreshd_provider::Oidc {
+            issuer: config.oidc_issuer.clone(),
+            sealer: Some(sealer.clone()),
+        },
     };
-    let master_key = MasterKey::load(
-        config.master_key.as_ref(),
-        &config.master_key_path(),
-        !shared_database,
-    )?;
+    // Before serving: the first id_token signing key, generated once per database, and a
+    // master key that opens every key kept (startup fails loudly otherwise).
+    refreshd_provider::oidc::ensure_signing_key(
+        provider.store.as_ref(),
+        &sealer,
+        provider.clock.now(),
+    )
+    .await?;
     let broker = Broker::new(
         provider.store.clone(),
         provider.clock.clone(),
@@ -201,6 +214,12 @@ async fn sweep_periodically(provider: Provider) {
                 "swept"
             ),
             Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
+        }
+        // id_token signing keys no longer published (rotation drops them too).
+        if let Err(e) =
+            refreshd_provider::oidc::drop_retired_keys(provider.store.as_ref(), now).await
+        {
+            tracing::warn!(error = %e, "dropping retired signing keys failed; will retry");
         }
     }
 }

@@ -13,8 +13,8 @@ impl Codes for PostgresStore {
         execute(
             &self.client().await?,
             "INSERT INTO codes (digest, app_id, user_id, scopes, redirect_uri,
-                 code_challenge, code_challenge_method, expires_at, with_refresh)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 code_challenge, code_challenge_method, expires_at, with_refresh, nonce)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
                 &code.digest.as_bytes().as_slice(),
                 &code.grant.app_id.0,
@@ -25,6 +25,7 @@ impl Codes for PostgresStore {
                 &code.code_challenge_method,
                 &code.expires_at.secs(),
                 &code.with_refresh,
+                &code.nonce,
             ],
         )
         .await
@@ -46,7 +47,7 @@ impl Codes for PostgresStore {
             "UPDATE codes SET redeemed = true
              WHERE digest = $1 AND app_id = $2 AND NOT redeemed AND expires_at > $3
              RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method,
-                 with_refresh",
+                 with_refresh, nonce",
             &[&code.as_bytes().as_slice(), &app_id.0, &now.secs()],
         )
         .await?;
@@ -63,6 +64,7 @@ impl Codes for PostgresStore {
             code_challenge: row.col(3)?,
             code_challenge_method: row.col(4)?,
             with_refresh: row.col(5)?,
+            nonce: row.col(6)?,
         };
         if !redeemed.with_refresh {
             pair.refresh = None;

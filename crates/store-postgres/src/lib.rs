@@ -28,6 +28,7 @@ mod leases;
 mod pairs;
 mod replays;
 mod rows;
+mod signing_keys;
 mod tls;
 mod users;
 mod web_sessions;
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_connections.sql"),
     include_str!("migrations/0006_webhooks.sql"),
     include_str!("migrations/0007_device_codes.sql"),
+    include_str!("migrations/0008_signing_keys.sql"),
 ];
 
 /// How long a request waits for a connection (or to open one) before it fails with 503.

@@ -15,8 +15,8 @@ impl Codes for SqliteStore {
             .write(move |conn| {
                 conn.execute(
                     "INSERT INTO codes (digest, app_id, user_id, scopes, redirect_uri,
-                         code_challenge, code_challenge_method, expires_at, with_refresh)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                         code_challenge, code_challenge_method, expires_at, with_refresh, nonce)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     params![
                         code.digest.as_bytes(),
                         code.grant.app_id.0,
@@ -26,7 +26,8 @@ impl Codes for SqliteStore {
                         code.code_challenge,
                         code.code_challenge_method,
                         code.expires_at.secs(),
-                        code.with_refresh
+                        code.with_refresh,
+                        code.nonce
                     ],
                 )
                 .map_err(|e| conflict_or_unavailable(e, "code"))?;
@@ -49,7 +50,7 @@ impl Codes for SqliteStore {
                         "UPDATE codes SET redeemed = 1
                          WHERE digest = ?1 AND app_id = ?2 AND redeemed = 0 AND expires_at > ?3
                          RETURNING user_id, scopes, redirect_uri, code_challenge, code_challenge_method,
-                                   with_refresh",
+                                   with_refresh, nonce",
                     )
                     .and_then(|mut s| {
                         s.query_row(params![code.as_bytes(), app_id.0, now.secs()], |r| {
@@ -59,6 +60,7 @@ impl Codes for SqliteStore {
                                 code_challenge: r.get(3)?,
                                 code_challenge_method: r.get(4)?,
                                 with_refresh: r.get(5)?,
+                                nonce: r.get(6)?,
                             })
                         })
                         .optional()

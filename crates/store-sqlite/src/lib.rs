@@ -17,6 +17,7 @@ mod pairs;
 mod readers;
 mod replays;
 mod rows;
+mod signing_keys;
 mod users;
 mod web_sessions;
 mod webhooks;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_connections.sql"),
     include_str!("migrations/0008_webhooks.sql"),
     include_str!("migrations/0009_device_codes.sql"),
+    include_str!("migrations/0010_signing_keys.sql"),
 ];
 
 /// The file path in a `sqlite://PATH` or `sqlite:PATH` URL.

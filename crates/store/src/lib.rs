@@ -16,7 +16,7 @@ pub use model::{
     Connection, ConnectionFilter, ConnectionTokens, Consent, Delivery, DeliveryAttempt,
     DeliveryFilter, DeliveryStatus, DevicePoll, Failure, Grant, NewAccess, NewApp, NewCode,
     NewConnection, NewDeviceCode, NewPair, NewUser, PendingDevice, RedeemedCode, Redelivery,
-    Rotate, Rotation, Session, Swept, User, WebhookEvent, WebhookEventKind,
+    Rotate, Rotation, Session, SigningKey, Swept, User, WebhookEvent, WebhookEventKind,
 };
 pub use traits::access_tokens::AccessTokens;
 pub use traits::accounts::{Apps, Users};
@@ -28,6 +28,7 @@ pub use traits::device_codes::DeviceCodes;
 pub use traits::families::Families;
 pub use traits::housekeeping::{Gauges, Housekeeping};
 pub use traits::sign_in_attempts::SignInAttempts;
+pub use traits::signing_keys::SigningKeys;
 pub use traits::web_sessions::WebSessions;
 pub use traits::webhooks::Webhooks;
 
@@ -48,6 +49,7 @@ pub trait Store:
     + Leases
     + Connections
     + Webhooks
+    + SigningKeys
     + Gauges
 {
 }
@@ -68,6 +70,7 @@ impl<T> Store for T where
         + Leases
         + Connections
         + Webhooks
+        + SigningKeys
         + Gauges
 {
 }

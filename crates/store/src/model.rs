@@ -1,8 +1,8 @@
 //! The records storage keeps and hands back.
 
 use refreshd_core::{
-    AppId, AppKind, ClientId, ConnectionId, ConnectionStatus, FamilyId, Login, Scopes, SealedToken,
-    Timestamp, TokenDigest, Upstream, UserId,
+    AppId, AppKind, ClientId, ConnectionId, ConnectionStatus, FamilyId, Login, Scopes, SealedKey,
+    SealedToken, Timestamp, TokenDigest, Upstream, UserId,
 };
 
 #[derive(Clone, Debug)]
@@ -71,6 +71,8 @@ pub struct NewCode {
     /// Whether the family the code starts gets a refresh token: always in GitHub's dialect;
     /// in Google's only for `access_type=offline` with consent given.
     pub with_refresh: bool,
+    /// The authorize request's OpenID Connect `nonce`, returned in the code's id_token.
+    pub nonce: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -81,6 +83,7 @@ pub struct RedeemedCode {
     pub code_challenge_method: Option<String>,
     /// `false`: the family was stored without the pair's refresh token; do not hand it out.
     pub with_refresh: bool,
+    pub nonce: Option<String>,
 }
 
 /// Who a token family is for and what it may do.
@@ -495,4 +498,23 @@ pub enum DevicePoll {
     Issued {
         grant: Grant,
     },
+}
+
+/// One of the provider's id_token signing keys. Its private key is kept only sealed under the
+/// master key (`KeySealer`, bound to `kid`); the rest is public. Generations count up from 1;
+/// the key that signs is the highest generation whose `signs_from` has come.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKey {
+    pub generation: i64,
+    /// The JOSE key id: 40 hex characters.
+    pub kid: String,
+    /// The PKCS#8 DER private key, sealed.
+    pub sealed_private_key: SealedKey,
+    /// A self-signed X.509 certificate of the public key, PEM, as `/oauth2/v1/certs` serves it.
+    pub cert_pem: String,
+    /// The public key's modulus and exponent, base64url without padding, as the JWK holds them.
+    pub jwk_n: String,
+    pub jwk_e: String,
+    pub created_at: Timestamp,
+    pub signs_from: Timestamp,
 }

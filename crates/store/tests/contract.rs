@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use refreshd_core::{
-    AppId, AppKind, ClientId, ClientSecret, ConnectionId, ConnectionStatus, Login, Scopes,
-    Timestamp, TokenDigest, TokenRole, TokenSealer, Upstream, UserId,
+    AppId, AppKind, ClientId, ClientSecret, ConnectionId, ConnectionStatus, KeySealer, Login,
+    Scopes, Timestamp, TokenDigest, TokenRole, TokenSealer, Upstream, UserId,
 };
 use refreshd_store::{
     AttemptCounts, AttemptLimits, ClaimAttempt, Connection, ConnectionFilter, ConnectionTokens,
     Delivery, DeliveryAttempt, DeliveryFilter, DeliveryStatus, DevicePoll, Failure, Grant,
     NewAccess, NewApp, NewCode, NewConnection, NewDeviceCode, NewPair, NewUser, Redelivery, Rotate,
-    Rotation, Store, StoreError, Swept, WebhookEvent, WebhookEventKind, rules,
+    Rotation, SigningKey, Store, StoreError, Swept, WebhookEvent, WebhookEventKind, rules,
 };
 use refreshd_store_postgres::PostgresStore;
 use refreshd_store_sqlite::{DEFAULT_WAL_MAX_BYTES, SqliteStore};
@@ -241,6 +241,7 @@ async fn codes_redeem_once_for_their_own_app_before_expiry_and_start_a_family() 
         code_challenge_method: Some("S256".into()),
         expires_at: NOW.plus_secs(600),
         with_refresh: true,
+        nonce: None,
     };
     let exchange = |n: u32, app_id: AppId, pair_n: u32, now: Timestamp| {
         f.store.exchange_code(
@@ -286,11 +287,13 @@ async fn codes_redeem_once_for_their_own_app_before_expiry_and_start_a_family() 
     // pair has none: the pair's refresh token is not stored, so it can never be used.
     let online = NewCode {
         with_refresh: false,
+        nonce: Some("n-0S6_WzA2Mj".into()),
         ..code(3)
     };
     f.store.store_code(online).await.unwrap();
     let redeemed = exchange(3, f.grant.app_id, 6, NOW).await.unwrap().unwrap();
     assert!(!redeemed.with_refresh);
+    assert_eq!(redeemed.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
     assert!(live(&f, 6).await);
     assert!(matches!(rotate(&f, 6, 7, NOW).await, Rotation::Rejected));
 }
@@ -537,6 +540,7 @@ async fn sweeping_forgets_replays_after_the_window_and_dead_codes() {
         code_challenge_method: None,
         expires_at: NOW.plus_secs(600),
         with_refresh: true,
+        nonce: None,
     };
     f.store.store_code(code).await.unwrap();
 
@@ -1123,6 +1127,7 @@ async fn a_withdrawn_consent_ends_that_users_tokens_for_that_app_only() {
         code_challenge_method: None,
         expires_at: NOW.plus_secs(600),
         with_refresh: true,
+        nonce: None,
     };
     f.store.store_code(code).await.unwrap();
 
@@ -2355,15 +2360,20 @@ async fn listing_pages_in_byte_order_and_filters_by_upstream_and_status() {
 /// Every value of connection `id`'s row, as the database holds it (bytes as they are on
 /// SQLite; PostgreSQL's text form of the row, its BYTEA as hex).
 async fn raw_row(url: &str, id: &str) -> Vec<u8> {
+    raw_row_in(url, "connections", "id", id).await
+}
+
+/// The row of `table` whose text `column` is `value`, every column in it as bytes.
+async fn raw_row_in(url: &str, table: &str, column: &str, value: &str) -> Vec<u8> {
     match refreshd_store_sqlite::path_of(url) {
         Some(path) => {
             let conn = rusqlite::Connection::open(path).unwrap();
             let mut statement = conn
-                .prepare("SELECT * FROM connections WHERE id = ?1")
+                .prepare(&format!("SELECT * FROM {table} WHERE {column} = ?1"))
                 .unwrap();
             let columns = statement.column_count();
             statement
-                .query_row([id], |row| {
+                .query_row([value], |row| {
                     let mut all = Vec::new();
                     for i in 0..columns {
                         match row.get_ref(i)? {
@@ -2383,7 +2393,10 @@ async fn raw_row(url: &str, id: &str) -> Vec<u8> {
                 .unwrap();
             tokio::spawn(connection);
             let row = client
-                .query_one("SELECT c::text FROM connections c WHERE id = $1", &[&id])
+                .query_one(
+                    &format!("SELECT r::text FROM {table} r WHERE {column} = $1"),
+                    &[&value],
+                )
                 .await
                 .unwrap();
             row.get::<_, String>(0).into_bytes()
@@ -3164,6 +3177,7 @@ async fn a_family_started_through_the_device_flow_is_marked_public() {
             code_challenge_method: None,
             expires_at: NOW.plus_secs(600),
             with_refresh: true,
+            nonce: None,
         })
         .await
         .unwrap();
@@ -3179,4 +3193,98 @@ async fn a_family_started_through_the_device_flow_is_marked_public() {
         .unwrap();
     assert!(!public_family(&f, 4, f.grant.app_id).await);
     assert!(!public_family(&f, 9, f.grant.app_id).await, "unknown token");
+}
+
+// Signing keys.
+
+/// A signing key of `generation` whose private key is `private-key-{generation}`, sealed.
+fn signing_key(generation: i64, signs_from: Timestamp) -> SigningKey {
+    let kid = format!("{:040x}", 0xabc0 + generation);
+    let private = format!("private-key-{generation}");
+    SigningKey {
+        generation,
+        sealed_private_key: KeySealer::new(&MASTER_KEY).seal(&kid, private.as_bytes()),
+        kid,
+        cert_pem: format!(
+            "-----BEGIN CERTIFICATE-----\ncert{generation}\n-----END CERTIFICATE-----\n"
+        ),
+        jwk_n: format!("n{generation}"),
+        jwk_e: "AQAB".into(),
+        created_at: NOW,
+        signs_from,
+    }
+}
+
+#[tokio::test]
+async fn signing_keys_are_added_once_per_generation_listed_in_order_and_dropped() {
+    let s = scratch().await;
+    assert!(s.store.signing_keys().await.unwrap().is_empty());
+    let first = signing_key(1, NOW);
+    let second = signing_key(2, NOW.plus_secs(3600));
+    assert!(s.store.add_signing_key(&second).await.unwrap());
+    assert!(s.store.add_signing_key(&first).await.unwrap());
+    assert_eq!(
+        s.store.signing_keys().await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    let mut rival = signing_key(2, NOW);
+    rival.kid = "f".repeat(40);
+    assert!(
+        !s.store.add_signing_key(&rival).await.unwrap(),
+        "generation 2 is taken"
+    );
+    assert_eq!(s.store.signing_keys().await.unwrap()[1], second);
+
+    assert_eq!(s.store.drop_signing_keys_before(2).await.unwrap(), 1);
+    assert_eq!(s.store.drop_signing_keys_before(2).await.unwrap(), 0);
+    assert_eq!(s.store.signing_keys().await.unwrap(), vec![second]);
+}
+
+#[tokio::test]
+async fn of_concurrent_creators_of_a_generation_exactly_one_wins() {
+    let s = scratch().await;
+    let tries = (0..8).map(|i| {
+        let store = s.store.clone();
+        tokio::spawn(async move {
+            let mut key = signing_key(1, NOW);
+            key.kid = format!("{i:040x}");
+            key.sealed_private_key = KeySealer::new(&MASTER_KEY).seal(&key.kid, b"private");
+            let won = store.add_signing_key(&key).await.unwrap();
+            (won, key)
+        })
+    });
+    let mut winners = Vec::new();
+    for t in tries {
+        let (won, key) = t.await.unwrap();
+        if won {
+            winners.push(key);
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(s.store.signing_keys().await.unwrap(), winners);
+}
+
+#[tokio::test]
+async fn a_private_key_is_stored_only_sealed_and_opens_only_as_its_own_kid() {
+    let s = scratch().await;
+    let key = signing_key(1, NOW);
+    assert!(s.store.add_signing_key(&key).await.unwrap());
+    let row = raw_row_in(&s.url, "signing_keys", "kid", &key.kid).await;
+    assert!(holds(&row, &key.kid), "the row is the key's");
+    assert!(!holds(&row, "private-key-1"));
+
+    let stored = s.store.signing_keys().await.unwrap().remove(0);
+    let sealer = KeySealer::new(&MASTER_KEY);
+    assert_eq!(
+        sealer
+            .unseal(&key.kid, &stored.sealed_private_key)
+            .as_deref(),
+        Some(b"private-key-1".as_slice())
+    );
+    let other_kid = signing_key(2, NOW).kid;
+    assert_eq!(sealer.unseal(&other_kid, &stored.sealed_private_key), None);
+    assert_eq!(
+        KeySealer::new(&[1; 32]).unseal(&key.kid, &stored.sealed_private_key),
+        None
+    );
 }

@@ -273,6 +273,7 @@ async fn exchange_code(
             ExchangeError::Mismatch(CodeMismatch::RedirectUri) => TokenError::RedirectUriMismatch,
             ExchangeError::Store(e) => TokenError::Unavailable(e),
         })
+        .map(|exchanged| exchanged.answer)
 }
 
 /// Rotates a refresh token. The successor's answer is sealed under the presented token so a

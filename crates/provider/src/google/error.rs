@@ -55,6 +55,8 @@ pub enum GoogleError {
     Params(#[from] ParamsError),
     #[error("Service unavailable, try again")]
     Unavailable(#[from] StoreError),
+    #[error("Service unavailable, try again")]
+    IdToken(#[from] crate::oidc::SignError),
 }
 
 impl GoogleError {
@@ -82,7 +84,9 @@ impl GoogleError {
             Self::AccessDenied => ("access_denied", StatusCode::FORBIDDEN),
             Self::ExpiredDeviceCode => ("expired_token", StatusCode::BAD_REQUEST),
             Self::Params(e) => ("invalid_request", e.status()),
-            Self::Unavailable(_) => ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            Self::Unavailable(_) | Self::IdToken(_) => {
+                ("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE)
+            }
         }
     }
 }
@@ -91,6 +95,9 @@ impl IntoResponse for GoogleError {
     fn into_response(self) -> Response {
         if let Self::Unavailable(e) = &self {
             tracing::error!(error = %e, "Google-dialect request could not use storage");
+        }
+        if let Self::IdToken(e) = &self {
+            tracing::error!(error = %e, "cannot sign an id_token");
         }
         let (code, status) = self.code_and_status();
         let body = json!({ "error": code, "error_description": self.to_string() });

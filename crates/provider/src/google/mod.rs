@@ -1,7 +1,10 @@
 //! Google's dialect, so refreshd can stand in for Google's OAuth server offline: the token
-//! endpoint (refresh tokens that do not rotate), revoke, tokeninfo and userinfo.
+//! endpoint (refresh tokens that do not rotate), revoke, tokeninfo and userinfo, and the
+//! keys its id_tokens are signed with.
 
+pub(crate) mod certs;
 pub(crate) mod device;
+mod discovery;
 mod error;
 pub(crate) mod token;
 pub(crate) mod tokens;
@@ -23,6 +26,14 @@ pub fn router(provider: Provider) -> Router {
             get(tokens::tokeninfo).post(tokens::tokeninfo_post),
         )
         .route("/oauth2/v3/userinfo", get(tokens::userinfo))
+        // Where Google's discovery document points (openidconnect.googleapis.com/v1/userinfo).
+        .route("/v1/userinfo", get(tokens::userinfo))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route("/oauth2/v3/certs", get(certs::jwks))
+        .route("/oauth2/v1/certs", get(certs::pem_certs))
         .method_not_allowed_fallback(|| async { error::GoogleError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(provider)

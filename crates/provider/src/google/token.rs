@@ -8,7 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use refreshd_core::{ClientSecret, Dialect, RefreshToken, TokenKind};
+use refreshd_core::{AccessToken, ClientSecret, Dialect, RefreshToken, TokenKind};
 use refreshd_store::App;
 
 use super::error::GoogleError;
@@ -17,6 +17,7 @@ use crate::client_auth::{self, Basic, Credentials, Refusal};
 use crate::code::{self, CodeMismatch, ExchangeError};
 use crate::github::token::DEVICE_CODE_GRANT;
 use crate::issue::{Occasion, TokenAnswer, mint};
+use crate::oidc::{IdTokenClaims, SignError, Subject};
 use crate::params::{Params, ParamsError};
 
 /// Google's token endpoint: `authorization_code`, `refresh_token` and device-code grants;
@@ -107,7 +108,7 @@ async fn exchange_code(
         .get("redirect_uri")
         .ok_or(GoogleError::MissingParameter("redirect_uri"))?;
     let verifier = params.get("code_verifier");
-    let mut answer = code::exchange(provider, app, code, Some(redirect_uri), verifier)
+    let exchanged = code::exchange(provider, app, code, Some(redirect_uri), verifier)
         .await
         .map_err(|e| match e {
             ExchangeError::UnknownCode => GoogleError::BadCode,
@@ -115,8 +116,51 @@ async fn exchange_code(
             ExchangeError::Mismatch(CodeMismatch::Verifier) => GoogleError::BadVerifier,
             ExchangeError::Store(e) => GoogleError::Unavailable(e),
         })?;
+    let mut answer = exchanged.answer;
     answer.scope = refreshd_core::Scopes::parse(&answer.scope).to_spaced();
+    add_id_token(provider, app, &mut answer, exchanged.nonce).await?;
     Ok(answer)
+}
+
+/// With `openid` among the grant's scopes, Google adds an id_token to the answer of a code
+/// exchange and of a refresh (the refresh's without `nonce`).
+async fn add_id_token(
+    provider: &Provider,
+    app: &App,
+    answer: &mut TokenAnswer,
+    nonce: Option<String>,
+) -> Result<(), GoogleError> {
+    let scopes = refreshd_core::Scopes::parse(&answer.scope);
+    if !scopes.as_slice().iter().any(|s| s == "openid") {
+        return Ok(());
+    }
+    let now = provider.clock.now();
+    let access = AccessToken::parse(&answer.access_token).map_err(|_| SignError::NoKey)?;
+    // The user the new token was just stored for.
+    let Some(auth) = provider
+        .store
+        .find_authorization(access.digest(), now)
+        .await?
+    else {
+        return Err(GoogleError::ExpiredOrRevoked);
+    };
+    let sealer = provider.oidc.sealer.as_ref().ok_or(SignError::NoKey)?;
+    let keys = provider.store.signing_keys().await?;
+    let key = crate::oidc::current_key(&keys, now).ok_or(SignError::NoKey)?;
+    let claims = IdTokenClaims::new(
+        Subject {
+            issuer: &provider.oidc.issuer,
+            client_id: app.client_id.as_str(),
+            user: &auth.user,
+            scopes: &scopes,
+            picture: format!("{}/avatars/{}", provider.public_url, auth.user.login),
+            access_token: &answer.access_token,
+            nonce,
+        },
+        now,
+    );
+    answer.id_token = Some(crate::oidc::id_token::sign(&claims, key, sealer)?);
+    Ok(())
 }
 
 async fn refresh(
@@ -150,5 +194,6 @@ async fn refresh(
     count("extended");
     let mut answer = minted.answer;
     answer.scope = grant.scopes.to_spaced();
+    add_id_token(provider, app, &mut answer, None).await?;
     Ok(answer)
 }

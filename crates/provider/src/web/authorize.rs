@@ -36,6 +36,7 @@ const PARAMETERS: &[&str] = &[
     "prompt",
     "login_hint",
     "include_granted_scopes",
+    "nonce",
 ];
 
 /// At most this many scopes of at most this many bytes each.
@@ -227,6 +228,8 @@ struct Ask {
     prompt_consent: bool,
     /// Google's `access_type=offline`: the grant may get a refresh token.
     offline: bool,
+    /// Google's OpenID Connect `nonce`, for the code's id_token.
+    nonce: Option<String>,
 }
 
 fn check_params(request: &Checked) -> Result<Ask, Refusal> {
@@ -302,12 +305,23 @@ fn check_params(request: &Checked) -> Result<Ask, Refusal> {
     {
         return Err(refusal("invalid_request", "Invalid prompt."));
     }
+    let nonce = match get("nonce") {
+        Some(nonce) if request.dialect == Dialect::Google => Some(nonce),
+        _ => None,
+    };
+    if nonce.is_some_and(|n| n.len() > crate::MAX_NONCE_LEN) {
+        return Err(refusal(
+            "invalid_request",
+            "The nonce parameter is too long.",
+        ));
+    }
     Ok(Ask {
         scopes,
         challenge,
         prompt_none: prompts.contains(&"none"),
         prompt_consent: prompts.contains(&"consent"),
         offline: get("access_type") == Some("offline"),
+        nonce: nonce.map(str::to_owned),
     })
 }
 
@@ -440,23 +454,21 @@ async fn decide(
         }
         _ => ask.scopes.clone(),
     };
-    let code = crate::issue_code(
-        provider,
-        &request.app,
-        &user,
-        &scopes,
-        Some(request.redirect.to_string()),
-        ask.challenge.clone(),
-        match request.dialect {
+    let terms = crate::CodeTerms {
+        redirect_uri: Some(request.redirect.to_string()),
+        code_challenge: ask.challenge.clone(),
+        with_refresh: match request.dialect {
             Dialect::Github => true,
             Dialect::Google => ask.offline && approved_now,
         },
-    )
-    .await
-    .map_err(|e| match e {
-        crate::IssueError::Store(e) => PageError::from(e),
-        other => PageError::BadRequest(other.to_string()),
-    })?;
+        nonce: ask.nonce.clone(),
+    };
+    let code = crate::issue_code_with(provider, &request.app, &user, &scopes, terms)
+        .await
+        .map_err(|e| match e {
+            crate::IssueError::Store(e) => PageError::from(e),
+            other => PageError::BadRequest(other.to_string()),
+        })?;
     Ok(Step::RedirectWithCode { code, scopes })
 }
 

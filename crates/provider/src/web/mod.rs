@@ -2,7 +2,7 @@
 //! app owner's settings and a user's authorized apps. Server-rendered HTML with one stylesheet and no scripts; every form
 //! carries a CSRF token, and every page is served under a strict Content-Security-Policy.
 
-mod authorize;
+pub(crate) mod authorize;
 mod authorized;
 mod client_address;
 mod developer;

@@ -149,6 +149,35 @@ fn admin_commands_manage_apps_users_and_tokens() {
         "--json",
     ]);
     assert_eq!(code["code"].as_str().unwrap().len(), 20);
+    let with_nonce = cli.json(&[
+        "code",
+        "issue",
+        "--client-id",
+        &client_id,
+        "--login",
+        "octocat",
+        "--nonce",
+        "n-0S6_WzA2Mj",
+        "--json",
+    ]);
+    assert_eq!(with_nonce["code"].as_str().unwrap().len(), 20);
+    let long = "n".repeat(513);
+    let too_long = cli.run(&[
+        "code",
+        "issue",
+        "--client-id",
+        &client_id,
+        "--login",
+        "octocat",
+        "--nonce",
+        &long,
+    ]);
+    assert!(!too_long.status.success());
+    let stderr = String::from_utf8_lossy(&too_long.stderr);
+    assert!(
+        stderr.contains("the nonce may have at most 512 bytes"),
+        "{stderr}"
+    );
 
     let missing = cli.run(&[
         "token",

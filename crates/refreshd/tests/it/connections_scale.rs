@@ -112,6 +112,7 @@ async fn seed(provider: &Provider, database: &str, n: usize) -> Vec<String> {
         lifetimes: Lifetimes::default(),
         public_url: provider.server.url.clone(),
         trusted_proxies: Default::default(),
+        oidc: Default::default(),
     };
     let client_id = ClientId::parse(&provider.github.0).unwrap();
     let app = upstream.store.find_app(&client_id).await.unwrap().unwrap();

@@ -18,6 +18,7 @@ mod device_page;
 mod google_device;
 mod google_dialect;
 mod metrics;
+mod oidc;
 mod openapi;
 mod pages;
 mod postgres;

@@ -830,6 +830,79 @@ async fn google_gives_a_refresh_token_for_offline_access_the_user_just_approved(
     assert_eq!(skipped["scope"], "profile");
 }
 
+/// The claims of an id_token (its signature is checked in tests/it/oidc.rs).
+fn id_token_claims(answer: &serde_json::Value) -> serde_json::Value {
+    use base64::Engine;
+    let id_token = answer["id_token"].as_str().expect("an id_token");
+    let payload = id_token.split('.').nth(1).unwrap();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
+
+#[tokio::test]
+async fn the_authorize_requests_nonce_comes_back_in_the_id_token() {
+    let (t, mut v, github_app, _) = signed_in().await;
+    let (app, secret) = owned_app(&t, AppKind::GoogleClient).await;
+    let path = "/o/oauth2/v2/auth";
+    let base = format!(
+        "{path}?client_id={}&redirect_uri={CALLBACK}&response_type=code&scope=openid%20email",
+        app.client_id
+    );
+
+    // Through the consent page: the page carries the nonce, the code keeps it.
+    let nonce = "n-0S6_WzA2Mj+/ %é";
+    let url = reqwest::Url::parse_with_params("http://x/", [("nonce", nonce)]).unwrap();
+    let query = url.query().unwrap();
+    let consent = v.get(&format!("{base}&{query}")).await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
+    assert!(consent.body.contains(r#"name="nonce""#), "{}", consent.body);
+    let csrf = consent.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("client_id", app.client_id.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("response_type", "code"),
+        ("scope", "openid email"),
+        ("nonce", nonce),
+        ("action", "authorize"),
+    ];
+    let code = v.post(path, &form).await.callback_params()["code"].clone();
+    let answer = google_exchange(&t, &app, &secret, &code).await;
+    assert_eq!(id_token_claims(&answer)["nonce"], nonce, "{answer}");
+
+    // Consent remembered: straight back with a code that keeps it too.
+    let skipped = v.get(&format!("{base}&nonce=second")).await;
+    let code = skipped.callback_params()["code"].clone();
+    let answer = google_exchange(&t, &app, &secret, &code).await;
+    assert_eq!(id_token_claims(&answer)["nonce"], "second", "{answer}");
+
+    // Without a nonce: no claim.
+    let code = v.get(&base).await.callback_params()["code"].clone();
+    let answer = google_exchange(&t, &app, &secret, &code).await;
+    let claims = id_token_claims(&answer);
+    assert!(claims.get("nonce").is_none(), "{claims}");
+    assert_eq!(claims["aud"], app.client_id.as_str());
+
+    // Too long: refused back to the app, with no code.
+    let long = "n".repeat(refreshd_provider::MAX_NONCE_LEN + 1);
+    let refused = v.get(&format!("{base}&state=s&nonce={long}")).await;
+    let params = refused.callback_params();
+    assert_eq!(params["error"], "invalid_request", "{params:?}");
+    assert_eq!(params["state"], "s");
+    assert!(!params.contains_key("code"));
+    let longest = "n".repeat(refreshd_provider::MAX_NONCE_LEN);
+    let code = v.get(&format!("{base}&nonce={longest}")).await;
+    assert!(code.callback_params().contains_key("code"));
+
+    // GitHub's dialect has no id_token: a nonce there is ignored as before.
+    let github = v
+        .get(&authorize_path(&github_app, &format!("&nonce={long}")))
+        .await;
+    assert_eq!(github.status, StatusCode::OK, "{}", github.body);
+}
+
 #[tokio::test]
 async fn problems_after_the_client_checks_out_go_back_to_the_app() {
     let (t, mut v, app, _) = signed_in().await;

@@ -6,6 +6,7 @@ pub mod device_poll;
 pub mod pair_state;
 pub mod rotation;
 pub mod sign_in;
+pub mod signing_keys;
 pub mod sweep;
 pub mod webhooks;
 
@@ -13,4 +14,5 @@ pub use device_poll::{DeviceState, PollVerdict, judge_poll};
 pub use pair_state::PairState;
 pub use rotation::{FailedRotation, PresentedPair, SuccessorPair, judge_failed_rotation};
 pub use sign_in::attempt_login;
+pub use signing_keys::{KeyState, key_state, published_keys};
 pub use sweep::{Deletion, SWEEP_STRETCH, SweepCursor, SweepPlan};

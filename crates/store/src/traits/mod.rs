@@ -10,5 +10,6 @@ pub mod device_codes;
 pub mod families;
 pub mod housekeeping;
 pub mod sign_in_attempts;
+pub mod signing_keys;
 pub mod web_sessions;
 pub mod webhooks;

@@ -58,6 +58,7 @@ pub async fn spawn_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
         lifetimes,
         public_url: url.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
+        oidc: Default::default(),
     };
     let (app, secret) = create_app(&provider, AppKind::GithubApp, true).await;
     let user = provider

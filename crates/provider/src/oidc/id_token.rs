@@ -1,0 +1,190 @@
+//! id_tokens in Google's dialect: the claims Google puts in them, signed RS256 with the newest
+//! key that signs now. The JWS is assembled here (base64url of the header and claims, joined by
+//! dots); ring makes the signature.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use refreshd_core::{KeySealer, Scopes, Timestamp};
+use refreshd_store::{SigningKey, User};
+use serde::Serialize;
+
+/// An id_token's lifetime, as Google's: an hour.
+pub const ID_TOKEN_SECS: i64 = 3600;
+
+/// The claims, in the JSON types Google's libraries expect (`sub` a string of digits, `iat`
+/// and `exp` numbers, `email_verified` a boolean).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    pub azp: String,
+    pub aud: String,
+    pub sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    pub at_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Whom and what an id_token speaks of.
+pub struct Subject<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub user: &'a User,
+    pub scopes: &'a Scopes,
+    /// `{public_url}/avatars/{login}`, as `/oauth2/v3/userinfo` answers.
+    pub picture: String,
+    pub access_token: &'a str,
+    /// From the authorize request, on a code exchange only (never on a refresh).
+    pub nonce: Option<String>,
+}
+
+/// `at_hash` (OIDC Core §3.1.3.6, RS256): base64url of the left half of SHA-256 of the access
+/// token's ASCII.
+pub fn at_hash(access_token: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
+}
+
+/// `name` split as Google gives it: the first word, and the rest (none for a single word).
+fn split_name(name: &str) -> (Option<String>, Option<String>) {
+    let name = name.trim();
+    match name.split_once(char::is_whitespace) {
+        Some((given, family)) => (Some(given.to_owned()), Some(family.trim().to_owned())),
+        None if name.is_empty() => (None, None),
+        None => (Some(name.to_owned()), None),
+    }
+}
+
+impl IdTokenClaims {
+    /// `sub` is the user's id, as `/tokeninfo` and `/oauth2/v3/userinfo` answer: numeric and
+    /// stable. `email`/`email_verified` with the `email` scope (and an address on file);
+    /// `name`, `given_name`, `family_name`, `picture` with `profile` (`name` the login when the
+    /// user has none, as userinfo answers).
+    pub fn new(subject: Subject<'_>, now: Timestamp) -> Self {
+        let has = |scope: &str| subject.scopes.as_slice().iter().any(|s| s == scope);
+        let user = subject.user;
+        let email = has("email").then(|| user.email.clone()).flatten();
+        let (name, given_name, family_name, picture) = if has("profile") {
+            let name = user.name.clone().unwrap_or_else(|| user.login.to_string());
+            let (given, family) = split_name(&name);
+            (Some(name), given, family, Some(subject.picture))
+        } else {
+            (None, None, None, None)
+        };
+        Self {
+            iss: subject.issuer.to_owned(),
+            azp: subject.client_id.to_owned(),
+            aud: subject.client_id.to_owned(),
+            sub: user.id.to_string(),
+            email_verified: email.as_ref().map(|_| true),
+            email,
+            at_hash: at_hash(subject.access_token),
+            nonce: subject.nonce,
+            name,
+            picture,
+            given_name,
+            family_name,
+            iat: now.secs(),
+            exp: now.secs() + ID_TOKEN_SECS,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("no signing key signs yet")]
+    NoKey,
+    #[error("signing key {0} does not open under this master key")]
+    Unseal(String),
+    #[error("cannot sign with key {0}")]
+    Sign(String),
+}
+
+/// The key that signs at `now`: the newest generation whose `signs_from` has come.
+pub fn current_key(keys: &[SigningKey], now: Timestamp) -> Option<&SigningKey> {
+    refreshd_store::rules::signing_keys::current_key(keys, now)
+}
+
+#[derive(Serialize)]
+struct Header<'a> {
+    alg: &'static str,
+    kid: &'a str,
+    typ: &'static str,
+}
+
+/// The compact JWS of `claims`, signed RS256 with `key`: header `{"alg","kid","typ"}`.
+pub fn sign(
+    claims: &IdTokenClaims,
+    key: &SigningKey,
+    sealer: &KeySealer,
+) -> Result<String, SignError> {
+    let pkcs8 = sealer
+        .unseal(&key.kid, &key.sealed_private_key)
+        .ok_or_else(|| SignError::Unseal(key.kid.clone()))?;
+    let pair =
+        ring::rsa::KeyPair::from_pkcs8(&pkcs8).map_err(|_| SignError::Sign(key.kid.clone()))?;
+    let header = Header {
+        alg: "RS256",
+        kid: &key.kid,
+        typ: "JWT",
+    };
+    let signing_input = format!("{}.{}", encoded(&header), encoded(claims));
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| SignError::Sign(key.kid.clone()))?;
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
+}
+
+/// base64url of the JSON of a plain struct (whose serialization cannot fail).
+fn encoded(value: &impl Serialize) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_is_the_left_half_of_sha256_base64url() {
+        // OIDC Core's example pair (A.3: access_token → at_hash) uses RS256 too.
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
+
+    #[test]
+    fn names_split_at_the_first_space() {
+        assert_eq!(
+            split_name("The Octocat"),
+            (Some("The".into()), Some("Octocat".into()))
+        );
+        assert_eq!(split_name("Ada"), (Some("Ada".into()), None));
+        assert_eq!(
+            split_name("Jean Paul Sartre"),
+            (Some("Jean".into()), Some("Paul Sartre".into()))
+        );
+        assert_eq!(split_name(" "), (None, None));
+    }
+}
