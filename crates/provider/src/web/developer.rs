@@ -199,6 +199,7 @@ async fn app_page(
         @if app.kind.dialect() == Dialect::Github {
             (expiration(app, &path, &csrf))
         }
+        (device_flow(app, &path, &csrf))
         section.card {
             h2 { "Active tokens" }
             @if tokens.is_empty() {
@@ -250,6 +251,31 @@ fn expiration(app: &App, path: &str, csrf: &str) -> Markup {
                     button.secondary type="submit" name="expiring" value="off" { "Opt-out" }
                 } @else {
                     button.primary type="submit" name="expiring" value="on" { "Opt-in" }
+                }
+            }
+        }
+    }
+}
+
+/// GitHub's "Enable Device Flow" switch, with what it does.
+fn device_flow(app: &App, path: &str, csrf: &str) -> Markup {
+    html! {
+        section.card #device-flow {
+            h2 { "Device Flow" }
+            @if app.device_flow {
+                p { "Enabled. " strong { "This app may authorize users via the device flow" }
+                    ": a device shows a code that the user enters at " code { "/login/device" } "." }
+                p { "Disabling it makes new device authorizations fail with " code { "device_flow_disabled" } ". Authorizations already started run their course." }
+            } @else {
+                p { "Disabled. " strong { "This app cannot authorize users via the device flow" } "." }
+                p { "Enabling it lets a device without a browser (a CLI, a TV) ask for a code that the user enters at " code { "/login/device" } "." }
+            }
+            form method="post" action={ (path) "/device_flow" } {
+                input type="hidden" name="csrf" value=(csrf);
+                @if app.device_flow {
+                    button.secondary type="submit" name="device_flow" value="off" { "Disable Device Flow" }
+                } @else {
+                    button.primary type="submit" name="device_flow" value="on" { "Enable Device Flow" }
                 }
             }
         }
@@ -324,6 +350,35 @@ pub async fn expiration_switch(
         .await
         .map_err(page_error)?;
     Ok(Redirect::to(&format!("{}#expiration", app_path(&app))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DeviceFlow {
+    csrf: String,
+    device_flow: String,
+}
+
+pub async fn device_flow_switch(
+    State(provider): State<Provider>,
+    visitor: Visitor,
+    Path(client_id): Path<String>,
+    Posted(form): Posted<DeviceFlow>,
+) -> Result<Response, PageError> {
+    let app = owned_app(&provider, &visitor, &client_id, Some(&form.csrf)).await?;
+    let enabled = match form.device_flow.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => {
+            return Err(PageError::BadRequest(
+                "device_flow must be on or off.".into(),
+            ));
+        }
+    };
+    let by = visitor.user.as_ref().map_or("", |u| u.login.as_str());
+    apps::set_device_flow(&provider, &app, enabled, Via::SettingsPage { by })
+        .await
+        .map_err(page_error)?;
+    Ok(Redirect::to(&format!("{}#device-flow", app_path(&app))).into_response())
 }
 
 pub async fn revoke_token(

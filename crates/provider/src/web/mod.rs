@@ -72,6 +72,10 @@ pub fn router(provider: Provider) -> Router {
             post(developer::expiration_switch),
         )
         .route(
+            "/settings/applications/{client_id}/device_flow",
+            post(developer::device_flow_switch),
+        )
+        .route(
             "/settings/applications/{client_id}/tokens/{family_id}/revoke",
             post(developer::revoke_token),
         )

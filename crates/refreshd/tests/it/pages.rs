@@ -1146,6 +1146,69 @@ async fn only_an_apps_owner_sees_and_changes_its_settings() {
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
 }
 
+/// GitHub's "Enable Device Flow" switch: off by default, flipped by the owner alone with a valid
+/// CSRF token, and the device flow follows it.
+#[tokio::test]
+async fn the_device_flow_switch_turns_the_device_flow_on_and_off() {
+    let (t, mut v, app, _) = signed_in().await;
+    let path = format!("/settings/applications/{}", app.client_id);
+    let switch = format!("{path}/device_flow");
+    let device_code = || async {
+        let answer = t
+            .http
+            .post(t.at("/login/device/code"))
+            .header("accept", "application/json")
+            .form(&[("client_id", app.client_id.as_str())])
+            .send()
+            .await
+            .unwrap();
+        answer.json::<serde_json::Value>().await.unwrap()
+    };
+    let page = v.get(&path).await;
+    assert!(page.body.contains("Enable Device Flow"), "{}", page.body);
+    assert!(!stored_app(&t, &app).await.device_flow, "off by default");
+    assert_eq!(device_code().await["error"], "device_flow_disabled");
+
+    another_user(&t, "hubot").await;
+    let mut other = Visitor::new(&t);
+    other.sign_in("hubot", PASSWORD).await;
+    let other_csrf = other.get("/settings/developers").await.csrf();
+    let answer = other
+        .post(&switch, &[("csrf", &other_csrf), ("device_flow", "on")])
+        .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    let answer = v
+        .post(&switch, &[("csrf", "forged"), ("device_flow", "on")])
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    let csrf = page.csrf();
+    let answer = v
+        .post(&switch, &[("csrf", &csrf), ("device_flow", "maybe")])
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(!stored_app(&t, &app).await.device_flow);
+
+    let answer = v
+        .post(&switch, &[("csrf", &csrf), ("device_flow", "on")])
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        answer.location(),
+        Some(format!("{path}#device-flow").as_str())
+    );
+    assert!(stored_app(&t, &app).await.device_flow);
+    assert!(v.get(&path).await.body.contains("Disable Device Flow"));
+    let started = device_code().await;
+    assert!(started["device_code"].is_string(), "{started}");
+
+    let answer = v
+        .post(&switch, &[("csrf", &csrf), ("device_flow", "off")])
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert!(!stored_app(&t, &app).await.device_flow);
+    assert_eq!(device_code().await["error"], "device_flow_disabled");
+}
+
 /// How many sign-ins were checked (401) and how many refused unchecked (429).
 fn checked_and_refused(statuses: &[StatusCode]) -> (usize, usize) {
     let count = |status| statuses.iter().filter(|s| **s == status).count();
