@@ -13,7 +13,7 @@ use super::{Pg, PostgresStore, execute};
 /// different schemas do not hold each other up.
 const SWEEP_LOCK: i32 = 0x7266_7377;
 
-/// A deletion's statement: `$1` is the sweep's moment, `$2` its limit where it has one.
+/// A deletion's statement: `$1` is the moment rows must be due by (`Deletion::due_by`), `$2` its limit where it has one.
 fn deletion_sql(deletion: Deletion) -> &'static str {
     match deletion {
         Deletion::Codes => "DELETE FROM codes WHERE redeemed OR expires_at <= $1",
@@ -32,6 +32,10 @@ fn deletion_sql(deletion: Deletion) -> &'static str {
         Deletion::Deliveries => {
             "DELETE FROM webhook_deliveries WHERE id IN (
                  SELECT id FROM webhook_deliveries WHERE forget_at <= $1 LIMIT $2)"
+        }
+        Deletion::DeviceCodes => {
+            "DELETE FROM device_codes WHERE device_digest IN (
+                 SELECT device_digest FROM device_codes WHERE expires_at <= $1 LIMIT $2)"
         }
     }
 }
@@ -66,9 +70,10 @@ impl Housekeeping for PostgresStore {
         let mut deleted = Vec::with_capacity(Deletion::ALL.len());
         for deletion in Deletion::ALL {
             let sql = deletion_sql(deletion);
+            let due_by = deletion.due_by(plan.now);
             let n = match deletion.limit() {
-                Some(limit) => execute(&tx, sql, &[&plan.now, &limit]).await?,
-                None => execute(&tx, sql, &[&plan.now]).await?,
+                Some(limit) => execute(&tx, sql, &[&due_by, &limit]).await?,
+                None => execute(&tx, sql, &[&due_by]).await?,
             };
             deleted.push((deletion, n));
         }

@@ -8,7 +8,7 @@ use rusqlite::params;
 
 use super::{SqliteStore, unavailable};
 
-/// A deletion's statement: `?1` is the sweep's moment, `?2` its limit where it has one.
+/// A deletion's statement: `?1` is the moment rows must be due by (`Deletion::due_by`), `?2` its limit where it has one.
 fn deletion_sql(deletion: Deletion) -> &'static str {
     match deletion {
         Deletion::Codes => "DELETE FROM codes WHERE redeemed = 1 OR expires_at <= ?1",
@@ -27,6 +27,10 @@ fn deletion_sql(deletion: Deletion) -> &'static str {
         Deletion::Deliveries => {
             "DELETE FROM webhook_deliveries WHERE id IN (
                  SELECT id FROM webhook_deliveries WHERE forget_at <= ?1 LIMIT ?2)"
+        }
+        Deletion::DeviceCodes => {
+            "DELETE FROM device_codes WHERE device_digest IN (
+                 SELECT device_digest FROM device_codes WHERE expires_at <= ?1 LIMIT ?2)"
         }
     }
 }
@@ -53,9 +57,10 @@ impl Housekeeping for SqliteStore {
                     let mut statement = conn
                         .prepare_cached(deletion_sql(deletion))
                         .map_err(unavailable)?;
+                    let due_by = deletion.due_by(plan.now);
                     let n = match deletion.limit() {
-                        Some(limit) => statement.execute(params![plan.now, limit]),
-                        None => statement.execute([plan.now]),
+                        Some(limit) => statement.execute(params![due_by, limit]),
+                        None => statement.execute([due_by]),
                     }
                     .map_err(unavailable)?;
                     deleted.push((deletion, n as u64));

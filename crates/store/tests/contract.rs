@@ -3092,6 +3092,56 @@ async fn a_denied_or_expired_device_code_issues_nothing() {
     );
 }
 
+/// Expired device authorizations are kept a day, so late polls hear `expired_token`, then swept.
+#[tokio::test]
+async fn the_sweep_forgets_device_codes_a_day_after_they_expire() {
+    let f = fixture().await;
+    for n in [1, 2] {
+        f.store
+            .store_device_code(device_code(&f, n), NOW)
+            .await
+            .unwrap();
+    }
+    let later = NOW.plus_secs(600);
+    let late = NewDeviceCode {
+        expires_at: later.plus_secs(899),
+        ..device_code(&f, 2)
+    };
+    f.store.sweep(later, GRACE).await.unwrap();
+    // Code 2 is re-stored later: its digests are free only if the sweep took the old row.
+    assert!(
+        !f.store
+            .store_device_code(late.clone(), later)
+            .await
+            .unwrap()
+    );
+
+    let expiry = NOW.plus_secs(899);
+    let kept = rules::sweep::DEVICE_CODES_KEPT_SECS;
+    f.store
+        .sweep(expiry.plus_secs(kept - 1), GRACE)
+        .await
+        .unwrap();
+    assert_eq!(
+        poll(&f, 1, f.grant.app_id, 1, expiry.plus_secs(kept - 1)).await,
+        DevicePoll::Expired,
+        "kept for a day after it expired"
+    );
+    f.store.sweep(expiry.plus_secs(kept), GRACE).await.unwrap();
+    assert_eq!(
+        poll(&f, 1, f.grant.app_id, 1, expiry.plus_secs(kept)).await,
+        DevicePoll::Unknown,
+        "swept a day after it expired"
+    );
+    assert!(
+        f.store
+            .store_device_code(late, expiry.plus_secs(kept))
+            .await
+            .unwrap(),
+        "the swept row's codes are free again"
+    );
+}
+
 #[tokio::test]
 async fn of_concurrent_polls_after_an_approval_exactly_one_gets_the_token() {
     let f = fixture().await;

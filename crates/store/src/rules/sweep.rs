@@ -29,10 +29,16 @@ pub enum Deletion {
     SignInAttempts,
     /// Webhook deliveries delivered or failed long enough ago (`rules::webhooks::forget_at`).
     Deliveries,
+    /// Device authorizations a day past their expiry: until then a late poll still hears
+    /// `expired_token`, not that the code is unknown.
+    DeviceCodes,
 }
 
+/// How long a device authorization is kept after it expires.
+pub const DEVICE_CODES_KEPT_SECS: i64 = 24 * 3600;
+
 impl Deletion {
-    pub const ALL: [Deletion; 8] = [
+    pub const ALL: [Deletion; 9] = [
         Deletion::Codes,
         Deletion::Sessions,
         Deletion::WebSessions,
@@ -41,15 +47,25 @@ impl Deletion {
         Deletion::DeadPairs,
         Deletion::SignInAttempts,
         Deletion::Deliveries,
+        Deletion::DeviceCodes,
     ];
+
+    /// The moment rows must be due at or before to be deleted by a sweep at `now`.
+    pub fn due_by(self, now: i64) -> i64 {
+        match self {
+            Deletion::DeviceCodes => now - DEVICE_CODES_KEPT_SECS,
+            _ => now,
+        }
+    }
 
     /// At most how many rows one sweep deletes; `None`: all that are due. The big tables are
     /// swept a stretch at a time, so no sweep holds the database for long.
     pub fn limit(self) -> Option<i64> {
         match self {
-            Deletion::DeadPairs | Deletion::SignInAttempts | Deletion::Deliveries => {
-                Some(SWEEP_STRETCH)
-            }
+            Deletion::DeadPairs
+            | Deletion::SignInAttempts
+            | Deletion::Deliveries
+            | Deletion::DeviceCodes => Some(SWEEP_STRETCH),
             _ => None,
         }
     }
@@ -154,8 +170,11 @@ mod tests {
             [
                 Deletion::DeadPairs,
                 Deletion::SignInAttempts,
-                Deletion::Deliveries
+                Deletion::Deliveries,
+                Deletion::DeviceCodes
             ]
         );
+        assert_eq!(Deletion::DeviceCodes.due_by(100_000), 100_000 - 86_400);
+        assert_eq!(Deletion::Codes.due_by(100_000), 100_000);
     }
 }
