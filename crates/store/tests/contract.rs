@@ -3092,9 +3092,9 @@ async fn a_denied_or_expired_device_code_issues_nothing() {
     );
 }
 
-/// Expired device authorizations are kept a day, so late polls hear `expired_token`, then swept.
+/// Expired device authorizations are kept an hour, so late polls hear `expired_token`, then swept.
 #[tokio::test]
-async fn the_sweep_forgets_device_codes_a_day_after_they_expire() {
+async fn the_sweep_forgets_device_codes_an_hour_after_they_expire() {
     let f = fixture().await;
     for n in [1, 2] {
         f.store
@@ -3125,13 +3125,13 @@ async fn the_sweep_forgets_device_codes_a_day_after_they_expire() {
     assert_eq!(
         poll(&f, 1, f.grant.app_id, 1, expiry.plus_secs(kept - 1)).await,
         DevicePoll::Expired,
-        "kept for a day after it expired"
+        "kept for an hour after it expired"
     );
     f.store.sweep(expiry.plus_secs(kept), GRACE).await.unwrap();
     assert_eq!(
         poll(&f, 1, f.grant.app_id, 1, expiry.plus_secs(kept)).await,
         DevicePoll::Unknown,
-        "swept a day after it expired"
+        "swept an hour after it expired"
     );
     assert!(
         f.store

@@ -29,13 +29,13 @@ pub enum Deletion {
     SignInAttempts,
     /// Webhook deliveries delivered or failed long enough ago (`rules::webhooks::forget_at`).
     Deliveries,
-    /// Device authorizations a day past their expiry: until then a late poll still hears
+    /// Device authorizations an hour past their expiry: until then a late poll still hears
     /// `expired_token`, not that the code is unknown.
     DeviceCodes,
 }
 
 /// How long a device authorization is kept after it expires.
-pub const DEVICE_CODES_KEPT_SECS: i64 = 24 * 3600;
+pub const DEVICE_CODES_KEPT_SECS: i64 = 3600;
 
 impl Deletion {
     pub const ALL: [Deletion; 9] = [
@@ -174,7 +174,7 @@ mod tests {
                 Deletion::DeviceCodes
             ]
         );
-        assert_eq!(Deletion::DeviceCodes.due_by(100_000), 100_000 - 86_400);
+        assert_eq!(Deletion::DeviceCodes.due_by(100_000), 100_000 - 3600);
         assert_eq!(Deletion::Codes.due_by(100_000), 100_000);
     }
 }
