@@ -35,6 +35,32 @@ enum Scenario {
     DrainWatch,
 }
 
+/// Whose token endpoint the `refresh` scenario drives.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Dialect {
+    /// `POST /login/oauth/access_token`: each refresh rotates the refresh token.
+    Github,
+    /// `POST /token`: the refresh token stays; with `openid` in `--scope` each answer carries
+    /// a freshly signed id_token.
+    Google,
+}
+
+impl Dialect {
+    fn kind(self) -> AppKind {
+        match self {
+            Dialect::Github => AppKind::GithubApp,
+            Dialect::Google => AppKind::GoogleClient,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Dialect::Github => "/login/oauth/access_token",
+            Dialect::Google => "/token",
+        }
+    }
+}
+
 #[derive(Parser)]
 #[command(
     about = "Refresh distinct token families through refreshd's HTTP endpoint and report grants/s and latency"
@@ -43,6 +69,12 @@ struct Args {
     /// What to measure.
     #[arg(long, value_enum, default_value_t = Scenario::Refresh)]
     scenario: Scenario,
+    /// `refresh`: the dialect whose token endpoint is driven.
+    #[arg(long, value_enum, default_value_t = Dialect::Github)]
+    dialect: Dialect,
+    /// `refresh`: the families' scopes.
+    #[arg(long, default_value = "repo")]
+    scope: String,
     /// The database the server under test uses (fixtures are written to it directly).
     #[arg(long)]
     database: String,
@@ -104,6 +136,9 @@ fn login() -> String {
 }
 
 struct Fixture {
+    dialect: Dialect,
+    /// Whether the families' scopes have `openid` (Google's answers then carry an id_token).
+    openid: bool,
     client_id: String,
     secret: String,
     refresh_tokens: Vec<String>,
@@ -119,14 +154,15 @@ async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
         oidc: Default::default(),
     };
     let now = refreshd_core::Clock::now(&SystemClock);
-    let secret = ClientSecret::generate(AppKind::GithubApp);
+    let kind = args.dialect.kind();
+    let secret = ClientSecret::generate(kind);
     let app = provider
         .store
         .create_app(
             NewApp {
-                client_id: ClientId::generate(AppKind::GithubApp),
+                client_id: ClientId::generate(kind),
                 name: "loadgen".into(),
-                kind: AppKind::GithubApp,
+                kind,
                 redirect_uri: "http://localhost/cb".into(),
                 secret_digest: secret.digest(),
                 expiring_tokens: true,
@@ -152,10 +188,11 @@ async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
     // PostgreSQL's connection pool.
     let mut tasks = tokio::task::JoinSet::new();
     let mut refresh_tokens = Vec::with_capacity(args.families);
+    let scopes = Scopes::parse(&args.scope);
     for i in 0..args.families {
-        let (provider, app) = (provider.clone(), app.clone());
+        let (provider, app, scopes) = (provider.clone(), app.clone(), scopes.clone());
         tasks.spawn(async move {
-            refreshd_provider::issue_family(&provider, &app, user.id, &Scopes::parse("repo")).await
+            refreshd_provider::issue_family(&provider, &app, user.id, &scopes).await
         });
         if tasks.len() == 256 || i + 1 == args.families {
             while let Some(issued) = tasks.join_next().await {
@@ -168,6 +205,8 @@ async fn set_up(args: &Args) -> Result<Fixture, Box<dyn std::error::Error>> {
         }
     }
     Ok(Fixture {
+        dialect: args.dialect,
+        openid: scopes.as_slice().iter().any(|s| s == "openid"),
         client_id: app.client_id.to_string(),
         secret: secret.expose().to_owned(),
         refresh_tokens,
@@ -200,7 +239,7 @@ async fn connection(
             "client_id={}&client_secret={}&grant_type=refresh_token&refresh_token={}",
             fixture.client_id, fixture.secret, tokens[i]
         );
-        let request = hyper::Request::post("/login/oauth/access_token")
+        let request = hyper::Request::post(fixture.dialect.path())
             .header("host", &addr)
             .header("accept", "application/json")
             .header("content-type", "application/x-www-form-urlencoded")
@@ -211,9 +250,15 @@ async fn connection(
         let bytes = response.into_body().collect().await?.to_bytes();
         let elapsed = started.elapsed();
         let answer: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        match answer["refresh_token"].as_str() {
-            Some(successor) => tokens[i] = successor.to_owned(),
-            None => tally.errors += 1,
+        // GitHub rotates the refresh token; Google's stays and answers only an access token
+        // (and an id_token when the scopes have `openid`).
+        let wants_id_token = fixture.dialect == Dialect::Google && fixture.openid;
+        match (fixture.dialect, answer["refresh_token"].as_str()) {
+            (Dialect::Github, Some(successor)) => tokens[i] = successor.to_owned(),
+            (Dialect::Google, None)
+                if answer["access_token"].is_string()
+                    && answer["id_token"].is_string() == wants_id_token => {}
+            _ => tally.errors += 1,
         }
         if started >= warm_until {
             tally
