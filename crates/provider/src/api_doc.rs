@@ -431,6 +431,55 @@ pub struct UserInfo {
     email_verified: Option<bool>,
 }
 
+/// `GET /.well-known/openid-configuration`: Google's fields, refreshd's URLs.
+#[derive(ToSchema)]
+pub struct OpenIdConfiguration {
+    /// `oidc_issuer`: id_tokens' `iss`.
+    issuer: String,
+    authorization_endpoint: String,
+    device_authorization_endpoint: String,
+    token_endpoint: String,
+    userinfo_endpoint: String,
+    revocation_endpoint: String,
+    /// `{public_url}/oauth2/v3/certs`.
+    jwks_uri: String,
+    response_types_supported: Vec<String>,
+    subject_types_supported: Vec<String>,
+    id_token_signing_alg_values_supported: Vec<String>,
+    scopes_supported: Vec<String>,
+    token_endpoint_auth_methods_supported: Vec<String>,
+    claims_supported: Vec<String>,
+    code_challenge_methods_supported: Vec<String>,
+    grant_types_supported: Vec<String>,
+}
+
+/// One published id_token signing key.
+#[derive(ToSchema)]
+pub struct Jwk {
+    /// `RSA`.
+    kty: String,
+    /// `sig`.
+    #[schema(rename = "use")]
+    usage: String,
+    /// `RS256`.
+    alg: String,
+    kid: String,
+    /// The modulus, base64url without padding.
+    n: String,
+    /// The public exponent, base64url without padding.
+    e: String,
+}
+
+/// `GET /oauth2/v3/certs`: the keys id_tokens are signed with, or may still be verified with.
+#[derive(ToSchema)]
+pub struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+/// `GET /oauth2/v1/certs`: each published key's self-signed X.509 certificate (PEM), by kid.
+#[derive(ToSchema)]
+pub struct PemCerts(std::collections::BTreeMap<String, String>);
+
 /// The bodies that may be left out: their one parameter may come in the query string.
 struct OptionalBodies;
 
@@ -499,6 +548,10 @@ impl Modify for Security {
         crate::google::tokens::tokeninfo,
         crate::google::tokens::tokeninfo_post,
         crate::google::tokens::userinfo,
+        crate::google::discovery::openid_configuration,
+        crate::google::discovery::userinfo,
+        crate::google::certs::jwks,
+        crate::google::certs::pem_certs,
     ),
     components(schemas(
         TokenAnswer,
@@ -520,6 +573,10 @@ impl Modify for Security {
         Revoked,
         TokenInfo,
         UserInfo,
+        OpenIdConfiguration,
+        Jwk,
+        JwkSet,
+        PemCerts,
     )),
     modifiers(&Security, &OptionalBodies)
 )]

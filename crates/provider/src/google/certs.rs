@@ -35,6 +35,13 @@ async fn published(provider: &Provider) -> Result<Vec<SigningKey>, GoogleError> 
 }
 
 /// `GET /oauth2/v3/certs`: `{"keys": [{"kty", "use", "alg", "kid", "n", "e"}, …]}`.
+#[utoipa::path(get, path = "/oauth2/v3/certs", operation_id = "googleCerts", tag = "Google OAuth",
+    responses(
+        (status = 200, description = "The published keys as a JWK Set",
+            body = crate::api_doc::JwkSet,
+            headers(("Cache-Control" = String, description = "`public, max-age=3600, must-revalidate, no-transform`"))),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be used", body = crate::api_doc::GoogleError),
+    ))]
 pub async fn jwks(State(provider): State<Provider>) -> Result<Response, GoogleError> {
     let keys: Vec<Value> = published(&provider)
         .await?
@@ -58,6 +65,13 @@ pub async fn jwks(State(provider): State<Provider>) -> Result<Response, GoogleEr
 }
 
 /// `GET /oauth2/v1/certs`: `{"<kid>": "-----BEGIN CERTIFICATE-----\n…", …}`.
+#[utoipa::path(get, path = "/oauth2/v1/certs", operation_id = "googlePemCerts", tag = "Google OAuth",
+    responses(
+        (status = 200, description = "The published keys as PEM certificates by kid",
+            body = crate::api_doc::PemCerts,
+            headers(("Cache-Control" = String, description = "`public, max-age=3600, must-revalidate, no-transform`"))),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be used", body = crate::api_doc::GoogleError),
+    ))]
 pub async fn pem_certs(State(provider): State<Provider>) -> Result<Response, GoogleError> {
     let certs: Map<String, Value> = published(&provider)
         .await?

@@ -3,8 +3,11 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use serde::Serialize;
+use serde_json::Value;
 
+use super::error::GoogleError;
 use crate::Provider;
 
 /// The document, fields in Google's order. `issuer` is the configured one (Google's by
@@ -30,6 +33,8 @@ pub struct OpenIdConfiguration {
     grant_types_supported: &'static [&'static str],
 }
 
+#[utoipa::path(get, path = "/.well-known/openid-configuration", operation_id = "openidConfiguration", tag = "Google OAuth",
+    responses((status = 200, description = "The discovery document", body = crate::api_doc::OpenIdConfiguration)))]
 pub async fn openid_configuration(State(provider): State<Provider>) -> Json<OpenIdConfiguration> {
     let at = |path: &str| format!("{}{path}", provider.public_url);
     Json(OpenIdConfiguration {
@@ -74,4 +79,22 @@ pub async fn openid_configuration(State(provider): State<Provider>) -> Json<Open
             "urn:ietf:params:oauth:grant-type:device_code",
         ],
     })
+}
+
+/// `GET /v1/userinfo`, where the discovery document points (Google's
+/// `openidconnect.googleapis.com/v1/userinfo`): the same answer as `/oauth2/v3/userinfo`.
+#[utoipa::path(get, path = "/v1/userinfo", operation_id = "openidUserInfo", tag = "Google OAuth",
+    security(("googleToken" = [])),
+    responses(
+        (status = 200, description = "The token's user", body = crate::api_doc::UserInfo),
+        (status = 401, description = "`invalid_request`: Invalid Credentials (no Bearer token, or not a live Google-dialect access token)",
+            body = crate::api_doc::GoogleError,
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"`"))),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be used", body = crate::api_doc::GoogleError),
+    ))]
+pub async fn userinfo(
+    provider: State<Provider>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GoogleError> {
+    super::tokens::userinfo(provider, headers).await
 }

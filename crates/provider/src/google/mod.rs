@@ -4,7 +4,7 @@
 
 pub(crate) mod certs;
 pub(crate) mod device;
-mod discovery;
+pub(crate) mod discovery;
 mod error;
 pub(crate) mod token;
 pub(crate) mod tokens;
@@ -27,7 +27,7 @@ pub fn router(provider: Provider) -> Router {
         )
         .route("/oauth2/v3/userinfo", get(tokens::userinfo))
         // Where Google's discovery document points (openidconnect.googleapis.com/v1/userinfo).
-        .route("/v1/userinfo", get(tokens::userinfo))
+        .route("/v1/userinfo", get(discovery::userinfo))
         .route(
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration),
