@@ -130,7 +130,8 @@ pub async fn set_expiring_tokens(
 }
 
 /// GitHub's "Enable Device Flow" setting: whether the app may start device authorizations.
-/// Authorizations already started run their course.
+/// Switched off, authorizations already started end too: their devices' polls are answered
+/// `device_flow_disabled` and their codes are no longer found on the device page.
 pub async fn set_device_flow(
     provider: &Provider,
     app: &App,

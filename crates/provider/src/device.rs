@@ -2,7 +2,7 @@
 //! a device's poll. Each dialect renders the outcomes in its own shapes.
 
 use refreshd_core::device::{device_code_digest, generate_device_code};
-use refreshd_core::{Dialect, Scopes, UserCode};
+use refreshd_core::{Dialect, UserCode};
 use refreshd_store::{App, DevicePoll, NewDeviceCode, StoreError};
 
 use crate::Provider;
@@ -22,13 +22,32 @@ pub struct Started {
     pub interval: i64,
 }
 
-/// Stores a new device authorization for `app` and `scopes`, alive for `expires_in` seconds.
+/// The grant type a device polls with, in both dialects.
+pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// Why a device authorization was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the app has the device flow off")]
+    Disabled,
+    #[error("{}", crate::scopes::TOO_MANY)]
+    InvalidScope,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Stores a new device authorization for `app` and the scopes `raw_scope` asks for, alive
+/// for `expires_in` seconds; the app must have the device flow on.
 pub async fn start(
     provider: &Provider,
     app: &App,
-    scopes: Scopes,
+    raw_scope: &str,
     expires_in: i64,
-) -> Result<Started, StoreError> {
+) -> Result<Started, StartError> {
+    if !app.device_flow {
+        return Err(StartError::Disabled);
+    }
+    let scopes = crate::scopes::requested(raw_scope).ok_or(StartError::InvalidScope)?;
     let now = provider.clock.now();
     for _ in 0..ATTEMPTS {
         let (device_code, user_code) = (generate_device_code(), UserCode::generate());
@@ -49,7 +68,7 @@ pub async fn start(
             });
         }
     }
-    Err(StoreError::Conflict("a fresh device code"))
+    Err(StoreError::Conflict("a fresh device code").into())
 }
 
 /// What a device's poll comes to.
@@ -63,12 +82,18 @@ pub enum Polled {
     Denied,
     /// Unknown, another app's, or redeemed already.
     Unknown,
+    /// The app has the device flow off (switched off since the authorization started).
+    Disabled,
 }
 
 /// Judges a poll by `app` with `device_code`; on approval starts the token family and
 /// answers its pair, with the scopes in the app's dialect's form.
 pub async fn poll(provider: &Provider, app: &App, device_code: &str) -> Result<Polled, StoreError> {
     let dialect = app.kind.dialect();
+    if !app.device_flow {
+        crate::grants::count(dialect, "device_code", "refused");
+        return Ok(Polled::Disabled);
+    }
     let now = provider.clock.now();
     let minted = mint(app, Occasion::NewFamily, "", &provider.lifetimes, now);
     let polled = provider

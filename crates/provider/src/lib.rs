@@ -12,6 +12,7 @@ mod issue;
 pub mod oidc;
 mod params;
 mod redirect;
+mod scopes;
 mod state;
 pub mod web;
 

@@ -7,13 +7,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use refreshd_core::{Dialect, Scopes};
+use refreshd_core::Dialect;
 use refreshd_store::App;
 use serde::Serialize;
 
 use super::format::Format;
 use super::token::TokenError;
-use crate::device::{self, Polled};
+use crate::device::{self, Polled, StartError};
 use crate::issue::TokenAnswer;
 use crate::params::{Params, ParamsError};
 use crate::{Provider, client_auth};
@@ -99,8 +99,14 @@ async fn start(
     let body = body.map_err(|r| ParamsError::from_rejection(&r))?;
     let params = Params::parse(query, headers, &body)?;
     let app = device_app(provider, headers, &params).await?;
-    let scopes = Scopes::parse(params.get("scope").unwrap_or_default());
-    let started = device::start(provider, &app, scopes, EXPIRES_IN_SECS).await?;
+    let scope = params.get("scope").unwrap_or_default();
+    let started = device::start(provider, &app, scope, EXPIRES_IN_SECS)
+        .await
+        .map_err(|e| match e {
+            StartError::Disabled => TokenError::DeviceFlowDisabled,
+            StartError::InvalidScope => TokenError::InvalidScope,
+            StartError::Store(e) => TokenError::Unavailable(e),
+        })?;
     Ok(DeviceCodeAnswer {
         device_code: started.device_code,
         expires_in: started.expires_in,
@@ -110,20 +116,16 @@ async fn start(
     })
 }
 
-/// The GitHub app a device names by its client id, when it has the device flow on.
+/// The GitHub app a device names by its client id.
 async fn device_app(
     provider: &Provider,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<App, TokenError> {
     let client_id = client_auth::public_client_id(headers, params);
-    let app = client_auth::find_client(provider, &client_id, Dialect::Github)
+    client_auth::find_client(provider, &client_id, Dialect::Github)
         .await?
-        .ok_or(TokenError::IncorrectClientCredentials)?;
-    if !app.device_flow {
-        return Err(TokenError::DeviceFlowDisabled);
-    }
-    Ok(app)
+        .ok_or(TokenError::IncorrectClientCredentials)
 }
 
 /// A device's poll with the device-code grant.
@@ -133,9 +135,8 @@ pub(super) async fn poll(
     params: &Params,
 ) -> Result<TokenAnswer, TokenError> {
     let app = device_app(provider, headers, params).await?;
-    let Some(device_code) = params.get("device_code") else {
-        return Err(TokenError::IncorrectDeviceCode);
-    };
+    // A missing code is an unknown one (after the app's device flow switch is looked at).
+    let device_code = params.get("device_code").unwrap_or_default();
     match device::poll(provider, &app, device_code).await? {
         Polled::Issued(answer) => Ok(answer),
         Polled::Pending => Err(TokenError::AuthorizationPending),
@@ -143,5 +144,6 @@ pub(super) async fn poll(
         Polled::Expired => Err(TokenError::ExpiredToken),
         Polled::Denied => Err(TokenError::AccessDenied),
         Polled::Unknown => Err(TokenError::IncorrectDeviceCode),
+        Polled::Disabled => Err(TokenError::DeviceFlowDisabled),
     }
 }

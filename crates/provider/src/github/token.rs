@@ -21,9 +21,6 @@ use crate::params::{Params, ParamsError};
 const TROUBLESHOOTING: &str = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors";
 const DEVICE_FLOW_ERRORS: &str = "https://docs.github.com/developers/apps/authorizing-oauth-apps#error-codes-for-the-device-flow";
 
-/// The grant type a device polls with (RFC 8628 §3.4).
-pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
 /// The token endpoint's failures. GitHub answers its own codes with HTTP 200.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -39,6 +36,8 @@ pub enum TokenError {
     UnsupportedGrantType,
     #[error("Device Flow must be explicitly enabled for this App")]
     DeviceFlowDisabled,
+    #[error("{}", crate::scopes::TOO_MANY)]
+    InvalidScope,
     #[error("The authorization request is still pending.")]
     AuthorizationPending,
     /// Polled too soon; the device must wait `interval` seconds between polls from now on.
@@ -105,6 +104,7 @@ impl TokenError {
                 Some("unsupported-grant-type"),
             ),
             Self::DeviceFlowDisabled => ("device_flow_disabled", StatusCode::OK, None),
+            Self::InvalidScope => ("invalid_scope", StatusCode::OK, None),
             Self::AuthorizationPending => ("authorization_pending", StatusCode::OK, None),
             Self::SlowDown { .. } => ("slow_down", StatusCode::OK, None),
             Self::ExpiredToken => ("expired_token", StatusCode::OK, None),
@@ -222,7 +222,7 @@ async fn grant(
 ) -> Result<TokenAnswer, TokenError> {
     let body = body.map_err(|r| ParamsError::from_rejection(&r))?;
     let params = Params::parse(query, headers, &body)?;
-    if params.get("grant_type") == Some(DEVICE_CODE_GRANT) {
+    if params.get("grant_type") == Some(crate::device::GRANT_TYPE) {
         // A device is a public client: it presents its client id only.
         return super::device::poll(provider, headers, &params).await;
     }

@@ -8,12 +8,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use refreshd_core::{Dialect, Scopes};
+use refreshd_core::Dialect;
 use refreshd_store::App;
 use serde::Serialize;
 
 use super::error::GoogleError;
-use crate::device::{self, Polled};
+use crate::device::{self, Polled, StartError};
 use crate::issue::TokenAnswer;
 use crate::params::{Params, ParamsError};
 use crate::{Provider, client_auth};
@@ -69,10 +69,13 @@ pub async fn device_code(
     let scope = params
         .get("scope")
         .ok_or(GoogleError::MissingParameter("scope"))?;
-    if !app.device_flow {
-        return Err(GoogleError::DeviceFlowDisabled);
-    }
-    let started = device::start(&provider, &app, Scopes::parse(scope), EXPIRES_IN_SECS).await?;
+    let started = device::start(&provider, &app, scope, EXPIRES_IN_SECS)
+        .await
+        .map_err(|e| match e {
+            StartError::Disabled => GoogleError::DeviceFlowDisabled,
+            StartError::InvalidScope => GoogleError::InvalidScope,
+            StartError::Store(e) => GoogleError::Unavailable(e),
+        })?;
     let answer = DeviceCodeAnswer {
         device_code: started.device_code,
         user_code: started.user_code.display(),
@@ -93,9 +96,6 @@ pub(super) async fn poll(
     app: &App,
     params: &Params,
 ) -> Result<TokenAnswer, GoogleError> {
-    if !app.device_flow {
-        return Err(GoogleError::DeviceFlowDisabled);
-    }
     let device_code = params
         .get("device_code")
         .ok_or(GoogleError::MissingParameter("device_code"))?;
@@ -107,5 +107,6 @@ pub(super) async fn poll(
         Polled::Expired => Err(GoogleError::ExpiredDeviceCode),
         Polled::Denied => Err(GoogleError::AccessDenied),
         Polled::Unknown => Err(GoogleError::UnknownDeviceCode),
+        Polled::Disabled => Err(GoogleError::DeviceFlowDisabled),
     }
 }

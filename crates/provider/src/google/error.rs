@@ -37,6 +37,9 @@ pub enum GoogleError {
     /// The client has the device flow off (Google's answer to a wrong client type).
     #[error("Invalid client type.")]
     DeviceFlowDisabled,
+    /// Too many scopes, or one too long (device flow start).
+    #[error("Some requested scopes were invalid.")]
+    InvalidScope,
     /// The user has not decided yet (device-code grant).
     #[error("Precondition Required")]
     AuthorizationPending,
@@ -72,6 +75,7 @@ impl GoogleError {
             | Self::BadVerifier
             | Self::UnknownDeviceCode => ("invalid_grant", StatusCode::BAD_REQUEST),
             Self::RedirectUriMismatch => ("redirect_uri_mismatch", StatusCode::BAD_REQUEST),
+            Self::InvalidScope => ("invalid_scope", StatusCode::BAD_REQUEST),
             Self::RevokeUnknownToken | Self::TokenInfoUnknownToken => {
                 ("invalid_token", StatusCode::BAD_REQUEST)
             }

@@ -15,7 +15,7 @@ use super::error::GoogleError;
 use crate::Provider;
 use crate::client_auth::{self, Basic, Credentials, Refusal};
 use crate::code::{self, CodeMismatch, ExchangeError};
-use crate::github::token::DEVICE_CODE_GRANT;
+use crate::device::GRANT_TYPE as DEVICE_CODE_GRANT;
 use crate::issue::{Occasion, TokenAnswer, mint};
 use crate::oidc::{IdTokenClaims, SignError, Subject};
 use crate::params::{Params, ParamsError};

@@ -39,10 +39,6 @@ const PARAMETERS: &[&str] = &[
     "nonce",
 ];
 
-/// At most this many scopes of at most this many bytes each.
-const MAX_SCOPES: usize = 50;
-const MAX_SCOPE_LEN: usize = 200;
-
 /// Where each dialect's authorize endpoint is; its pages post back to the same path.
 pub const GITHUB_PATH: &str = "/login/oauth/authorize";
 pub const GOOGLE_PATH: &str = "/o/oauth2/v2/auth";
@@ -257,19 +253,8 @@ fn check_params(request: &Checked) -> Result<Ask, Refusal> {
             ));
         }
     }
-    let raw_scope = get("scope").unwrap_or("");
-    if raw_scope.len() > MAX_SCOPES * (MAX_SCOPE_LEN + 1) {
-        return Err(refusal("invalid_scope", "The scope parameter is too long."));
-    }
-    let scopes = Scopes::parse(raw_scope);
-    if scopes.as_slice().len() > MAX_SCOPES
-        || scopes.as_slice().iter().any(|s| s.len() > MAX_SCOPE_LEN)
-    {
-        return Err(refusal(
-            "invalid_scope",
-            "Too many scopes, or a scope too long.",
-        ));
-    }
+    let scopes = crate::scopes::requested(get("scope").unwrap_or(""))
+        .ok_or_else(|| refusal("invalid_scope", crate::scopes::TOO_MANY))?;
     let challenge = match (get("code_challenge"), get("code_challenge_method")) {
         (None, None) => None,
         (Some(challenge), method) => {

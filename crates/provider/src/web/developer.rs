@@ -265,7 +265,7 @@ fn device_flow(app: &App, path: &str, csrf: &str) -> Markup {
             @if app.device_flow {
                 p { "Enabled. " strong { "This app may authorize users via the device flow" }
                     ": a device shows a code that the user enters at " code { "/login/device" } "." }
-                p { "Disabling it makes new device authorizations fail with " code { "device_flow_disabled" } ". Authorizations already started run their course." }
+                p { "Disabling it makes device authorizations fail with " code { "device_flow_disabled" } ", those already started too." }
             } @else {
                 p { "Disabled. " strong { "This app cannot authorize users via the device flow" } "." }
                 p { "Enabling it lets a device without a browser (a CLI, a TV) ask for a code that the user enters at " code { "/login/device" } "." }

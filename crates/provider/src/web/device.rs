@@ -192,6 +192,8 @@ async fn look_up(
         Some(code) => store
             .pending_device_code(code.digest(), now)
             .await?
+            // An app whose device flow was switched off since: its device could never redeem.
+            .filter(|pending| pending.app.device_flow)
             .map(|pending| (code, pending)),
         None => None,
     };

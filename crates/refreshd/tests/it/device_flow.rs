@@ -234,6 +234,34 @@ async fn a_device_code_needs_a_known_github_client_with_the_device_flow_on() {
         )
     );
 
+    // Scopes are bounded as on the authorize page: 51 scopes, or one of 201 bytes; checked
+    // once the device flow is on.
+    t.provider
+        .store
+        .set_device_flow(&t.app.client_id, true, t.clock.now())
+        .await
+        .unwrap();
+    let many = (0..51)
+        .map(|i| format!("s{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for scope in [many, "x".repeat(201), "a ".repeat(6_000)] {
+        let (status, _, body) = post(
+            &t,
+            "/login/device/code",
+            "application/json",
+            &[("client_id", &client_id), ("scope", &scope)],
+        )
+        .await;
+        assert_eq!(status, 200);
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "invalid_scope", "{body}");
+        assert_eq!(
+            body["error_description"],
+            "Too many scopes, or a scope too long."
+        );
+    }
+
     for unknown in [
         vec![],
         vec![("client_id", "Iv1.0000000000000000")],

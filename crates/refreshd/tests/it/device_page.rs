@@ -189,6 +189,33 @@ async fn unknown_and_malformed_codes_get_an_error_on_the_page() {
     );
 }
 
+/// A code started before the app's device flow was switched off is no longer found: its
+/// device could never redeem it.
+#[tokio::test]
+async fn a_code_of_an_app_whose_device_flow_was_switched_off_is_not_valid() {
+    use refreshd_core::Clock;
+    let t = with_device_flow().await;
+    with_password(&t).await;
+    let (device_code, typed) = started(&t).await;
+    let mut v = Visitor::new(&t);
+    let approval = enter(&mut v, &typed).await;
+    assert_eq!(approval.status, StatusCode::OK, "{}", approval.body);
+    t.provider
+        .store
+        .set_device_flow(&t.app.client_id, false, t.clock.now())
+        .await
+        .unwrap();
+    let answer = decide(&mut v, &approval, &typed, "authorize").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert!(answer.body.contains("This code is not valid"));
+    let answer = enter(&mut v, &typed).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert_eq!(
+        poll(&t, &device_code).await["error"],
+        "device_flow_disabled"
+    );
+}
+
 #[tokio::test]
 async fn forged_forms_are_refused_and_decide_nothing() {
     let t = with_device_flow().await;

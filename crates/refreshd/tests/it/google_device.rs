@@ -201,6 +201,21 @@ async fn unknown_clients_missing_parameters_and_a_disabled_device_flow_get_googl
     let unknown = poll(&t, &app, &secret, &"0".repeat(40)).await;
     assert_error(&unknown, 400, "invalid_grant", "Bad Request");
 
+    // Scopes are bounded as on the authorize page: 51 scopes, or one of 201 bytes.
+    let many = (0..51)
+        .map(|i| format!("s{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for scope in [many, "x".repeat(201)] {
+        let answer = post(&t, "/device/code", &[("client_id", id), ("scope", &scope)]).await;
+        assert_error(
+            &answer,
+            400,
+            "invalid_scope",
+            "Some requested scopes were invalid.",
+        );
+    }
+
     // The device flow switched off: starting and polling are refused as a wrong client type.
     set_device_flow(&t, &app, false).await;
     let off = post(&t, "/device/code", &[("client_id", id), ("scope", "email")]).await;
