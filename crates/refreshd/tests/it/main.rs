@@ -19,6 +19,7 @@ mod google_device;
 mod google_dialect;
 mod metrics;
 mod oidc;
+mod oidc_browser;
 mod openapi;
 mod pages;
 mod postgres;

@@ -24,6 +24,9 @@ pub fn refreshd() -> Command {
 pub const TEST_MASTER_KEY: &str =
     "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 
+/// A setting's value that stands for the server's own URL (known once its port is).
+const SELF: &str = "<the server's own URL>";
+
 /// A `refreshd serve` process with its own database; stopped (SIGTERM) when dropped.
 pub struct Server {
     pub dir: tempfile::TempDir,
@@ -47,6 +50,14 @@ impl Server {
         Self::start_in(tempfile::tempdir().unwrap(), database.to_owned(), env).await
     }
 
+    /// A server on a scratch database of its own whose `oidc_issuer` is its own URL, as an
+    /// OpenID client that discovers it requires.
+    pub async fn start_as_issuer() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database = refreshd_store::testing::scratch_database(dir.path()).await;
+        Self::start_in(dir, database, &[("REFRESHD_OIDC_ISSUER", SELF)]).await
+    }
+
     async fn start_in(dir: tempfile::TempDir, database: String, env: &[(&str, &str)]) -> Self {
         let mut server = Self {
             dir,
@@ -60,6 +71,9 @@ impl Server {
         };
         let port = free_port();
         server.url = format!("http://127.0.0.1:{port}");
+        for (_, value) in server.env.iter_mut().filter(|(_, v)| v == SELF) {
+            value.clone_from(&server.url);
+        }
         let log = std::fs::File::create(server.dir.path().join("stderr.log")).unwrap();
         let child = server
             .command(&["serve", "--listen", &format!("127.0.0.1:{port}")])
