@@ -9,21 +9,22 @@ use serde::{Deserialize, Serialize};
 use crate::Provider;
 
 /// The body of a successful token response, in both dialects. Fields are in alphabetical
-/// order, as GitHub sends them. It carries tokens in clear, so it has no `Debug`.
+/// order, as GitHub sends them, except Google's `id_token`, last as Google sends it. It
+/// carries tokens in clear, so it has no `Debug`.
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenAnswer {
     pub access_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<i64>,
-    /// Google's dialect, a grant with `openid`: the RS256-signed id_token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token_expires_in: Option<i64>,
     pub scope: String,
     pub token_type: String,
+    /// Google's dialect, a grant with `openid`: the RS256-signed id_token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl TokenAnswer {

@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::header::CACHE_CONTROL;
+use axum::http::{HeaderMap, HeaderName};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -34,10 +35,15 @@ pub struct OpenIdConfiguration {
 }
 
 #[utoipa::path(get, path = "/.well-known/openid-configuration", operation_id = "openidConfiguration", tag = "Google OAuth",
-    responses((status = 200, description = "The discovery document", body = crate::api_doc::OpenIdConfiguration)))]
-pub async fn openid_configuration(State(provider): State<Provider>) -> Json<OpenIdConfiguration> {
+    responses((status = 200, description = "The discovery document", body = crate::api_doc::OpenIdConfiguration,
+        headers(("Cache-Control" = String, description = "`public, max-age=3600`")))))]
+pub async fn openid_configuration(
+    State(provider): State<Provider>,
+) -> ([(HeaderName, &'static str); 1], Json<OpenIdConfiguration>) {
     let at = |path: &str| format!("{}{path}", provider.public_url);
-    Json(OpenIdConfiguration {
+    // Google lets the document be cached for an hour.
+    let cache = [(CACHE_CONTROL, "public, max-age=3600")];
+    let document = Json(OpenIdConfiguration {
         issuer: provider.oidc.issuer.clone(),
         authorization_endpoint: at(crate::web::authorize::GOOGLE_PATH),
         device_authorization_endpoint: at("/device/code"),
@@ -78,7 +84,8 @@ pub async fn openid_configuration(State(provider): State<Provider>) -> Json<Open
             "refresh_token",
             "urn:ietf:params:oauth:grant-type:device_code",
         ],
-    })
+    });
+    (cache, document)
 }
 
 /// `GET /v1/userinfo`, where the discovery document points (Google's

@@ -291,7 +291,8 @@ fn check_params(request: &Checked) -> Result<Ask, Refusal> {
         return Err(refusal("invalid_request", "Invalid prompt."));
     }
     let nonce = match get("nonce") {
-        Some(nonce) if request.dialect == Dialect::Google => Some(nonce),
+        // An empty nonce is none: it would bind nothing.
+        Some(nonce) if request.dialect == Dialect::Google && !nonce.is_empty() => Some(nonce),
         _ => None,
     };
     if nonce.is_some_and(|n| n.len() > crate::MAX_NONCE_LEN) {

@@ -155,6 +155,11 @@ async fn discovery(t: &crate::common::TestApp) -> (String, Value) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=3600",
+        "Google lets the document be cached for an hour"
+    );
     let text = response.text().await.unwrap();
     let json = serde_json::from_str(&text).unwrap();
     (text, json)

@@ -878,12 +878,14 @@ async fn the_authorize_requests_nonce_comes_back_in_the_id_token() {
     let answer = google_exchange(&t, &app, &secret, &code).await;
     assert_eq!(id_token_claims(&answer)["nonce"], "second", "{answer}");
 
-    // Without a nonce: no claim.
-    let code = v.get(&base).await.callback_params()["code"].clone();
-    let answer = google_exchange(&t, &app, &secret, &code).await;
-    let claims = id_token_claims(&answer);
-    assert!(claims.get("nonce").is_none(), "{claims}");
-    assert_eq!(claims["aud"], app.client_id.as_str());
+    // Without a nonce, or with an empty one: no claim.
+    for without in [base.clone(), format!("{base}&nonce=")] {
+        let code = v.get(&without).await.callback_params()["code"].clone();
+        let answer = google_exchange(&t, &app, &secret, &code).await;
+        let claims = id_token_claims(&answer);
+        assert!(claims.get("nonce").is_none(), "{without}: {claims}");
+        assert_eq!(claims["aud"], app.client_id.as_str());
+    }
 
     // Too long: refused back to the app, with no code.
     let long = "n".repeat(refreshd_provider::MAX_NONCE_LEN + 1);
