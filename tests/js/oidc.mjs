@@ -48,11 +48,13 @@ assert.equal(again.getPayload().nonce, undefined);
 const [header, body, signature] = tokens.id_token.split(".");
 const forged = { ...JSON.parse(Buffer.from(body, "base64url")), sub: `${payload.sub}0` };
 const tampered = [header, Buffer.from(JSON.stringify(forged)).toString("base64url"), signature].join(".");
+assert.notEqual(tampered, tokens.id_token);
 await assert.rejects(client.verifyIdToken({ idToken: tampered, audience: clientId }), /Invalid token signature/);
 
 // A signature from a key refreshd does not publish (kid unknown).
 const unknownKid = { ...JSON.parse(Buffer.from(header, "base64url")), kid: "not-a-published-kid" };
 const foreign = [Buffer.from(JSON.stringify(unknownKid)).toString("base64url"), body, signature].join(".");
+assert.notEqual(foreign, tokens.id_token);
 await assert.rejects(client.verifyIdToken({ idToken: foreign, audience: clientId }), /No pem found for envelope/);
 
 // For another audience.
@@ -61,10 +63,38 @@ await assert.rejects(
   /Wrong recipient/,
 );
 
-// Expired: minted an hour and more ago (refreshd's clock set back), when given.
-const expired = process.env.EXPIRED_ID_TOKEN;
-if (expired) {
-  await assert.rejects(client.verifyIdToken({ idToken: expired, audience: clientId }), /Token used too late/);
+// Expired: the server runs on the real clock, so the verifier's clock is moved past exp.
+// The library reads the time as `new Date()` (and Date.now()), so the global Date is swapped
+// for one running `offsetSecs` ahead, for this one call, and restored after it.
+const RealDate = Date;
+async function verifiedAt(offsetSecs, idToken) {
+  class ShiftedDate extends RealDate {
+    constructor(...args) {
+      if (args.length === 0) super(RealDate.now() + offsetSecs * 1000);
+      else super(...args);
+    }
+    static now() {
+      return RealDate.now() + offsetSecs * 1000;
+    }
+  }
+  // A fresh client: no key set cached at another time.
+  const verifier = new OAuth2Client({
+    clientId,
+    endpoints: { oauth2FederatedSignonPemCertsUrl: `${base}/oauth2/v1/certs` },
+  });
+  globalThis.Date = ShiftedDate;
+  try {
+    return await verifier.verifyIdToken({ idToken, audience: clientId });
+  } finally {
+    globalThis.Date = RealDate;
+  }
 }
+// Within the hour (and the library's 300 s skew) it verifies; two hours on it is too late.
+assert.equal((await verifiedAt(50 * 60, tokens.id_token)).getPayload().sub, payload.sub);
+await assert.rejects(verifiedAt(2 * 3600, tokens.id_token), /Token used too late/);
+assert.equal(globalThis.Date, RealDate, "the real clock is back");
+// The same token at the true time still verifies.
+assert.equal((await verifiedAt(0, tokens.id_token)).getPayload().sub, payload.sub);
+await client.verifyIdToken({ idToken: tokens.id_token, audience: clientId });
 
 console.log("oidc: all checks passed");

@@ -3,9 +3,12 @@ at refreshd's PEM certificates (/oauth2/v1/certs). Run by crates/refreshd/tests/
 against a server on the real clock; prints a marker when every check passed."""
 
 import base64
+import datetime
 import json
 import os
+from unittest import mock
 
+import google.auth._helpers
 import requests
 from google.auth import exceptions
 from google.auth.transport.requests import Request
@@ -62,7 +65,25 @@ header, body, signature = token.split(".")
 payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
 payload["sub"] = payload["sub"] + "0"
 tampered = ".".join([header, b64(json.dumps(payload).encode()), signature])
+assert tampered != token
 refused(tampered, expect="signature")
 refused(token, audience="someone-else.apps.googleusercontent.com", expect="audience")
+
+# Expired: the server runs on the real clock, so the verifier's clock is moved past exp.
+# google.auth.jwt reads the time through google.auth._helpers.utcnow, patched for one call.
+real_utcnow = google.auth._helpers.utcnow
+
+
+def at(offset_secs):
+    shifted = real_utcnow() + datetime.timedelta(seconds=offset_secs)
+    return mock.patch("google.auth._helpers.utcnow", return_value=shifted)
+
+
+with at(50 * 60):
+    assert verify(token)["sub"] == claims["sub"]  # within the hour, no skew allowed
+with at(2 * 3600):
+    refused(token, expect="Token expired")
+assert google.auth._helpers.utcnow is real_utcnow
+assert verify(token)["sub"] == claims["sub"]  # the same token, at the true time
 
 print("verify_id_token: all checks passed")

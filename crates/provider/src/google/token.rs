@@ -17,7 +17,7 @@ use crate::client_auth::{self, Basic, Credentials, Refusal};
 use crate::code::{self, CodeMismatch, ExchangeError};
 use crate::device::GRANT_TYPE as DEVICE_CODE_GRANT;
 use crate::issue::{Occasion, TokenAnswer, mint};
-use crate::oidc::{IdTokenClaims, SignError, Subject};
+use crate::oidc::{IdTokenClaims, SignError, Signer, Subject};
 use crate::params::{Params, ParamsError};
 
 /// Google's token endpoint: `authorization_code`, `refresh_token` and device-code grants;
@@ -108,6 +108,9 @@ async fn exchange_code(
         .get("redirect_uri")
         .ok_or(GoogleError::MissingParameter("redirect_uri"))?;
     let verifier = params.get("code_verifier");
+    // The signing key is opened before the code is spent: a key that cannot sign answers 503
+    // with the code still good, never a spent code and no tokens.
+    let signer = signer(provider).await?;
     let exchanged = code::exchange(provider, app, code, Some(redirect_uri), verifier)
         .await
         .map_err(|e| match e {
@@ -118,17 +121,31 @@ async fn exchange_code(
         })?;
     let mut answer = exchanged.answer;
     answer.scope = refreshd_core::Scopes::parse(&answer.scope).to_spaced();
-    add_id_token(provider, app, &mut answer, exchanged.nonce).await?;
+    add_id_token(provider, app, &mut answer, exchanged.nonce, signer).await?;
     Ok(answer)
 }
 
+/// The key that signs id_tokens now, opened; `None` for a provider without a master key
+/// (tools that serve `/token` for load, not sign-in), whose `openid` grants get an error.
+async fn signer(provider: &Provider) -> Result<Option<Signer>, GoogleError> {
+    let Some(sealer) = provider.oidc.sealer.as_ref() else {
+        return Ok(None);
+    };
+    // Read per request, not kept: a rotation by another instance or the CLI signs at once.
+    let keys = provider.store.signing_keys().await?;
+    let key = crate::oidc::current_key(&keys, provider.clock.now()).ok_or(SignError::NoKey)?;
+    Ok(Some(Signer::open(key, sealer)?))
+}
+
 /// With `openid` among the grant's scopes, Google adds an id_token to the answer of a code
-/// exchange and of a refresh (the refresh's without `nonce`).
+/// exchange and of a refresh (the refresh's without `nonce`), signed by `signer` when one was
+/// opened beforehand, else by the key that signs now.
 async fn add_id_token(
     provider: &Provider,
     app: &App,
     answer: &mut TokenAnswer,
     nonce: Option<String>,
+    signer: Option<Signer>,
 ) -> Result<(), GoogleError> {
     let scopes = refreshd_core::Scopes::parse(&answer.scope);
     if !scopes.as_slice().iter().any(|s| s == "openid") {
@@ -144,9 +161,10 @@ async fn add_id_token(
     else {
         return Err(GoogleError::ExpiredOrRevoked);
     };
-    let sealer = provider.oidc.sealer.as_ref().ok_or(SignError::NoKey)?;
-    let keys = provider.store.signing_keys().await?;
-    let key = crate::oidc::current_key(&keys, now).ok_or(SignError::NoKey)?;
+    let signer = match signer {
+        Some(signer) => signer,
+        None => self::signer(provider).await?.ok_or(SignError::NoKey)?,
+    };
     let claims = IdTokenClaims::new(
         Subject {
             issuer: &provider.oidc.issuer,
@@ -159,7 +177,7 @@ async fn add_id_token(
         },
         now,
     );
-    answer.id_token = Some(crate::oidc::id_token::sign(&claims, key, sealer)?);
+    answer.id_token = Some(signer.sign(&claims)?);
     Ok(())
 }
 
@@ -194,6 +212,7 @@ async fn refresh(
     count("extended");
     let mut answer = minted.answer;
     answer.scope = grant.scopes.to_spaced();
-    add_id_token(provider, app, &mut answer, None).await?;
+    // No code is spent here: a refresh that cannot sign may simply be retried.
+    add_id_token(provider, app, &mut answer, None, None).await?;
     Ok(answer)
 }

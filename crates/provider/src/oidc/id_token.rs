@@ -125,35 +125,62 @@ struct Header<'a> {
     typ: &'static str,
 }
 
+/// The key that signs now, opened (unsealed and read by ring). Made ready before a code is
+/// redeemed, so that nothing about the key can fail once the code is spent: what is left,
+/// ring's signature, fails only if the system's random source does.
+pub struct Signer {
+    kid: String,
+    pair: ring::rsa::KeyPair,
+}
+
+impl Signer {
+    pub fn open(key: &SigningKey, sealer: &KeySealer) -> Result<Self, SignError> {
+        let pkcs8 = sealer
+            .unseal(&key.kid, &key.sealed_private_key)
+            .ok_or_else(|| SignError::Unseal(key.kid.clone()))?;
+        let pair =
+            ring::rsa::KeyPair::from_pkcs8(&pkcs8).map_err(|_| SignError::Sign(key.kid.clone()))?;
+        Ok(Self {
+            kid: key.kid.clone(),
+            pair,
+        })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The compact JWS of `claims`, signed RS256: header `{"alg","kid","typ"}`.
+    pub fn sign(&self, claims: &IdTokenClaims) -> Result<String, SignError> {
+        let header = Header {
+            alg: "RS256",
+            kid: &self.kid,
+            typ: "JWT",
+        };
+        let signing_input = format!("{}.{}", encoded(&header), encoded(claims));
+        let mut signature = vec![0; self.pair.public().modulus_len()];
+        self.pair
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                signing_input.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| SignError::Sign(self.kid.clone()))?;
+        Ok(format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature)
+        ))
+    }
+}
+
 /// The compact JWS of `claims`, signed RS256 with `key`: header `{"alg","kid","typ"}`.
 pub fn sign(
     claims: &IdTokenClaims,
     key: &SigningKey,
     sealer: &KeySealer,
 ) -> Result<String, SignError> {
-    let pkcs8 = sealer
-        .unseal(&key.kid, &key.sealed_private_key)
-        .ok_or_else(|| SignError::Unseal(key.kid.clone()))?;
-    let pair =
-        ring::rsa::KeyPair::from_pkcs8(&pkcs8).map_err(|_| SignError::Sign(key.kid.clone()))?;
-    let header = Header {
-        alg: "RS256",
-        kid: &key.kid,
-        typ: "JWT",
-    };
-    let signing_input = format!("{}.{}", encoded(&header), encoded(claims));
-    let mut signature = vec![0; pair.public().modulus_len()];
-    pair.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        signing_input.as_bytes(),
-        &mut signature,
-    )
-    .map_err(|_| SignError::Sign(key.kid.clone()))?;
-    Ok(format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(signature)
-    ))
+    Signer::open(key, sealer)?.sign(claims)
 }
 
 /// base64url of the JSON of a plain struct (whose serialization cannot fail).

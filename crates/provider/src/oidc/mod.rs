@@ -3,7 +3,7 @@
 pub mod id_token;
 pub mod keys;
 
-pub use id_token::{IdTokenClaims, SignError, Subject, at_hash, current_key};
+pub use id_token::{IdTokenClaims, SignError, Signer, Subject, at_hash, current_key};
 pub use keys::{
     KeyError, drop_retired_keys, ensure_signing_key, generate_signing_key, rotate_signing_key,
 };

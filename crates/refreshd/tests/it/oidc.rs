@@ -293,14 +293,15 @@ async fn verified(t: &crate::common::TestApp, id_token: &str) -> (Value, Value) 
             &signature,
         )
         .expect("the signature verifies against the published key");
-    // A tampered payload does not.
+    // A tampered payload does not: another subject (the original with a digit more).
     let mut tampered = claims.clone();
-    tampered["sub"] = Value::String("1".into());
+    tampered["sub"] = Value::String(format!("{}0", claims["sub"].as_str().unwrap()));
     let forged = format!(
         "{}.{}",
         parts[0],
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tampered).unwrap())
     );
+    assert_ne!(forged, signed, "the tamper changes the signed input");
     assert!(
         public
             .verify(
@@ -809,4 +810,220 @@ async fn signing_keys_rotate_and_list_from_the_command_line() {
     )
     .unwrap();
     assert_eq!(header["kid"], now["kid"]);
+}
+
+/// Runs `tests/py/{script}` with `env`; it must print `{name}: all checks passed`.
+async fn run_python(script: &str, env: &[(&str, &str)], context: impl FnOnce() -> String) {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/py")
+        .join(script);
+    let output = tokio::process::Command::new("python3")
+        .arg(path)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .expect("running python3 (google-auth: pip install -r tests/py/requirements.txt)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let marker = format!("{}: all checks passed", script.trim_end_matches(".py"));
+    assert!(
+        output.status.success() && stdout.contains(&marker),
+        "{script} failed:\n{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        context()
+    );
+}
+
+/// A code for `openid` by `app` (its JSON) for octocat, minted by `code issue` on `server`.
+fn openid_code(server: &crate::common::process::Server, app: &Value) -> String {
+    let code = server.cli(&[
+        "code",
+        "issue",
+        "--client-id",
+        app["client_id"].as_str().unwrap(),
+        "--login",
+        "octocat",
+        "--scope",
+        "openid",
+        "--redirect-uri",
+        SIGN_IN_REDIRECT,
+        "--json",
+    ]);
+    code["code"].as_str().unwrap().to_owned()
+}
+
+/// `code` exchanged at `url` by `app` (its JSON): the answer's id_token.
+async fn exchanged_id_token(url: &str, app: &Value, code: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{url}/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", SIGN_IN_REDIRECT),
+            ("client_id", app["client_id"].as_str().unwrap()),
+            ("client_secret", app["client_secret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    answer["id_token"].as_str().unwrap().to_owned()
+}
+
+fn kid_of(id_token: &str) -> String {
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(id_token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+/// The kids `url` publishes at `/oauth2/v1/certs`.
+async fn served_kids(url: &str) -> BTreeSet<String> {
+    let pems: Value = reqwest::get(format!("{url}/oauth2/v1/certs"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    pems.as_object().unwrap().keys().cloned().collect()
+}
+
+/// On a `refreshd serve` process on the real clock: an id_token, then `signing-key rotate
+/// --now` (the CLI, another process), then a second id_token under the new kid; Node's
+/// google-auth-library and Python's google-auth, each fetching the certs after the rotation,
+/// verify both.
+#[tokio::test]
+async fn google_libraries_verify_id_tokens_signed_before_and_after_a_rotation() {
+    let (server, app, code) = sign_in_server().await;
+    let second_code = openid_code(&server, &app);
+    let before = exchanged_id_token(&server.url, &app, &code).await;
+    let rotated = server.cli(&["signing-key", "rotate", "--now", "--json"]);
+    let after = exchanged_id_token(&server.url, &app, &second_code).await;
+    assert_eq!(kid_of(&after), rotated["kid"].as_str().unwrap());
+    assert_ne!(kid_of(&before), kid_of(&after));
+    assert_eq!(
+        served_kids(&server.url).await,
+        BTreeSet::from([kid_of(&before), kid_of(&after)])
+    );
+
+    let env = [
+        ("REFRESHD_URL", server.url.as_str()),
+        ("CLIENT_ID", app["client_id"].as_str().unwrap()),
+        ("ID_TOKEN_BEFORE", before.as_str()),
+        ("ID_TOKEN_AFTER", after.as_str()),
+    ];
+    crate::common::run_js("oidc_rotation.mjs", "google-auth-library", &env, || {
+        server.logs()
+    })
+    .await;
+    run_python("verify_rotation.py", &env, || server.logs()).await;
+}
+
+/// Two `refreshd serve` processes on one database (SQLite file or PostgreSQL): they publish
+/// one key set; after `signing-key rotate` from the command line both publish the new key at
+/// once, and with `--now` both sign with it at once. Neither keeps keys in memory: each reads
+/// them from the store per request.
+#[tokio::test]
+async fn two_instances_on_one_database_publish_and_sign_with_the_rotated_key() {
+    let first = crate::common::process::Server::start(&[]).await;
+    let second = crate::common::process::Server::start_on(&first.database, &[]).await;
+    let app = first.cli(&[
+        "app",
+        "create",
+        "--name",
+        "Shared",
+        "--dialect",
+        "google",
+        "--redirect-uri",
+        SIGN_IN_REDIRECT,
+        "--json",
+    ]);
+    first.create_octocat();
+    let logs = || format!("{}\n{}", first.logs(), second.logs());
+    let original = served_kids(&first.url).await;
+    assert_eq!(original.len(), 1);
+    assert_eq!(served_kids(&second.url).await, original, "{}", logs());
+
+    // Published ahead of signing: both publish it, neither signs with it yet.
+    let pending = first.cli(&["signing-key", "rotate", "--json"]);
+    let pending_kid = pending["kid"].as_str().unwrap().to_owned();
+    let mut with_pending = original.clone();
+    with_pending.insert(pending_kid.clone());
+    for server in [&first, &second] {
+        assert_eq!(served_kids(&server.url).await, with_pending, "{}", logs());
+        let id_token = exchanged_id_token(&server.url, &app, &openid_code(&first, &app)).await;
+        assert!(original.contains(&kid_of(&id_token)), "{}", logs());
+    }
+
+    // Signing at once (it overtakes the pending key, which never signed).
+    let now = second.cli(&["signing-key", "rotate", "--now", "--json"]);
+    let new_kid = now["kid"].as_str().unwrap().to_owned();
+    let mut with_new = original.clone();
+    with_new.insert(new_kid.clone());
+    for server in [&first, &second] {
+        assert_eq!(served_kids(&server.url).await, with_new, "{}", logs());
+        let id_token = exchanged_id_token(&server.url, &app, &openid_code(&first, &app)).await;
+        assert_eq!(kid_of(&id_token), new_kid, "{}", logs());
+    }
+}
+
+/// Signing is made ready before the code is redeemed: when the key that signs now cannot be
+/// opened, a code exchange answers 503 and the code stays good; once a key that opens signs,
+/// the same code is exchanged, its id_token under that key.
+#[tokio::test]
+async fn a_code_exchange_that_cannot_sign_leaves_the_code_unspent() {
+    let t = spawn().await;
+    let (app, secret) =
+        crate::common::create_app(&t.provider, refreshd_core::AppKind::GoogleClient, true).await;
+    let store = t.provider.store.as_ref();
+    let now = t.clock.now();
+    let foreign =
+        refreshd_provider::oidc::generate_signing_key(&KeySealer::new(&[9; 32]), 2, now, now)
+            .unwrap();
+    assert!(store.add_signing_key(&foreign).await.unwrap());
+
+    let redirect = "http://localhost:9999/callback";
+    let code = refreshd_provider::issue_code(
+        &t.provider,
+        &app,
+        &t.user,
+        &refreshd_core::Scopes::parse("openid"),
+        Some(redirect.into()),
+        None,
+        true,
+    )
+    .await
+    .unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect),
+        ("client_id", app.client_id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let refused = t
+        .http
+        .post(t.at("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+
+    let good = refreshd_provider::oidc::generate_signing_key(
+        &KeySealer::new(&hex_key(TEST_MASTER_KEY)),
+        3,
+        now,
+        now,
+    )
+    .unwrap();
+    assert!(store.add_signing_key(&good).await.unwrap());
+    let answer = google_token(&t, &form).await;
+    let (header, _) = verified(&t, answer["id_token"].as_str().unwrap()).await;
+    assert_eq!(header["kid"], good.kid.as_str());
 }
