@@ -61,7 +61,13 @@ pub async fn token(
     let app = client(&provider, &headers, &params).await?;
     let answer = match grant_type {
         "authorization_code" => exchange_code(&provider, &app, &params).await?,
-        DEVICE_CODE_GRANT => super::device::poll(&provider, &app, &params).await?,
+        DEVICE_CODE_GRANT => {
+            // As for a code: the key is opened before the device code is spent.
+            let signer = signer(&provider).await?;
+            let mut answer = super::device::poll(&provider, &app, &params).await?;
+            add_id_token(&provider, &app, &mut answer, None, signer).await?;
+            answer
+        }
         _ => refresh(&provider, &app, &params).await?,
     };
     let mut response = Json(answer).into_response();
@@ -138,8 +144,8 @@ async fn signer(provider: &Provider) -> Result<Option<Signer>, GoogleError> {
 }
 
 /// With `openid` among the grant's scopes, Google adds an id_token to the answer of a code
-/// exchange and of a refresh (the refresh's without `nonce`), signed by `signer` when one was
-/// opened beforehand, else by the key that signs now.
+/// exchange, an approved device code and a refresh (all but the code's without `nonce`),
+/// signed by `signer` when one was opened beforehand, else by the key that signs now.
 async fn add_id_token(
     provider: &Provider,
     app: &App,

@@ -329,6 +329,23 @@ async fn approved_through_the_store_denied_and_expired_codes() {
     let (status, token) = poll(&t, &app, &secret, field(&approved, "device_code")).await;
     assert_eq!(status, 200, "{token}");
     assert_eq!(token["scope"], "email");
+    assert!(token.get("id_token").is_none(), "no openid, no id_token");
+
+    // With openid, the device gets an id_token, as from a code, but without a nonce.
+    let signed_in = start(&t, &app, "openid email").await;
+    assert!(decide(field(&signed_in, "user_code").to_owned(), true).await);
+    let (status, token) = poll(&t, &app, &secret, field(&signed_in, "device_code")).await;
+    assert_eq!(status, 200, "{token}");
+    let (header, claims) = crate::oidc::verified(&t, field(&token, "id_token")).await;
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(claims["aud"], app.client_id.as_str());
+    assert_eq!(claims["azp"], app.client_id.as_str());
+    assert_eq!(claims["sub"], t.user.id.to_string());
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+    assert!(claims.get("nonce").is_none(), "{claims}");
 
     let denied = start(&t, &app, "email").await;
     assert!(decide(field(&denied, "user_code").to_owned(), false).await);

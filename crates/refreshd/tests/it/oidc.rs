@@ -265,7 +265,7 @@ async fn the_issuer_is_configurable() {
 }
 
 /// An id_token's header and claims, its signature checked against `/oauth2/v3/certs`.
-async fn verified(t: &crate::common::TestApp, id_token: &str) -> (Value, Value) {
+pub(crate) async fn verified(t: &crate::common::TestApp, id_token: &str) -> (Value, Value) {
     let parts: Vec<&str> = id_token.split('.').collect();
     assert_eq!(parts.len(), 3, "{id_token}");
     let json = |part: &str| -> Value {
