@@ -123,8 +123,8 @@ pub enum KeyCommand {
 #[derive(Debug, Subcommand)]
 pub enum SigningKeyCommand {
     /// Add a new signing key, published at once; it signs once verifiers' cached key sets
-    /// hold it (after the certs' max-age), the previous key stays published until the
-    /// id_tokens it signed have expired.
+    /// hold it (after the certs' max-age and 5 minutes of clock skew), the previous key
+    /// stays published until the id_tokens it signed have expired.
     Rotate {
         /// Sign with the new key at once (tests; a compromised key): verifiers holding a
         /// cached key set reject its id_tokens until they fetch the keys again.

@@ -134,10 +134,9 @@ pub async fn ensure_signing_key(
     Ok(keys)
 }
 
-/// `refreshd signing-key rotate`: adds the next generation, published at once. It signs from
-/// `now` plus the certs' max-age, so every verifier's cached key set holds it before it signs,
-/// or from `now` when `immediately` (tests, a compromised key). Then drops the keys no longer
-/// published. Refuses when a kept key does not open under `sealer` (the new key would be
+/// `refreshd signing-key rotate`: adds the next generation, published at once. It signs once
+/// every verifier's cached key set holds it (`rules::signing_keys::signs_from`), or from `now`
+/// when `immediately` (tests, a compromised key). Then drops the keys no longer published. Refuses when a kept key does not open under `sealer` (the new key would be
 /// sealed under a master key the others do not share).
 pub async fn rotate_signing_key(
     store: &dyn Store,
@@ -154,11 +153,12 @@ pub async fn rotate_signing_key(
         }
     }
     let generation = keys.iter().map(|k| k.generation).max().unwrap_or(0) + 1;
-    let signs_from = if immediately {
-        now
-    } else {
-        Timestamp(now.secs() + crate::google::certs::CERTS_MAX_AGE_SECS)
-    };
+    let signs_from = refreshd_store::rules::signing_keys::signs_from(
+        &keys,
+        now,
+        crate::google::certs::CERTS_MAX_AGE_SECS,
+        immediately,
+    );
     let generating = sealer.clone();
     let key = tokio::task::spawn_blocking(move || {
         generate_signing_key(&generating, generation, now, signs_from)

@@ -679,18 +679,22 @@ async fn a_rotation_keeps_id_tokens_signed_before_it_verifiable() {
         .unwrap();
     assert_eq!(store.signing_keys().await.unwrap().len(), 1);
 
-    // Without --now: published at once, signing only after the certs' max-age.
+    // Without --now: published at once, signing only after the certs' max-age and the
+    // verifiers' clock skew.
     let pending = refreshd_provider::oidc::rotate_signing_key(store, &sealer, t.clock.now(), false)
         .await
         .unwrap();
-    assert_eq!(pending.signs_from.secs(), t.clock.now().secs() + 3600);
+    assert_eq!(pending.signs_from.secs(), t.clock.now().secs() + 3600 + 300);
     assert_eq!(
         published_kids(&t).await,
         BTreeSet::from([new.kid.clone(), pending.kid.clone()])
     );
     let (header, _) = verified(&t, &fresh_id_token(&t, &app, &secret).await).await;
     assert_eq!(header["kid"], new.kid.as_str());
-    t.clock.advance(3600);
+    t.clock.advance(3600 + 300 - 1);
+    let (header, _) = verified(&t, &fresh_id_token(&t, &app, &secret).await).await;
+    assert_eq!(header["kid"], new.kid.as_str());
+    t.clock.advance(1);
     let (header, _) = verified(&t, &fresh_id_token(&t, &app, &secret).await).await;
     assert_eq!(header["kid"], pending.kid.as_str());
 
@@ -728,7 +732,7 @@ async fn signing_keys_rotate_and_list_from_the_command_line() {
     );
     assert_eq!(
         pending["signs_from"].as_i64().unwrap() - pending["created_at"].as_i64().unwrap(),
-        3600
+        3600 + 300
     );
     let now = server.cli(&["signing-key", "rotate", "--now", "--json"]);
     assert_eq!(now["generation"], 3);

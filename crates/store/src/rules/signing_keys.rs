@@ -89,6 +89,23 @@ pub fn current_key(keys: &[SigningKey], now: Timestamp) -> Option<&SigningKey> {
         .max_by_key(|k| k.generation)
 }
 
+/// When a key added to `keys` at `now` starts signing: after verifiers' cached key sets
+/// (`max_age_secs`, plus clock skew between the host that rotates and the servers) have
+/// expired, so every verifier holds it before it signs; at once when `immediately`, or when
+/// no key signs yet (nothing would sign meanwhile).
+pub fn signs_from(
+    keys: &[SigningKey],
+    now: Timestamp,
+    max_age_secs: i64,
+    immediately: bool,
+) -> Timestamp {
+    if immediately || current_key(keys, now).is_none() {
+        now
+    } else {
+        now.plus_secs(max_age_secs + VERIFIER_SKEW_SECS)
+    }
+}
+
 /// The keys to publish at `now`, in the order given.
 pub fn published_keys(keys: &[SigningKey], now: Timestamp, token_secs: i64) -> Vec<&SigningKey> {
     keys.iter()
@@ -136,6 +153,20 @@ mod tests {
     }
 
     use KeyState::*;
+
+    #[test]
+    fn a_new_key_signs_once_cached_key_sets_have_expired_or_at_once_when_none_signs() {
+        let now = Timestamp(10 * HOUR);
+        let signing = [key(1, 0)];
+        assert_eq!(
+            signs_from(&signing, now, HOUR, false),
+            Timestamp(11 * HOUR + VERIFIER_SKEW_SECS)
+        );
+        assert_eq!(signs_from(&signing, now, HOUR, true), now);
+        assert_eq!(signs_from(&[], now, HOUR, false), now, "no key yet");
+        let pending_only = [key(1, 12 * HOUR)];
+        assert_eq!(signs_from(&pending_only, now, HOUR, false), now);
+    }
 
     #[test]
     fn a_single_key_is_current_once_it_signs() {
