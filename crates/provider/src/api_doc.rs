@@ -390,8 +390,10 @@ pub struct RevokeRequest {
 /// The parameter of `/tokeninfo`, from the query string or a form (or JSON) body.
 #[derive(ToSchema)]
 pub struct TokenInfoRequest {
-    /// Or as `Authorization: Bearer`; without either, 400 `invalid_request`.
+    /// Or as `Authorization: Bearer`; without either (or `id_token`), 400 `invalid_request`.
     access_token: Option<String>,
+    /// An id_token to verify instead; wins over `access_token`.
+    id_token: Option<String>,
 }
 
 /// `POST /revoke` answers an empty object.
@@ -421,11 +423,58 @@ pub struct TokenInfo {
     email_verified: Option<String>,
 }
 
+/// What `/tokeninfo` answers: an access token's introspection, or an id_token's claims.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum TokenInfoAnswer {
+    AccessToken(TokenInfo),
+    IdToken(IdTokenInfo),
+}
+
+/// A verified id_token's claims and its header's `alg`, `kid` and `typ`, every value a string,
+/// as Google's tokeninfo answers them.
+#[derive(ToSchema)]
+pub struct IdTokenInfo {
+    /// The issuer (`issuer` of the discovery document).
+    iss: String,
+    /// The client id the id_token was issued to.
+    azp: String,
+    aud: String,
+    /// The user's id, as `/oauth2/v3/userinfo` answers it.
+    sub: String,
+    /// With the `email` scope, when the user has an email address.
+    email: Option<String>,
+    /// `true`, with `email`.
+    email_verified: Option<String>,
+    at_hash: String,
+    /// From the authorize request, in the id_token of a code exchange.
+    nonce: Option<String>,
+    /// With the `profile` scope (also `picture`, `given_name`, `family_name`).
+    name: Option<String>,
+    picture: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    /// Unix time, in seconds.
+    #[schema(pattern = "^[0-9]+$")]
+    iat: String,
+    #[schema(pattern = "^[0-9]+$")]
+    exp: String,
+    /// `RS256`.
+    alg: String,
+    /// The signing key's id, as `/oauth2/v3/certs` lists it.
+    kid: String,
+    /// `JWT`.
+    typ: String,
+}
+
 /// Google's OpenID Connect userinfo.
 #[derive(ToSchema)]
 pub struct UserInfo {
     sub: String,
     name: String,
+    /// `name`'s first word and the rest, split as in the id_token.
+    given_name: Option<String>,
+    family_name: Option<String>,
     picture: String,
     email: Option<String>,
     email_verified: Option<bool>,
@@ -572,6 +621,8 @@ impl Modify for Security {
         TokenInfoRequest,
         Revoked,
         TokenInfo,
+        TokenInfoAnswer,
+        IdTokenInfo,
         UserInfo,
         OpenIdConfiguration,
         Jwk,

@@ -8,10 +8,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use refreshd_core::{AccessToken, Dialect, RefreshToken, TokenDigest, TokenKind};
 use refreshd_store::Authorization;
+use refreshd_store::rules::published_keys;
 use serde_json::{Value, json};
 
 use super::error::GoogleError;
 use crate::Provider;
+use crate::oidc::id_token::{ID_TOKEN_SECS, split_name};
 use crate::params::{Params, ParamsError};
 
 /// A live Google-dialect access token's authorization.
@@ -79,13 +81,17 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// `GET /tokeninfo?access_token=…` (or the token as Bearer, as google-auth-library sends it):
-/// Google's introspection; numbers are strings, as Google's.
+/// Google's introspection; numbers are strings, as Google's. `?id_token=…` (which wins over an
+/// access token) answers the verified id_token's claims instead.
 #[utoipa::path(get, path = "/tokeninfo", operation_id = "googleTokenInfo", tag = "Google OAuth",
     security((), ("googleToken" = [])),
-    params(("access_token" = Option<String>, Query, description = "Or as `Authorization: Bearer`")),
+    params(
+        ("access_token" = Option<String>, Query, description = "Or as `Authorization: Bearer`"),
+        ("id_token" = Option<String>, Query, description = "An id_token to verify (RS256, a key `/oauth2/v3/certs` publishes, not expired; any audience); wins over `access_token`"),
+    ),
     responses(
-        (status = 200, description = "The token's introspection", body = crate::api_doc::TokenInfo),
-        (status = 400, description = "`invalid_request` (no token) or `invalid_token` (not a live Google-dialect access token)", body = crate::api_doc::GoogleError),
+        (status = 200, description = "The access token's introspection, or the id_token's claims", body = crate::api_doc::TokenInfoAnswer),
+        (status = 400, description = "`invalid_request` (no token) or `invalid_token` (not a live Google-dialect access token; an id_token malformed, tampered with, expired or signed by a key not published)", body = crate::api_doc::GoogleError),
         (status = 503, description = "`temporarily_unavailable`: the database cannot be used", body = crate::api_doc::GoogleError),
     ))]
 pub async fn tokeninfo(
@@ -96,6 +102,9 @@ pub async fn tokeninfo(
 ) -> Result<Json<Value>, GoogleError> {
     let body = body.map_err(|r| ParamsError::from_rejection(&r))?;
     let params = Params::parse(query.as_deref(), &headers, &body)?;
+    if let Some(id_token) = params.get("id_token") {
+        return id_token_info(&provider, id_token).await;
+    }
     let raw = params
         .get("access_token")
         .or_else(|| bearer(&headers))
@@ -121,17 +130,51 @@ pub async fn tokeninfo(
     Ok(Json(info))
 }
 
+/// `/tokeninfo?id_token=…`: the claims of an id_token refreshd signed with a key it publishes
+/// and that has not expired, every value a string, with the header's `alg`, `kid` and `typ`;
+/// any other, 400 `invalid_token` (`Invalid Value`), as Google answers.
+async fn id_token_info(provider: &Provider, raw: &str) -> Result<Json<Value>, GoogleError> {
+    let keys = provider.store.signing_keys().await?;
+    let now = provider.clock.now();
+    let published = published_keys(&keys, now, ID_TOKEN_SECS);
+    let verified = crate::oidc::id_token::verify(raw, &published, now).map_err(|e| {
+        tracing::debug!(reason = %e, "tokeninfo refused an id_token");
+        GoogleError::TokenInfoUnknownToken
+    })?;
+    let mut info = serde_json::Map::new();
+    if let Value::Object(claims) = json!(verified.claims) {
+        for (name, value) in claims {
+            let text = match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            info.insert(name, Value::String(text));
+        }
+    }
+    let header = verified.header;
+    info.insert("alg".into(), json!(header.alg));
+    for (name, value) in [("kid", header.kid), ("typ", header.typ)] {
+        if let Some(value) = value {
+            info.insert(name.into(), Value::String(value));
+        }
+    }
+    Ok(Json(Value::Object(info)))
+}
+
 /// `POST /tokeninfo`, as Google accepts it: the same introspection, the token in the form too.
 #[utoipa::path(post, path = "/tokeninfo", operation_id = "googleTokenInfoPost", tag = "Google OAuth",
     security((), ("googleToken" = [])),
-    params(("access_token" = Option<String>, Query, description = "Or in the body, or as `Authorization: Bearer`")),
+    params(
+        ("access_token" = Option<String>, Query, description = "Or in the body, or as `Authorization: Bearer`"),
+        ("id_token" = Option<String>, Query, description = "Or in the body: an id_token to verify; wins over `access_token`"),
+    ),
     request_body(content(
         (crate::api_doc::TokenInfoRequest = "application/x-www-form-urlencoded"),
         (crate::api_doc::TokenInfoRequest = "application/json"),
     )),
     responses(
-        (status = 200, description = "The token's introspection", body = crate::api_doc::TokenInfo),
-        (status = 400, description = "`invalid_request` (no token, an unreadable body) or `invalid_token` (not a live Google-dialect access token)", body = crate::api_doc::GoogleError),
+        (status = 200, description = "The access token's introspection, or the id_token's claims", body = crate::api_doc::TokenInfoAnswer),
+        (status = 400, description = "`invalid_request` (no token, an unreadable body) or `invalid_token` (not a live Google-dialect access token; an id_token malformed, tampered with, expired or signed by a key not published)", body = crate::api_doc::GoogleError),
         (status = 413, description = "`invalid_request`: a body over 64 KiB", body = crate::api_doc::GoogleError),
         (status = 415, description = "`invalid_request`: a body neither form nor JSON", body = crate::api_doc::GoogleError),
         (status = 503, description = "`temporarily_unavailable`: the database cannot be used", body = crate::api_doc::GoogleError),
@@ -145,7 +188,8 @@ pub async fn tokeninfo_post(
     tokeninfo(provider, headers, query, body).await
 }
 
-/// `GET /oauth2/v3/userinfo` with `Authorization: Bearer ya29.…`.
+/// `GET /oauth2/v3/userinfo` with `Authorization: Bearer ya29.…`: the user's profile and email
+/// whatever the token's scopes (Google answers by scope; refreshd does not filter).
 #[utoipa::path(get, path = "/oauth2/v3/userinfo", operation_id = "googleUserInfo", tag = "Google OAuth",
     security(("googleToken" = [])),
     responses(
@@ -164,11 +208,19 @@ pub async fn userinfo(
         .await?
         .ok_or(GoogleError::InvalidCredentials)?;
     let user = &auth.user;
+    let name = user.name.clone().unwrap_or_else(|| user.login.to_string());
+    let (given_name, family_name) = split_name(&name);
     let mut info = json!({
         "sub": user.id.to_string(),
-        "name": user.name.clone().unwrap_or_else(|| user.login.to_string()),
+        "name": name,
         "picture": format!("{}/avatars/{}", provider.public_url, user.login),
     });
+    if let Some(given_name) = given_name {
+        info["given_name"] = json!(given_name);
+    }
+    if let Some(family_name) = family_name {
+        info["family_name"] = json!(family_name);
+    }
     if let Some(email) = &user.email {
         info["email"] = json!(email);
         info["email_verified"] = json!(true);

@@ -1,19 +1,20 @@
 //! id_tokens in Google's dialect: the claims Google puts in them, signed RS256 with the newest
-//! key that signs now. The JWS is assembled here (base64url of the header and claims, joined by
-//! dots); ring makes the signature.
+//! key that signs now, and verified as `/tokeninfo?id_token=` verifies them. jsonwebtoken
+//! assembles and parses the JWS; ring signs and verifies (`jws`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use refreshd_core::{KeySealer, Scopes, Timestamp};
 use refreshd_store::{SigningKey, User};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An id_token's lifetime, as Google's: an hour.
 pub const ID_TOKEN_SECS: i64 = 3600;
 
 /// The claims, in the JSON types Google's libraries expect (`sub` a string of digits, `iat`
 /// and `exp` numbers, `email_verified` a boolean).
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct IdTokenClaims {
     pub iss: String,
     pub azp: String,
@@ -59,7 +60,7 @@ pub fn at_hash(access_token: &str) -> String {
 }
 
 /// `name` split as Google gives it: the first word, and the rest (none for a single word).
-fn split_name(name: &str) -> (Option<String>, Option<String>) {
+pub fn split_name(name: &str) -> (Option<String>, Option<String>) {
     let name = name.trim();
     match name.split_once(char::is_whitespace) {
         Some((given, family)) => (Some(given.to_owned()), Some(family.trim().to_owned())),
@@ -118,19 +119,13 @@ pub fn current_key(keys: &[SigningKey], now: Timestamp) -> Option<&SigningKey> {
     refreshd_store::rules::signing_keys::current_key(keys, now)
 }
 
-#[derive(Serialize)]
-struct Header<'a> {
-    alg: &'static str,
-    kid: &'a str,
-    typ: &'static str,
-}
-
-/// The key that signs now, opened (unsealed and read by ring). Made ready before a code is
-/// redeemed, so that nothing about the key can fail once the code is spent: what is left,
-/// ring's signature, fails only if the system's random source does.
+/// The key that signs now, opened (unsealed, and read by ring once to prove it is a key ring
+/// signs with). Made ready before a code is redeemed, so that nothing about the key can fail
+/// once the code is spent: what is left, the signature, fails only if the system's random
+/// source does.
 pub struct Signer {
     kid: String,
-    pair: ring::rsa::KeyPair,
+    key: EncodingKey,
 }
 
 impl Signer {
@@ -138,11 +133,11 @@ impl Signer {
         let pkcs8 = sealer
             .unseal(&key.kid, &key.sealed_private_key)
             .ok_or_else(|| SignError::Unseal(key.kid.clone()))?;
-        let pair =
-            ring::rsa::KeyPair::from_pkcs8(&pkcs8).map_err(|_| SignError::Sign(key.kid.clone()))?;
+        ring::rsa::KeyPair::from_pkcs8(&pkcs8).map_err(|_| SignError::Sign(key.kid.clone()))?;
         Ok(Self {
             kid: key.kid.clone(),
-            pair,
+            // `from_rsa_der` takes the bytes as they are: ring's signer reads them as PKCS#8.
+            key: EncodingKey::from_rsa_der(&pkcs8),
         })
     }
 
@@ -150,31 +145,18 @@ impl Signer {
         &self.kid
     }
 
-    /// The compact JWS of `claims`, signed RS256: header `{"alg","kid","typ"}`.
+    /// The compact JWS of `claims`, signed RS256: header `{"typ": "JWT", "alg": "RS256",
+    /// "kid"}`. jsonwebtoken assembles it; ring signs (`jws`).
     pub fn sign(&self, claims: &IdTokenClaims) -> Result<String, SignError> {
-        let header = Header {
-            alg: "RS256",
-            kid: &self.kid,
-            typ: "JWT",
-        };
-        let signing_input = format!("{}.{}", encoded(&header), encoded(claims));
-        let mut signature = vec![0; self.pair.public().modulus_len()];
-        self.pair
-            .sign(
-                &ring::signature::RSA_PKCS1_SHA256,
-                &ring::rand::SystemRandom::new(),
-                signing_input.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|_| SignError::Sign(self.kid.clone()))?;
-        Ok(format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature)
-        ))
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        super::jws::install();
+        jsonwebtoken::encode(&header, claims, &self.key)
+            .map_err(|_| SignError::Sign(self.kid.clone()))
     }
 }
 
-/// The compact JWS of `claims`, signed RS256 with `key`: header `{"alg","kid","typ"}`.
+/// The compact JWS of `claims`, signed RS256 with `key` (see [`Signer::sign`]).
 pub fn sign(
     claims: &IdTokenClaims,
     key: &SigningKey,
@@ -183,9 +165,53 @@ pub fn sign(
     Signer::open(key, sealer)?.sign(claims)
 }
 
-/// base64url of the JSON of a plain struct (whose serialization cannot fail).
-fn encoded(value: &impl Serialize) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default())
+/// Why an id_token is refused (for the log; every one answers the same to the client).
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    #[error("not a JWS of an RS256 header with a kid")]
+    Malformed,
+    #[error("key {0} is not published")]
+    UnknownKid(String),
+    #[error("expired at {0}")]
+    Expired(i64),
+    #[error(transparent)]
+    Jwt(#[from] jsonwebtoken::errors::Error),
+}
+
+/// A verified id_token: its header and claims.
+#[derive(Debug)]
+pub struct Verified {
+    pub header: Header,
+    pub claims: IdTokenClaims,
+}
+
+/// Verifies `token` as Google's `/tokeninfo?id_token=` does: RS256, signed by one of `published`
+/// (the keys `/oauth2/v3/certs` lists at `now`), its claims ours, and not expired at `now`
+/// (`exp` past, no leeway: the clock that checks is the clock that signed). The audience is
+/// not checked: tokeninfo answers for any client's token.
+pub fn verify(token: &str, published: &[&SigningKey], now: Timestamp) -> Result<Verified, Invalid> {
+    let unchecked = jsonwebtoken::decode_header(token).map_err(|_| Invalid::Malformed)?;
+    let kid = unchecked.kid.ok_or(Invalid::Malformed)?;
+    let key = published
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or(Invalid::UnknownKid(kid))?;
+    let public = DecodingKey::from_rsa_components(&key.jwk_n, &key.jwk_e)?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    // jsonwebtoken checks `exp` against the system clock; refreshd's clock checks it below.
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    super::jws::install();
+    let data = jsonwebtoken::decode::<IdTokenClaims>(token, &public, &validation)?;
+    if data.claims.exp <= now.secs() {
+        return Err(Invalid::Expired(data.claims.exp));
+    }
+    Ok(Verified {
+        header: data.header,
+        claims: data.claims,
+    })
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use serde_json::Value;
 use crate::common::process::TEST_MASTER_KEY;
 use crate::common::spawn;
 
+mod tokeninfo;
+
 async fn get(t: &crate::common::TestApp, path: &str) -> (String, Value) {
     let response = t.http.get(t.at(path)).send().await.unwrap();
     assert_eq!(response.status(), 200, "{path}");
