@@ -471,11 +471,14 @@ pub struct IdTokenInfo {
 #[derive(ToSchema)]
 pub struct UserInfo {
     sub: String,
-    name: String,
-    /// `name`'s first word and the rest, split as in the id_token.
+    /// With the `profile` scope (the login when the user has no name).
+    name: Option<String>,
+    /// With `profile`: `name`'s first word and the rest, split as in the id_token.
     given_name: Option<String>,
     family_name: Option<String>,
-    picture: String,
+    /// With `profile`.
+    picture: Option<String>,
+    /// With the `email` scope, when the user has an address.
     email: Option<String>,
     email_verified: Option<bool>,
 }

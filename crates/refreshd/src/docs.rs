@@ -200,7 +200,7 @@ mod tests {
                 "POST /login/oauth/access_token" | "POST /token" => &["", "basic"],
                 r if r.contains("/applications/") => &["basic"],
                 "GET /user" => &["githubToken"],
-                "GET /oauth2/v3/userinfo" => &["googleToken"],
+                "GET /oauth2/v3/userinfo" | "GET /v1/userinfo" => &["googleToken"],
                 "GET /tokeninfo" | "POST /tokeninfo" => &["", "googleToken"],
                 r if r.starts_with("POST /auth/") => &["bearer"],
                 r if r.contains(" /connections") => &["bearer"],

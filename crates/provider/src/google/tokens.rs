@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::error::GoogleError;
 use crate::Provider;
-use crate::oidc::id_token::{ID_TOKEN_SECS, split_name};
+use crate::oidc::id_token::{ID_TOKEN_SECS, Identity};
 use crate::params::{Params, ParamsError};
 
 /// A live Google-dialect access token's authorization.
@@ -123,11 +123,18 @@ pub async fn tokeninfo(
         "expires_in": (exp - now).max(0).to_string(),
         "access_type": "offline",
     });
-    if let Some(email) = &auth.user.email {
+    // What the id_token says of the user's address, with the same scope.
+    if let Some(email) = identity(&provider, &auth).email {
         info["email"] = json!(email);
         info["email_verified"] = json!("true");
     }
     Ok(Json(info))
+}
+
+/// What `auth`'s scopes let its app know of the user: what its id_token says.
+fn identity(provider: &Provider, auth: &Authorization) -> Identity {
+    let picture = format!("{}/avatars/{}", provider.public_url, auth.user.login);
+    Identity::of(&auth.user, &auth.scopes, picture)
 }
 
 /// `/tokeninfo?id_token=…`: the claims of an id_token refreshd signed with a key it publishes
@@ -188,8 +195,9 @@ pub async fn tokeninfo_post(
     tokeninfo(provider, headers, query, body).await
 }
 
-/// `GET /oauth2/v3/userinfo` with `Authorization: Bearer ya29.…`: the user's profile and email
-/// whatever the token's scopes (Google answers by scope; refreshd does not filter).
+/// `GET /oauth2/v3/userinfo` with `Authorization: Bearer ya29.…`: `sub`, and what the token's
+/// scopes let its app know of the user, as its id_token says it (`profile`: name, given and
+/// family names, picture; `email`: email, email_verified).
 #[utoipa::path(get, path = "/oauth2/v3/userinfo", operation_id = "googleUserInfo", tag = "Google OAuth",
     security(("googleToken" = [])),
     responses(
@@ -207,23 +215,7 @@ pub async fn userinfo(
     let auth = authorization(&provider, raw)
         .await?
         .ok_or(GoogleError::InvalidCredentials)?;
-    let user = &auth.user;
-    let name = user.name.clone().unwrap_or_else(|| user.login.to_string());
-    let (given_name, family_name) = split_name(&name);
-    let mut info = json!({
-        "sub": user.id.to_string(),
-        "name": name,
-        "picture": format!("{}/avatars/{}", provider.public_url, user.login),
-    });
-    if let Some(given_name) = given_name {
-        info["given_name"] = json!(given_name);
-    }
-    if let Some(family_name) = family_name {
-        info["family_name"] = json!(family_name);
-    }
-    if let Some(email) = &user.email {
-        info["email"] = json!(email);
-        info["email_verified"] = json!(true);
-    }
+    let mut info = json!(identity(&provider, &auth));
+    info["sub"] = json!(auth.user.id.to_string());
     Ok(Json(info))
 }

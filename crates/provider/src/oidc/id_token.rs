@@ -69,28 +69,69 @@ pub fn split_name(name: &str) -> (Option<String>, Option<String>) {
     }
 }
 
+/// What a grant's scopes let its app know of the user, as Google's id_token, userinfo and
+/// tokeninfo tell it, the one rule for the three: `email` and `email_verified` with the
+/// `email` scope (or Google's `…/auth/userinfo.email`) and an address on file; `name`,
+/// `given_name`, `family_name` and `picture` with `profile` (or `…/auth/userinfo.profile`),
+/// `name` being the login when the user has none.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Identity {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+}
+
+impl Identity {
+    /// `picture` is `{public_url}/avatars/{login}`.
+    pub fn of(user: &User, scopes: &Scopes, picture: String) -> Self {
+        let has = |short: &str| {
+            let long = format!("https://www.googleapis.com/auth/userinfo.{short}");
+            scopes.as_slice().iter().any(|s| *s == short || *s == long)
+        };
+        let email = has("email").then(|| user.email.clone()).flatten();
+        let mut identity = Identity {
+            email_verified: email.as_ref().map(|_| true),
+            email,
+            ..Identity::default()
+        };
+        if has("profile") {
+            let name = user.name.clone().unwrap_or_else(|| user.login.to_string());
+            (identity.given_name, identity.family_name) = split_name(&name);
+            identity.name = Some(name);
+            identity.picture = Some(picture);
+        }
+        identity
+    }
+}
+
 impl IdTokenClaims {
     /// `sub` is the user's id, as `/tokeninfo` and `/oauth2/v3/userinfo` answer: numeric and
-    /// stable. `email`/`email_verified` with the `email` scope (and an address on file);
-    /// `name`, `given_name`, `family_name`, `picture` with `profile` (`name` the login when the
-    /// user has none, as userinfo answers).
+    /// stable; the rest of what it says of the user is [`Identity::of`] its scopes.
     pub fn new(subject: Subject<'_>, now: Timestamp) -> Self {
-        let has = |scope: &str| subject.scopes.as_slice().iter().any(|s| s == scope);
         let user = subject.user;
-        let email = has("email").then(|| user.email.clone()).flatten();
-        let (name, given_name, family_name, picture) = if has("profile") {
-            let name = user.name.clone().unwrap_or_else(|| user.login.to_string());
-            let (given, family) = split_name(&name);
-            (Some(name), given, family, Some(subject.picture))
-        } else {
-            (None, None, None, None)
-        };
+        let Identity {
+            email,
+            email_verified,
+            name,
+            picture,
+            given_name,
+            family_name,
+        } = Identity::of(user, subject.scopes, subject.picture);
         Self {
             iss: subject.issuer.to_owned(),
             azp: subject.client_id.to_owned(),
             aud: subject.client_id.to_owned(),
             sub: user.id.to_string(),
-            email_verified: email.as_ref().map(|_| true),
+            email_verified,
             email,
             at_hash: at_hash(subject.access_token),
             nonce: subject.nonce,

@@ -18,12 +18,17 @@ const REDIRECT: &str = "http://localhost:9999/callback";
 
 /// A code exchange for `openid email profile` (with a nonce) by a new Google app: the answer.
 async fn exchange(t: &TestApp, user: &refreshd_store::User) -> (Value, String) {
+    exchange_for(t, user, "openid email profile").await
+}
+
+/// A code exchange for `scope` (with a nonce) by a new Google app: the answer.
+async fn exchange_for(t: &TestApp, user: &refreshd_store::User, scope: &str) -> (Value, String) {
     let (app, secret) = crate::common::create_app(&t.provider, AppKind::GoogleClient, true).await;
     let code = refreshd_provider::issue_code_with(
         &t.provider,
         &app,
         user,
-        &Scopes::parse("openid email profile"),
+        &Scopes::parse(scope),
         CodeTerms {
             redirect_uri: Some(REDIRECT.into()),
             with_refresh: true,
@@ -171,6 +176,69 @@ async fn tokeninfo_answers_the_id_tokens_claims_as_strings_as_userinfo_and_the_a
     assert_eq!(info["given_name"], claims["given_name"]);
     assert!(claims.get("family_name").is_none());
     assert!(info.get("family_name").is_none(), "{info}");
+}
+
+/// userinfo and tokeninfo tell an app what the grant's scopes let it know, as its id_token
+/// does: with `openid` alone the subject only; `email` adds the address, `profile` the names;
+/// Google's long scope names count as the short ones.
+#[tokio::test]
+async fn userinfo_and_tokeninfo_say_what_the_scopes_allow_as_the_id_token_does() {
+    let t = spawn().await;
+    let user = t
+        .provider
+        .store
+        .create_user(
+            NewUser {
+                login: Login::parse("ada").unwrap(),
+                name: Some("Ada Lovelace".into()),
+                email: Some("ada@example.com".into()),
+            },
+            crate::common::START,
+        )
+        .await
+        .unwrap();
+    let identity = [
+        "email",
+        "email_verified",
+        "name",
+        "given_name",
+        "family_name",
+        "picture",
+    ];
+    let told = |value: &Value| -> Vec<&str> {
+        identity
+            .into_iter()
+            .filter(|k| value.get(*k).is_some())
+            .collect()
+    };
+    let cases: [(&str, &[&str]); 4] = [
+        ("openid", &[]),
+        ("openid email", &["email", "email_verified"]),
+        (
+            "openid profile",
+            &["name", "given_name", "family_name", "picture"],
+        ),
+        (
+            "openid https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile",
+            &identity,
+        ),
+    ];
+    for (scope, expected) in cases {
+        let (answer, _) = exchange_for(&t, &user, scope).await;
+        let (_, claims) = verified(&t, answer["id_token"].as_str().unwrap()).await;
+        let access = answer["access_token"].as_str().unwrap();
+        let info = get_json(&t, "/oauth2/v3/userinfo", Some(access)).await;
+        let by_access = get_json(&t, &format!("/tokeninfo?access_token={access}"), None).await;
+        assert_eq!(told(&claims), expected, "{scope}: id_token {claims}");
+        assert_eq!(told(&info), expected, "{scope}: userinfo {info}");
+        assert_eq!(info["sub"], claims["sub"]);
+        let emails: Vec<&str> = expected
+            .iter()
+            .copied()
+            .filter(|k| k.starts_with("email"))
+            .collect();
+        assert_eq!(told(&by_access), emails, "{scope}: tokeninfo {by_access}");
+    }
 }
 
 #[tokio::test]
