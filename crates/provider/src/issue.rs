@@ -202,9 +202,9 @@ pub async fn issue_code_with(
         with_refresh,
         nonce,
     } = terms;
-    if let Some((_, method)) = &code_challenge
-        && !refreshd_core::pkce::is_supported_method(method)
-    {
+    let supported =
+        |(_, method): &(String, String)| refreshd_core::pkce::is_supported_method(method);
+    if code_challenge.as_ref().is_some_and(|c| !supported(c)) {
         return Err(IssueError::ChallengeMethod);
     }
     let code = random::hex(20);
