@@ -417,7 +417,7 @@ pub struct TokenInfo {
     expires_in: String,
     /// `offline`.
     access_type: String,
-    /// When the user has an email address.
+    /// With the `email` scope, when the user has an address.
     email: Option<String>,
     /// `true`, with `email`.
     email_verified: Option<String>,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use refreshd_core::{Clock, KeySealer, Lifetimes};
+use refreshd_core::{Clock, KeySealer, Lifetimes, Login};
 use refreshd_store::Store;
 
 use crate::web::TrustedProxies;
@@ -47,5 +47,10 @@ impl Provider {
     /// Base of REST resource URLs, GitHub Enterprise style.
     pub fn api_url(&self) -> String {
         format!("{}/api/v3", self.public_url)
+    }
+
+    /// A user's picture, in both dialects (GitHub's `avatar_url`, Google's `picture`).
+    pub fn avatar_url(&self, login: &Login) -> String {
+        format!("{}/avatars/{login}", self.public_url)
     }
 }

@@ -45,7 +45,7 @@ struct DeviceCodeAnswer {
         )
     ),
     responses(
-        (status = 200, description = "The device and user codes, or GitHub's error (`incorrect_client_credentials`, `device_flow_disabled`) with status 200; as JSON, XML (`<OAuth>…</OAuth>`) or a form, chosen by `Accept`",
+        (status = 200, description = "The device and user codes, or GitHub's error (`incorrect_client_credentials`, `device_flow_disabled`, `invalid_scope` for more than 50 scopes or one over 200 bytes) with status 200; as JSON, XML (`<OAuth>…</OAuth>`) or a form, chosen by `Accept`",
             content(
                 (crate::api_doc::GithubDeviceCodeResponse = "application/json"),
                 (String = "application/xml"),

@@ -33,7 +33,7 @@ pub fn simple_user(provider: &Provider, user: &User) -> Value {
         "login": user.login,
         "id": user.id,
         "node_id": node_id(user.id.0),
-        "avatar_url": format!("{}/avatars/{}", provider.public_url, user.login),
+        "avatar_url": provider.avatar_url(&user.login),
         "gravatar_id": "",
         "url": api,
         "html_url": format!("{}/{}", provider.public_url, user.login),

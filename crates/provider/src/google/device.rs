@@ -45,7 +45,7 @@ struct DeviceCodeAnswer {
     ),
     responses(
         (status = 200, description = "The device and user codes; `verification_url` is `{public_url}/device`", body = crate::api_doc::GoogleDeviceCode),
-        (status = 400, description = "`invalid_request`: a missing `client_id` or `scope`, an unreadable body", body = crate::api_doc::GoogleError),
+        (status = 400, description = "`invalid_request`: a missing `client_id` or `scope`, an unreadable body; `invalid_scope`: more than 50 scopes or one over 200 bytes", body = crate::api_doc::GoogleError),
         (status = 401, description = "`invalid_client`: an unknown client, or one with the device flow off (\"Invalid client type.\")", body = crate::api_doc::GoogleError),
         (status = 413, description = "`invalid_request`: a body over 64 KiB", body = crate::api_doc::GoogleError),
         (status = 415, description = "`invalid_request`: a body neither form nor JSON", body = crate::api_doc::GoogleError),

@@ -11,10 +11,10 @@ use serde_json::Value;
 use super::error::GoogleError;
 use crate::Provider;
 
-/// The document, fields in Google's order. `issuer` is the configured one (Google's by
-/// default). refreshd answers only `response_type=code`, but Google's list is kept for
-/// fidelity (clients pick `code`); Google's `jwt-bearer` grant is left out, as refreshd does
-/// not implement it.
+/// The document, Google's fields in Google's order. `issuer` is the configured one (Google's
+/// by default). The values are what refreshd does: `response_types_supported` is `code` alone
+/// (Google also lists the implicit and hybrid types, which refreshd's authorize endpoint
+/// refuses), and Google's `jwt-bearer` grant is left out.
 #[derive(Serialize)]
 pub struct OpenIdConfiguration {
     issuer: String,
@@ -51,16 +51,7 @@ pub async fn openid_configuration(
         userinfo_endpoint: at("/v1/userinfo"),
         revocation_endpoint: at("/revoke"),
         jwks_uri: at("/oauth2/v3/certs"),
-        response_types_supported: &[
-            "code",
-            "token",
-            "id_token",
-            "code token",
-            "code id_token",
-            "token id_token",
-            "code token id_token",
-            "none",
-        ],
+        response_types_supported: &["code"],
         subject_types_supported: &["public"],
         id_token_signing_alg_values_supported: &["RS256"],
         scopes_supported: &["openid", "email", "profile"],

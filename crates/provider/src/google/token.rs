@@ -177,7 +177,7 @@ async fn add_id_token(
             client_id: app.client_id.as_str(),
             user: &auth.user,
             scopes: &scopes,
-            picture: format!("{}/avatars/{}", provider.public_url, auth.user.login),
+            picture: provider.avatar_url(&auth.user.login),
             access_token: &answer.access_token,
             nonce,
         },

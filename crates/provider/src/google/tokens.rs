@@ -133,8 +133,11 @@ pub async fn tokeninfo(
 
 /// What `auth`'s scopes let its app know of the user: what its id_token says.
 fn identity(provider: &Provider, auth: &Authorization) -> Identity {
-    let picture = format!("{}/avatars/{}", provider.public_url, auth.user.login);
-    Identity::of(&auth.user, &auth.scopes, picture)
+    Identity::of(
+        &auth.user,
+        &auth.scopes,
+        provider.avatar_url(&auth.user.login),
+    )
 }
 
 /// `/tokeninfo?id_token=…`: the claims of an id_token refreshd signed with a key it publishes

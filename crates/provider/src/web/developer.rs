@@ -259,16 +259,21 @@ fn expiration(app: &App, path: &str, csrf: &str) -> Markup {
 
 /// GitHub's "Enable Device Flow" switch, with what it does.
 fn device_flow(app: &App, path: &str, csrf: &str) -> Markup {
+    // Where each dialect sends the user, and what a device hears once the flow is off.
+    let (page, refusal) = match app.kind.dialect() {
+        Dialect::Github => (crate::web::device::PATH, "device_flow_disabled"),
+        Dialect::Google => (crate::web::device::GOOGLE_PATH, "invalid_client"),
+    };
     html! {
         section.card #device-flow {
             h2 { "Device Flow" }
             @if app.device_flow {
                 p { "Enabled. " strong { "This app may authorize users via the device flow" }
-                    ": a device shows a code that the user enters at " code { "/login/device" } "." }
-                p { "Disabling it makes device authorizations fail with " code { "device_flow_disabled" } ", those already started too." }
+                    ": a device shows a code that the user enters at " code { (page) } "." }
+                p { "Disabling it makes device authorizations fail with " code { (refusal) } ", those already started too." }
             } @else {
                 p { "Disabled. " strong { "This app cannot authorize users via the device flow" } "." }
-                p { "Enabling it lets a device without a browser (a CLI, a TV) ask for a code that the user enters at " code { "/login/device" } "." }
+                p { "Enabling it lets a device without a browser (a CLI, a TV) ask for a code that the user enters at " code { (page) } "." }
             }
             form method="post" action={ (path) "/device_flow" } {
                 input type="hidden" name="csrf" value=(csrf);

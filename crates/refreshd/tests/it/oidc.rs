@@ -215,7 +215,11 @@ async fn the_discovery_document_has_googles_fields_pointing_at_refreshd() {
         strings("token_endpoint_auth_methods_supported"),
         ["client_secret_post", "client_secret_basic"]
     );
-    assert!(strings("response_types_supported").contains(&"code"));
+    assert_eq!(
+        strings("response_types_supported"),
+        ["code"],
+        "only what the authorize endpoint answers"
+    );
     assert_eq!(
         strings("grant_types_supported"),
         [
