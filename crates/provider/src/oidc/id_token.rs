@@ -160,8 +160,8 @@ pub fn current_key(keys: &[SigningKey], now: Timestamp) -> Option<&SigningKey> {
     refreshd_store::rules::signing_keys::current_key(keys, now)
 }
 
-/// The key that signs now, opened (unsealed, and read by ring once to prove it is a key ring
-/// signs with). Made ready before a code is redeemed, so that nothing about the key can fail
+/// The key that signs now, opened (unsealed, and read by ring to prove it is a key ring signs
+/// with; `jws::key_pair` keeps what ring read, so signing does not read it again). Made ready before a code is redeemed, so that nothing about the key can fail
 /// once the code is spent: what is left, the signature, fails only if the system's random
 /// source does.
 pub struct Signer {
@@ -174,7 +174,7 @@ impl Signer {
         let pkcs8 = sealer
             .unseal(&key.kid, &key.sealed_private_key)
             .ok_or_else(|| SignError::Unseal(key.kid.clone()))?;
-        ring::rsa::KeyPair::from_pkcs8(&pkcs8).map_err(|_| SignError::Sign(key.kid.clone()))?;
+        super::jws::key_pair(&pkcs8).map_err(|_| SignError::Sign(key.kid.clone()))?;
         Ok(Self {
             kid: key.kid.clone(),
             // `from_rsa_der` takes the bytes as they are: ring's signer reads them as PKCS#8.

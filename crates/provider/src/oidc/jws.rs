@@ -5,7 +5,8 @@
 //! is in the tree already (rustls): it signs (`RSA_PKCS1_SHA256`, constant time) and verifies
 //! (`RSA_PKCS1_2048_8192_SHA256`). jsonwebtoken assembles and parses the JWS.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{ErrorKind, Result};
@@ -28,18 +29,48 @@ static RING: CryptoProvider = CryptoProvider {
     key_utils: KeyUtils::new_unimplemented(),
 };
 
+/// Signing keys read by ring, by the SHA-256 of their PKCS#8 bytes. Reading a key validates
+/// it, which costs about as much as a signature, so each is read once per process. A database
+/// holds a few keys at a time; the map is emptied when rotations have left 16 in it.
+type KeyPairs = Mutex<HashMap<[u8; 32], Arc<ring::rsa::KeyPair>>>;
+
+/// The PKCS#8 RSA key `pkcs8`, read by ring (once per process).
+pub(crate) fn key_pair(
+    pkcs8: &[u8],
+) -> std::result::Result<Arc<ring::rsa::KeyPair>, ring::error::KeyRejected> {
+    static READ: OnceLock<KeyPairs> = OnceLock::new();
+    let read = READ.get_or_init(KeyPairs::default);
+    let mut digest = [0; 32];
+    digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, pkcs8).as_ref());
+    // A panic elsewhere while the lock was held cannot leave the map half-written.
+    let cached = read
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .get(&digest)
+        .cloned();
+    if let Some(pair) = cached {
+        return Ok(pair);
+    }
+    let pair = Arc::new(ring::rsa::KeyPair::from_pkcs8(pkcs8)?);
+    let mut read = read.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if read.len() >= 16 {
+        read.clear();
+    }
+    read.insert(digest, pair.clone());
+    Ok(pair)
+}
+
 /// An RS256 signer of a PKCS#8 RSA private key (the key `EncodingKey::from_rsa_der` was
 /// given: PKCS#8, as the signing keys are stored).
 fn signer(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
     if *alg != Algorithm::RS256 {
         return Err(ErrorKind::InvalidAlgorithm.into());
     }
-    let pair = ring::rsa::KeyPair::from_pkcs8(key.as_bytes())
-        .map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?;
+    let pair = key_pair(key.as_bytes()).map_err(|e| ErrorKind::InvalidRsaKey(e.to_string()))?;
     Ok(Box::new(RingSigner(pair)))
 }
 
-struct RingSigner(ring::rsa::KeyPair);
+struct RingSigner(Arc<ring::rsa::KeyPair>);
 
 impl signature::Signer<Vec<u8>> for RingSigner {
     fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
