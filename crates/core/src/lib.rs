@@ -16,6 +16,7 @@ pub mod random;
 pub mod rotation;
 pub mod scope;
 pub mod seal;
+mod sealed_box;
 pub mod sealed_key;
 pub mod sealed_token;
 pub mod token;

@@ -2,17 +2,13 @@
 //! the master key with its own HKDF info, bound to the key's `kid`, so a sealed private key
 //! copied onto another key's row does not open.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hkdf::Hkdf;
-use sha2::Sha256;
-
-use crate::random;
+use crate::sealed_box::Boxes;
+#[cfg(test)]
+use crate::sealed_box::NONCE_LEN;
 
 /// The HKDF info of the signing-key key, and the start of every box's associated data; no
 /// other purpose (`seal::Purpose`, `sealed_token`) derives with it.
 const INFO: &[u8] = b"refreshd signing keys v1";
-const NONCE_LEN: usize = 24;
 
 /// A private key as stored: nonce ‖ ciphertext ‖ tag. Only a `KeySealer` makes one from a key;
 /// `Debug` shows its length only.
@@ -40,7 +36,7 @@ impl std::fmt::Debug for SealedKey {
 /// here). `Debug` shows nothing of the key.
 #[derive(Clone)]
 pub struct KeySealer {
-    cipher: XChaCha20Poly1305,
+    boxes: Boxes,
 }
 
 impl std::fmt::Debug for KeySealer {
@@ -52,45 +48,20 @@ impl std::fmt::Debug for KeySealer {
 impl KeySealer {
     /// The sealer whose key is HKDF-SHA256 of `master_key` with this purpose's own info.
     pub fn new(master_key: &[u8; 32]) -> Self {
-        let mut key = [0u8; 32];
-        Hkdf::<Sha256>::new(None, master_key)
-            .expand(INFO, &mut key)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
         Self {
-            cipher: XChaCha20Poly1305::new(&key.into()),
+            boxes: Boxes::derived(master_key, INFO),
         }
     }
 
     /// `private_key` (PKCS#8 DER) sealed as the key `kid`, under a fresh random nonce.
     pub fn seal(&self, kid: &str, private_key: &[u8]) -> SealedKey {
-        let nonce: [u8; NONCE_LEN] = random::bytes();
-        let aad = associated_data(kid);
-        let payload = Payload {
-            msg: private_key,
-            aad: &aad,
-        };
-        let mut out = nonce.to_vec();
-        out.extend(
-            self.cipher
-                .encrypt(XNonce::from_slice(&nonce), payload)
-                .expect("XChaCha20-Poly1305 encryption of a short message cannot fail"),
-        );
-        SealedKey(out)
+        SealedKey(self.boxes.seal(&associated_data(kid), private_key))
     }
 
     /// The private key, or `None` when the box was sealed as another key, under another
     /// master key, or was tampered with.
     pub fn unseal(&self, kid: &str, sealed: &SealedKey) -> Option<Vec<u8>> {
-        if sealed.0.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.0.split_at(NONCE_LEN);
-        let aad = associated_data(kid);
-        let payload = Payload {
-            msg: ciphertext,
-            aad: &aad,
-        };
-        self.cipher.decrypt(XNonce::from_slice(nonce), payload).ok()
+        self.boxes.open(&associated_data(kid), &sealed.0)
     }
 }
 

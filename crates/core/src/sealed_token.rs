@@ -2,18 +2,14 @@
 //! master key, bound to the connection's id and to which of its tokens it is, so a sealed
 //! token copied to another connection (or into the other column) does not open.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hkdf::Hkdf;
-use sha2::Sha256;
-
 use crate::connection::ConnectionId;
-use crate::random;
+use crate::sealed_box::Boxes;
+#[cfg(test)]
+use crate::sealed_box::NONCE_LEN;
 
 /// The HKDF info of the connection key, and the start of every box's associated data; no
 /// other purpose (`seal::Purpose`) derives with it.
 const INFO: &[u8] = b"refreshd connection tokens v1";
-const NONCE_LEN: usize = 24;
 
 /// Which of a connection's tokens a box holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +53,7 @@ impl std::fmt::Debug for SealedToken {
 /// once, here). `Debug` shows nothing of the key.
 #[derive(Clone)]
 pub struct TokenSealer {
-    cipher: XChaCha20Poly1305,
+    boxes: Boxes,
 }
 
 impl std::fmt::Debug for TokenSealer {
@@ -69,30 +65,17 @@ impl std::fmt::Debug for TokenSealer {
 impl TokenSealer {
     /// The sealer whose key is HKDF-SHA256 of `master_key` with this purpose's own info.
     pub fn new(master_key: &[u8; 32]) -> Self {
-        let mut key = [0u8; 32];
-        Hkdf::<Sha256>::new(None, master_key)
-            .expand(INFO, &mut key)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
         Self {
-            cipher: XChaCha20Poly1305::new(&key.into()),
+            boxes: Boxes::derived(master_key, INFO),
         }
     }
 
     /// `token` sealed for connection `id` as its `role` token, under a fresh random nonce.
     pub fn seal(&self, id: &ConnectionId, role: TokenRole, token: &str) -> SealedToken {
-        let nonce: [u8; NONCE_LEN] = random::bytes();
-        let aad = associated_data(id, role);
-        let payload = Payload {
-            msg: token.as_bytes(),
-            aad: &aad,
-        };
-        let mut out = nonce.to_vec();
-        out.extend(
-            self.cipher
-                .encrypt(XNonce::from_slice(&nonce), payload)
-                .expect("XChaCha20-Poly1305 encryption of a short message cannot fail"),
-        );
-        SealedToken(out)
+        SealedToken(
+            self.boxes
+                .seal(&associated_data(id, role), token.as_bytes()),
+        )
     }
 
     /// The token, or `None` when the box was sealed for another connection or role, under
@@ -103,19 +86,7 @@ impl TokenSealer {
         role: TokenRole,
         sealed: &SealedToken,
     ) -> Option<String> {
-        if sealed.0.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.0.split_at(NONCE_LEN);
-        let aad = associated_data(id, role);
-        let payload = Payload {
-            msg: ciphertext,
-            aad: &aad,
-        };
-        let token = self
-            .cipher
-            .decrypt(XNonce::from_slice(nonce), payload)
-            .ok()?;
+        let token = self.boxes.open(&associated_data(id, role), &sealed.0)?;
         String::from_utf8(token).ok()
     }
 }
