@@ -50,6 +50,16 @@ pub enum Via<'a> {
     },
 }
 
+impl<'a> Via<'a> {
+    /// Who made the change and through what, as audit events name them.
+    fn audited(self) -> (Option<&'a str>, &'static str) {
+        match self {
+            Via::Cli => (None, "cli"),
+            Via::SettingsPage { by } => (Some(by), "settings page"),
+        }
+    }
+}
+
 /// Checks a registration and stores the app with a new client ID and secret. The secret is
 /// returned only here: storage keeps its digest.
 pub async fn register_app(
@@ -95,10 +105,7 @@ pub async fn reset_secret(
         .set_client_secret(&app.client_id, secret.digest(), now)
         .await?
         .ok_or(AppError::Gone)?;
-    let (by, via) = match via {
-        Via::Cli => (None, "cli"),
-        Via::SettingsPage { by } => (Some(by), "settings page"),
-    };
+    let (by, via) = via.audited();
     tracing::info!(
         target: AUDIT,
         event = "app.secret_reset",
@@ -144,10 +151,7 @@ pub async fn set_device_flow(
         .set_device_flow(&app.client_id, enabled, now)
         .await?
         .ok_or(AppError::Gone)?;
-    let (by, via) = match via {
-        Via::Cli => (None, "cli"),
-        Via::SettingsPage { by } => (Some(by), "settings page"),
-    };
+    let (by, via) = via.audited();
     tracing::info!(
         target: AUDIT,
         event = "app.device_flow",
