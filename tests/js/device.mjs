@@ -147,7 +147,8 @@ const again = await github("POST /login/oauth/access_token", {
   grant_type: "urn:ietf:params:oauth:grant-type:device_code",
 });
 step(`a spent code polled again: ${again.data.error}`);
-assert.ok(again.data.error && !again.data.access_token, JSON.stringify(again.data));
+assert.equal(again.data.error, "incorrect_device_code", JSON.stringify(again.data));
+assert.ok(!again.data.access_token, JSON.stringify(again.data));
 
 // --- Cancel: the person, still signed in, cancels; octokit's auth rejects with access_denied.
 step("a person cancels");
