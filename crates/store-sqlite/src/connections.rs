@@ -73,17 +73,23 @@ fn refresh_bytes(tokens: &ConnectionTokens) -> Option<&[u8]> {
     tokens.refresh.as_ref().map(SealedToken::as_bytes)
 }
 
-/// Writes `event`'s deliveries if the write it goes with changed `changed`: in the write's
-/// transaction, so the event exists exactly when the change commits.
-fn announce(
+/// Runs `sql`, a change of one connection that returns its columns, with `params`; if it
+/// changed one, writes `event`'s deliveries in the same transaction, so the event exists
+/// exactly when the change commits. The connection as changed.
+fn change_announced(
     conn: &rusqlite::Connection,
-    changed: Option<&Connection>,
+    sql: &str,
+    params: impl rusqlite::Params,
     event: Option<&WebhookEvent>,
-) -> Result<(), StoreError> {
-    match (changed, event) {
-        (Some(changed), Some(event)) => write_event(conn, &changed.id, event).map_err(unavailable),
-        _ => Ok(()),
+) -> Result<Option<Connection>, StoreError> {
+    let changed = conn
+        .prepare_cached(sql)
+        .and_then(|mut s| s.query_row(params, connection_of).optional())
+        .map_err(unavailable)?;
+    if let (Some(changed), Some(event)) = (&changed, event) {
+        write_event(conn, &changed.id, event).map_err(unavailable)?;
     }
+    Ok(changed)
 }
 
 /// `SELECT` of the connections `filter` picks, written for the filters it has, so each can use
@@ -187,21 +193,17 @@ impl Connections for SqliteStore {
         expected_version: Option<i64>,
         event: Option<WebhookEvent>,
     ) -> Result<Option<Connection>, StoreError> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "DELETE FROM connections WHERE id = ?1 AND (?2 IS NULL OR version = ?2)
+                 RETURNING {COLUMNS}"
+            )
+        });
         let id = id.clone();
         self.writer
             .write(move |conn| {
-                let deleted = conn
-                    .prepare_cached(&format!(
-                        "DELETE FROM connections WHERE id = ?1 AND (?2 IS NULL OR version = ?2)
-                         RETURNING {COLUMNS}"
-                    ))
-                    .and_then(|mut s| {
-                        s.query_row(params![id.as_str(), expected_version], connection_of)
-                            .optional()
-                    })
-                    .map_err(unavailable)?;
-                announce(conn, deleted.as_ref(), event.as_ref())?;
-                Ok(deleted)
+                let params = params![id.as_str(), expected_version];
+                change_announced(conn, &SQL, params, event.as_ref())
             })
             .await
     }
@@ -230,29 +232,19 @@ impl Connections for SqliteStore {
         self.writer
             .write(move |conn| {
                 let version = next_version(conn).map_err(unavailable)?;
-                let saved = conn
-                    .prepare_cached(&SQL)
-                    .and_then(|mut s| {
-                        s.query_row(
-                            params![
-                                id.as_str(),
-                                expected_version,
-                                tokens.scopes.to_github(),
-                                tokens.access.as_bytes(),
-                                secs(tokens.access_expires_at),
-                                refresh_bytes(&tokens),
-                                secs(tokens.refresh_expires_at),
-                                now.secs(),
-                                secs(next_refresh_at),
-                                version,
-                            ],
-                            connection_of,
-                        )
-                        .optional()
-                    })
-                    .map_err(unavailable)?;
-                announce(conn, saved.as_ref(), event.as_ref())?;
-                Ok(saved)
+                let params = params![
+                    id.as_str(),
+                    expected_version,
+                    tokens.scopes.to_github(),
+                    tokens.access.as_bytes(),
+                    secs(tokens.access_expires_at),
+                    refresh_bytes(&tokens),
+                    secs(tokens.refresh_expires_at),
+                    now.secs(),
+                    secs(next_refresh_at),
+                    version,
+                ];
+                change_announced(conn, &SQL, params, event.as_ref())
             })
             .await
     }
@@ -279,27 +271,17 @@ impl Connections for SqliteStore {
         self.writer
             .write(move |conn| {
                 let version = next_version(conn).map_err(unavailable)?;
-                let failed = conn
-                    .prepare_cached(&SQL)
-                    .and_then(|mut s| {
-                        s.query_row(
-                            params![
-                                id.as_str(),
-                                expected_version,
-                                after.status.as_str(),
-                                after.last_error,
-                                secs(after.retry_after),
-                                secs(after.next_refresh_at),
-                                version,
-                                now.secs(),
-                            ],
-                            connection_of,
-                        )
-                        .optional()
-                    })
-                    .map_err(unavailable)?;
-                announce(conn, failed.as_ref(), event.as_ref())?;
-                Ok(failed)
+                let params = params![
+                    id.as_str(),
+                    expected_version,
+                    after.status.as_str(),
+                    after.last_error,
+                    secs(after.retry_after),
+                    secs(after.next_refresh_at),
+                    version,
+                    now.secs(),
+                ];
+                change_announced(conn, &SQL, params, event.as_ref())
             })
             .await
     }

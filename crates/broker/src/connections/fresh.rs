@@ -152,10 +152,17 @@ fn stored(
     })
 }
 
+/// How a refusal's text joins the upstream's code and its description ("code: description").
+const REFUSAL_SEPARATOR: &str = ": ";
+
+/// The upstream's code in a refusal's text, as `failure` writes it.
+fn refusal_code(error: &str) -> &str {
+    error.split(REFUSAL_SEPARATOR).next().unwrap_or(error)
+}
+
 fn broken(connection: &Connection) -> BrokerError {
     let last = connection.last_error.as_deref().unwrap_or("refused");
-    // Written by `failure` below as "code: description".
-    let upstream_error = last.split(": ").next().unwrap_or(last).to_owned();
+    let upstream_error = refusal_code(last).to_owned();
     BrokerError::ConnectionBroken {
         upstream_error,
         message: format!(
@@ -471,10 +478,8 @@ fn failure_event(
     let Failure::Broken { error } = failure else {
         return None;
     };
-    // Written by `failure` below as "code: description".
-    let code = error.split(": ").next().unwrap_or(error);
     let data = json!({
-        "error": code,
+        "error": refusal_code(error),
         "errorDescription": error,
         "failureCount": connection.failure_count + 1,
     });
@@ -539,7 +544,7 @@ fn failure(broker: &Broker, connection: &Connection, e: &BrokerError, now: Times
                 _ => "refused",
             };
             Failure::Broken {
-                error: format!("{code}: {e}"),
+                error: format!("{code}{REFUSAL_SEPARATOR}{e}"),
             }
         }
         FailureKind::Transient => Failure::BackingOff {
