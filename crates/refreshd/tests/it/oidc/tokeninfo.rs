@@ -255,7 +255,7 @@ async fn tokeninfo_refuses_tampered_unpublished_and_expired_id_tokens() {
 
     // Another user's sub, the signature kept.
     let mut forged = claims.clone();
-    forged["sub"] = json!("1");
+    forged["sub"] = json!(format!("{}0", claims["sub"].as_str().unwrap()));
     let tampered = format!("{}.{}.{}", parts[0], encode(&forged), parts[2]);
     assert_refused(&t, &tampered, "tampered claims").await;
 
@@ -273,6 +273,35 @@ async fn tokeninfo_refuses_tampered_unpublished_and_expired_id_tokens() {
         let token = format!("{}.{}.{}", encode(&other), parts[1], parts[2]);
         assert_refused(&t, &token, alg).await;
     }
+    // Algorithm confusion: an HS256 token MACed with what refreshd publishes (the JWK's
+    // modulus, the certificate) as the secret, as a verifier that took the public key as an
+    // HMAC key would accept; and `none` with an empty signature.
+    let jwks = get_json(&t, "/oauth2/v3/certs", None).await;
+    let certs = get_json(&t, "/oauth2/v1/certs", None).await;
+    let kid = header["kid"].as_str().unwrap();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .unwrap();
+    let public_texts = [
+        jwk["n"].as_str().unwrap().to_owned(),
+        certs[kid].as_str().unwrap().to_owned(),
+    ];
+    let mut hs256 = header.clone();
+    hs256["alg"] = json!("HS256");
+    let signing_input = format!("{}.{}", encode(&hs256), parts[1]);
+    for secret in &public_texts {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+        let tag = ring::hmac::sign(&key, signing_input.as_bytes());
+        let token = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
+        assert_refused(&t, &token, "HS256 MACed with published key material").await;
+    }
+    let mut none = header.clone();
+    none["alg"] = json!("none");
+    let token = format!("{}.{}.", encode(&none), parts[1]);
+    assert_refused(&t, &token, "alg none, empty signature").await;
 
     // Not a JWS.
     assert_refused(&t, "not-a-jwt", "garbage").await;
