@@ -3,16 +3,29 @@
 
 use refreshd_core::device::{device_code_digest, generate_device_code};
 use refreshd_core::{Dialect, UserCode};
-use refreshd_store::{App, DevicePoll, NewDeviceCode, StoreError};
+use refreshd_store::{App, AttemptLimits, DevicePoll, NewDeviceCode, StoreError};
 
 use crate::Provider;
 use crate::issue::{Occasion, TokenAnswer, mint};
+use crate::web::ClientAddress;
 
 /// Seconds a device waits between polls until told to slow down.
 pub const INTERVAL_SECS: i64 = 5;
 
 /// Draws of fresh codes before giving up; a collision of live user codes is rare already.
 const ATTEMPTS: usize = 5;
+
+/// Device authorizations one client address may start in 15 minutes: 30 for one app, 60 in
+/// all. Each start stores a row that lives until an hour after it expires, so an address
+/// asking without end is refused (counted with the sign-in attempts, in buckets of their own).
+const START_LIMITS: AttemptLimits = AttemptLimits {
+    per_login: 30,
+    per_address: 60,
+    window_secs: 15 * 60,
+};
+
+/// How long a refused start is told to wait: a whole window, at most.
+pub const RETRY_AFTER_SECS: i64 = 15 * 60;
 
 /// A started authorization: the codes in clear, for the device's answer only.
 pub struct Started {
@@ -32,23 +45,38 @@ pub enum StartError {
     Disabled,
     #[error("{}", crate::scopes::TOO_MANY)]
     InvalidScope,
+    /// This address started too many authorizations lately (`START_LIMITS`).
+    #[error("too many device codes from this address")]
+    TooMany,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 /// Stores a new device authorization for `app` and the scopes `raw_scope` asks for, alive
-/// for `expires_in` seconds; the app must have the device flow on.
+/// for `expires_in` seconds, started from `client`; the app must have the device flow on, and
+/// the address must be within `START_LIMITS`.
 pub async fn start(
     provider: &Provider,
     app: &App,
     raw_scope: &str,
     expires_in: i64,
+    client: &ClientAddress,
 ) -> Result<Started, StartError> {
     if !app.device_flow {
         return Err(StartError::Disabled);
     }
     let scopes = crate::scopes::requested(raw_scope).ok_or(StartError::InvalidScope)?;
     let now = provider.clock.now();
+    // Without a known address (a server without connection info), every such start shares one.
+    let address = format!("device-start:{}", client.get().unwrap_or("unknown"));
+    let app_key = format!("app:{}", app.client_id.as_str());
+    let counted = provider
+        .store
+        .count_sign_in_attempt(&app_key, &address, START_LIMITS, now)
+        .await?;
+    if counted.is_none() {
+        return Err(StartError::TooMany);
+    }
     for _ in 0..ATTEMPTS {
         let (device_code, user_code) = (generate_device_code(), UserCode::generate());
         let new = NewDeviceCode {

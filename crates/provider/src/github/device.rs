@@ -16,6 +16,7 @@ use super::token::TokenError;
 use crate::device::{self, Polled, StartError};
 use crate::issue::TokenAnswer;
 use crate::params::{Params, ParamsError};
+use crate::web::ClientAddress;
 use crate::{Provider, client_auth};
 
 /// Seconds a device code lives, as GitHub answers it.
@@ -69,6 +70,13 @@ struct DeviceCodeAnswer {
                 (String = "application/xml"),
                 (String = "application/x-www-form-urlencoded"),
             )),
+        (status = 429, description = "`slow_down`: this address started 30 device authorizations for the app, or 60 in all, in the last 15 minutes; `Retry-After` says when to ask again",
+            headers(("Retry-After" = String, description = "Seconds: 900")),
+            content(
+                (crate::api_doc::GithubTokenError = "application/json"),
+                (String = "application/xml"),
+                (String = "application/x-www-form-urlencoded"),
+            )),
         (status = 503, description = "`temporarily_unavailable`: the database cannot be used",
             content(
                 (crate::api_doc::GithubTokenError = "application/json"),
@@ -79,12 +87,13 @@ struct DeviceCodeAnswer {
 )]
 pub async fn device_code(
     State(provider): State<Provider>,
+    client: ClientAddress,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let format = Format::negotiate(&headers);
-    match start(&provider, &headers, query.as_deref(), body).await {
+    match start(&provider, &client, &headers, query.as_deref(), body).await {
         Ok(answer) => format.render(StatusCode::OK, &answer),
         Err(e) => e.render(format),
     }
@@ -92,6 +101,7 @@ pub async fn device_code(
 
 async fn start(
     provider: &Provider,
+    client: &ClientAddress,
     headers: &HeaderMap,
     query: Option<&str>,
     body: Result<Bytes, BytesRejection>,
@@ -100,11 +110,12 @@ async fn start(
     let params = Params::parse(query, headers, &body)?;
     let app = device_app(provider, headers, &params).await?;
     let scope = params.get("scope").unwrap_or_default();
-    let started = device::start(provider, &app, scope, EXPIRES_IN_SECS)
+    let started = device::start(provider, &app, scope, EXPIRES_IN_SECS, client)
         .await
         .map_err(|e| match e {
             StartError::Disabled => TokenError::DeviceFlowDisabled,
             StartError::InvalidScope => TokenError::InvalidScope,
+            StartError::TooMany => TokenError::TooManyDeviceCodes,
             StartError::Store(e) => TokenError::Unavailable(e),
         })?;
     Ok(DeviceCodeAnswer {

@@ -38,6 +38,9 @@ pub enum TokenError {
     DeviceFlowDisabled,
     #[error("{}", crate::scopes::TOO_MANY)]
     InvalidScope,
+    /// Too many device codes asked for from one address (`device::START_LIMITS`).
+    #[error("Too many device codes were requested from this address. Wait before asking again.")]
+    TooManyDeviceCodes,
     #[error("The authorization request is still pending.")]
     AuthorizationPending,
     /// Polled too soon; the device must wait `interval` seconds between polls from now on.
@@ -105,6 +108,7 @@ impl TokenError {
             ),
             Self::DeviceFlowDisabled => ("device_flow_disabled", StatusCode::OK, None),
             Self::InvalidScope => ("invalid_scope", StatusCode::OK, None),
+            Self::TooManyDeviceCodes => ("slow_down", StatusCode::TOO_MANY_REQUESTS, None),
             Self::AuthorizationPending => ("authorization_pending", StatusCode::OK, None),
             Self::SlowDown { .. } => ("slow_down", StatusCode::OK, None),
             Self::ExpiredToken => ("expired_token", StatusCode::OK, None),
@@ -124,6 +128,7 @@ impl TokenError {
         matches!(
             self,
             Self::DeviceFlowDisabled
+                | Self::TooManyDeviceCodes
                 | Self::AuthorizationPending
                 | Self::SlowDown { .. }
                 | Self::ExpiredToken
@@ -150,7 +155,14 @@ impl TokenError {
                 _ => None,
             },
         };
-        format.render(status, &body)
+        let mut response = format.render(status, &body);
+        if matches!(self, Self::TooManyDeviceCodes) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(crate::device::RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
 

@@ -16,6 +16,7 @@ use super::error::GoogleError;
 use crate::device::{self, Polled, StartError};
 use crate::issue::TokenAnswer;
 use crate::params::{Params, ParamsError};
+use crate::web::ClientAddress;
 use crate::{Provider, client_auth};
 
 /// Seconds a device code lives, as Google answers it.
@@ -49,10 +50,14 @@ struct DeviceCodeAnswer {
         (status = 401, description = "`invalid_client`: an unknown client, or one with the device flow off (\"Invalid client type.\")", body = crate::api_doc::GoogleError),
         (status = 413, description = "`invalid_request`: a body over 64 KiB", body = crate::api_doc::GoogleError),
         (status = 415, description = "`invalid_request`: a body neither form nor JSON", body = crate::api_doc::GoogleError),
+        (status = 429, description = "`slow_down` (\"Too Many Requests\"): this address started 30 device authorizations for the client, or 60 in all, in the last 15 minutes; `Retry-After` says when to ask again",
+            body = crate::api_doc::GoogleError,
+            headers(("Retry-After" = String, description = "Seconds: 900"))),
         (status = 503, description = "`temporarily_unavailable`: the database cannot be used", body = crate::api_doc::GoogleError),
     ))]
 pub async fn device_code(
     State(provider): State<Provider>,
+    client: ClientAddress,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
@@ -69,11 +74,12 @@ pub async fn device_code(
     let scope = params
         .get("scope")
         .ok_or(GoogleError::MissingParameter("scope"))?;
-    let started = device::start(&provider, &app, scope, EXPIRES_IN_SECS)
+    let started = device::start(&provider, &app, scope, EXPIRES_IN_SECS, &client)
         .await
         .map_err(|e| match e {
             StartError::Disabled => GoogleError::DeviceFlowDisabled,
             StartError::InvalidScope => GoogleError::InvalidScope,
+            StartError::TooMany => GoogleError::TooManyDeviceCodes,
             StartError::Store(e) => GoogleError::Unavailable(e),
         })?;
     let answer = DeviceCodeAnswer {

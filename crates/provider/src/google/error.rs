@@ -40,6 +40,9 @@ pub enum GoogleError {
     /// Too many scopes, or one too long (device flow start).
     #[error("Some requested scopes were invalid.")]
     InvalidScope,
+    /// Too many device codes asked for from one address (`device::START_LIMITS`).
+    #[error("Too Many Requests")]
+    TooManyDeviceCodes,
     /// The user has not decided yet (device-code grant).
     #[error("Precondition Required")]
     AuthorizationPending,
@@ -85,6 +88,7 @@ impl GoogleError {
                 ("authorization_pending", StatusCode::PRECONDITION_REQUIRED)
             }
             Self::SlowDown => ("slow_down", StatusCode::FORBIDDEN),
+            Self::TooManyDeviceCodes => ("slow_down", StatusCode::TOO_MANY_REQUESTS),
             Self::AccessDenied => ("access_denied", StatusCode::FORBIDDEN),
             Self::ExpiredDeviceCode => ("expired_token", StatusCode::BAD_REQUEST),
             Self::Params(e) => ("invalid_request", e.status()),
@@ -108,6 +112,12 @@ impl IntoResponse for GoogleError {
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if matches!(self, Self::TooManyDeviceCodes) {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::device::RETRY_AFTER_SECS),
+            );
+        }
         if matches!(self, Self::InvalidCredentials) {
             headers.insert(
                 header::WWW_AUTHENTICATE,

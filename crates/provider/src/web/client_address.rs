@@ -79,6 +79,11 @@ impl<'de> Deserialize<'de> for TrustedProxies {
 pub struct ClientAddress(Option<String>);
 
 impl ClientAddress {
+    /// The address, if refreshd can tell it.
+    pub fn get(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
     /// The address, or a refusal when refreshd cannot tell it: sign-in then fails closed.
     pub fn known(&self) -> Result<&str, PageError> {
         self.0.as_deref().ok_or_else(|| {

@@ -482,3 +482,64 @@ async fn a_code_exchange_refresh_token_still_needs_the_client_secret() {
         "refusals leave the token usable: {body}"
     );
 }
+
+/// Asks for a device code for `client_id` at `path`: the status, the JSON body and
+/// `Retry-After`.
+async fn ask(t: &TestApp, path: &str, client_id: &str) -> (u16, Value, Option<String>) {
+    let response = t
+        .http
+        .post(t.at(path))
+        .header("accept", "application/json")
+        .form(&[("client_id", client_id), ("scope", "email")])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, response.json().await.unwrap(), retry_after)
+}
+
+/// An address asking for device codes without end is slowed down: 30 starts for one app and
+/// 60 in all per 15 minutes, then 429 `slow_down` with `Retry-After`, in each dialect's shape;
+/// other apps' limits and the next window are untouched.
+#[tokio::test]
+async fn an_address_asking_for_device_codes_without_end_is_slowed_down() {
+    use refreshd_core::AppKind;
+    let t = with_device_flow().await;
+    let first = t.app.client_id.as_str().to_owned();
+    let (second, _) = crate::common::create_app(&t.provider, AppKind::GithubApp, true).await;
+    crate::google_device::set_device_flow(&t, &second, true).await;
+    let (google, _) = crate::google_device::google_device_app(&t).await;
+
+    for n in 0..30 {
+        let (status, body, _) = ask(&t, "/login/device/code", &first).await;
+        assert_eq!(status, 200, "start {n}: {body}");
+    }
+    let (status, body, retry_after) = ask(&t, "/login/device/code", &first).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"], "slow_down", "{body}");
+    assert_eq!(retry_after.as_deref(), Some("900"));
+
+    // Another app from the same address has its own 30, up to 60 in all.
+    for n in 0..30 {
+        let (status, body, _) = ask(&t, "/login/device/code", second.client_id.as_str()).await;
+        assert_eq!(status, 200, "second app's start {n}: {body}");
+    }
+    let (status, body, retry_after) = ask(&t, "/device/code", google.client_id.as_str()).await;
+    assert_eq!(status, 429, "60 in all from this address: {body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "slow_down", "error_description": "Too Many Requests"})
+    );
+    assert_eq!(retry_after.as_deref(), Some("900"));
+
+    // The next window starts over.
+    t.clock.advance(15 * 60);
+    let (status, body, _) = ask(&t, "/login/device/code", &first).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body, _) = ask(&t, "/device/code", google.client_id.as_str()).await;
+    assert_eq!(status, 200, "{body}");
+}

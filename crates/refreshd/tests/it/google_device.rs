@@ -17,13 +17,13 @@ const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 type ErrorCase<'a> = (&'a [(&'a str, &'a str)], u16, &'a str, &'a str);
 
 /// A Google client with the device flow on, and its secret.
-async fn google_device_app(t: &TestApp) -> (App, String) {
+pub(crate) async fn google_device_app(t: &TestApp) -> (App, String) {
     let (app, secret) = common::create_app(&t.provider, AppKind::GoogleClient, true).await;
     set_device_flow(t, &app, true).await;
     (app, secret)
 }
 
-async fn set_device_flow(t: &TestApp, app: &App, on: bool) {
+pub(crate) async fn set_device_flow(t: &TestApp, app: &App, on: bool) {
     t.provider
         .store
         .set_device_flow(&app.client_id, on, t.clock.now())
