@@ -35,6 +35,14 @@ const LIMITS: AttemptLimits = AttemptLimits {
     window_secs: 15 * 60,
 };
 
+/// Lookups by one user from every address together in 15 minutes, found or not (never
+/// cleared), so that moving between addresses does not buy more guesses.
+const ACCOUNT_LIMITS: AttemptLimits = AttemptLimits {
+    per_login: 30,
+    per_address: 30,
+    window_secs: 15 * 60,
+};
+
 const UNKNOWN: &str = "This code is not valid, or it has expired or been used. \
      Check the code on your device and try again.";
 
@@ -188,6 +196,16 @@ async fn look_up(
     else {
         return Err(PageError::TooManyCodes);
     };
+    let account = format!("device-user:{}", user.id);
+    if store
+        .count_sign_in_attempt(&key, &account, ACCOUNT_LIMITS, now)
+        .await?
+        .is_none()
+    {
+        tracing::warn!(target: AUDIT, event = "device.locked", user = %user.login,
+            client = %account, "device code lookups locked for the account");
+        return Err(PageError::TooManyCodes);
+    }
     let found = match UserCode::normalize(typed) {
         Some(code) => store
             .pending_device_code(code.digest(), now)

@@ -386,3 +386,45 @@ async fn a_link_with_the_code_fills_in_the_form() {
     assert_eq!(junk.status, StatusCode::OK);
     assert!(!junk.body.contains("<script"), "{}", junk.body);
 }
+
+/// One user guessing from many addresses is stopped once they have looked up 30 codes in 15
+/// minutes, whatever the addresses; the next window starts over.
+#[tokio::test]
+async fn one_user_guessing_from_many_addresses_is_stopped_at_thirty_lookups() {
+    use refreshd_core::Clock;
+    let t = crate::common::spawn_configured(|config| {
+        config.trusted_proxies = refreshd_provider::TrustedProxies::parse("127.0.0.1").unwrap();
+    })
+    .await;
+    with_password(&t).await;
+    t.provider
+        .store
+        .set_device_flow(&t.app.client_id, true, t.clock.now())
+        .await
+        .unwrap();
+    let (device_code, typed) = started(&t).await;
+    for n in 0..3 {
+        let mut v = Visitor::at(&t, &format!("203.0.113.{n}"));
+        for _ in 0..10 {
+            let wrong = enter(&mut v, "BCDF-GHJK").await;
+            assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.body);
+        }
+    }
+    let mut fresh = Visitor::at(&t, "198.51.100.9");
+    let locked = enter(&mut fresh, &typed).await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the 31st lookup, from an address never seen: {}",
+        locked.body
+    );
+    assert_eq!(
+        poll(&t, &device_code).await["error"],
+        "authorization_pending"
+    );
+
+    t.clock.advance(15 * 60);
+    let (_, typed) = started(&t).await;
+    let found = enter(&mut fresh, &typed).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+}
