@@ -197,14 +197,15 @@ async fn look_up(
         return Err(PageError::TooManyCodes);
     };
     let account = format!("device-user:{}", user.id);
-    if store
+    let Some(on_account) = store
         .count_sign_in_attempt(&key, &account, ACCOUNT_LIMITS, now)
         .await?
-        .is_none()
-    {
+    else {
+        return Err(PageError::TooManyCodes);
+    };
+    if on_account.address == ACCOUNT_LIMITS.per_address {
         tracing::warn!(target: AUDIT, event = "device.locked", user = %user.login,
             client = %account, "device code lookups locked for the account");
-        return Err(PageError::TooManyCodes);
     }
     let found = match UserCode::normalize(typed) {
         Some(code) => store
