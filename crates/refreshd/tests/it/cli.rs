@@ -414,7 +414,8 @@ async fn serve_answers_over_http_stops_on_sigterm_and_logs_no_secrets() {
     let base = format!("http://{listen}");
     let http = reqwest::Client::new();
     let mut up = false;
-    for _ in 0..100 {
+    // Up to 30 s: a first start generates the id_token signing key.
+    for _ in 0..600 {
         if http.get(format!("{base}/healthz")).send().await.is_ok() {
             up = true;
             break;

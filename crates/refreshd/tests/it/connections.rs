@@ -283,7 +283,8 @@ async fn serves_https_itself_with_host_prefixed_cookies() {
         .unwrap();
     let url = format!("https://127.0.0.1:{port}");
     let mut healthy = None;
-    for _ in 0..200 {
+    // Up to 30 s: a first start generates the id_token signing key.
+    for _ in 0..1200 {
         if let Ok(response) = https.get(format!("{url}/healthz")).send().await {
             healthy = Some(response.status());
             break;

@@ -81,16 +81,25 @@ impl Server {
             .spawn()
             .unwrap();
         server.child = Some(child);
-        for _ in 0..200 {
+        // Up to 30 s: a first start generates the id_token signing key (RSA keygen), which on
+        // a busy test machine, with other servers starting beside it, takes seconds.
+        for _ in 0..1200 {
             if reqwest::get(format!("{}/healthz", server.url))
                 .await
                 .is_ok()
             {
                 return server;
             }
+            let exited = server
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                panic!("refreshd exited ({status}) on start:\n{}", server.logs());
+            }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("refreshd did not start");
+        panic!("refreshd did not start in 30 s:\n{}", server.logs());
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
