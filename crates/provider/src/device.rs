@@ -70,12 +70,17 @@ pub async fn start(
     // Without a known address (a server without connection info), every such start shares one.
     let address = format!("device-start:{}", client.get().unwrap_or("unknown"));
     let app_key = format!("app:{}", app.client_id.as_str());
-    let counted = provider
+    let Some(counted) = provider
         .store
         .count_sign_in_attempt(&app_key, &address, START_LIMITS, now)
-        .await?;
-    if counted.is_none() {
+        .await?
+    else {
         return Err(StartError::TooMany);
+    };
+    if counted.login == START_LIMITS.per_login || counted.address == START_LIMITS.per_address {
+        tracing::warn!(target: refreshd_core::audit::AUDIT, event = "device.start_limited",
+            client_id = %app.client_id, client = %address,
+            "an address reached its limit of device-flow starts");
     }
     for _ in 0..ATTEMPTS {
         let (device_code, user_code) = (generate_device_code(), UserCode::generate());

@@ -31,7 +31,9 @@ static RING: CryptoProvider = CryptoProvider {
 
 /// Signing keys read by ring, by the SHA-256 of their PKCS#8 bytes. Reading a key validates
 /// it, which costs about as much as a signature, so each is read once per process. A database
-/// holds a few keys at a time; the map is emptied when rotations have left 16 in it.
+/// holds a few keys at a time; the map is emptied when rotations have left 16 in it, so a
+/// retired key's private half stays in this process's memory until then (as it stays in the
+/// database until the sweep drops it).
 type KeyPairs = Mutex<HashMap<[u8; 32], Arc<ring::rsa::KeyPair>>>;
 
 /// The PKCS#8 RSA key `pkcs8`, read by ring (once per process).

@@ -157,7 +157,8 @@ fn proxy_not_trusted(peer: IpAddr) {
         tracing::warn!(
             %peer,
             "requests carry X-Forwarded-For from a local proxy that trusted_proxies does not \
-             list: sign-in attempts from every client behind it are counted as one address"
+             list: sign-in attempts, device-code lookups and device-flow starts from every client \
+             behind it are counted as one address"
         );
     });
 }

@@ -142,7 +142,9 @@ pub enum PageError {
     Unavailable,
     #[error("Too many failed sign-ins for this account. Try again in 15 minutes.")]
     TooManyAttempts,
-    #[error("Too many codes that were not valid. Try again in 15 minutes.")]
+    #[error(
+        "Too many codes looked up, from this address or by this account. Try again in 15 minutes."
+    )]
     TooManyCodes,
     /// The server was started without connection info, so sign-in attempts cannot be counted.
     #[error("refreshd cannot tell where this sign-in comes from, so it cannot accept it.")]
