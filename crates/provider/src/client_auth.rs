@@ -102,16 +102,10 @@ pub async fn authenticate(
     credentials: &Credentials,
     dialect: Dialect,
 ) -> Result<Result<App, Refusal>, StoreError> {
-    let Some(client_id) = ClientId::parse(&credentials.client_id) else {
-        return Ok(Err(Refusal::UnknownClient));
-    };
     let presented = credentials.secret.digest();
-    let Some(app) = provider.store.find_app(&client_id).await? else {
+    let Some(app) = find_client(provider, &credentials.client_id, dialect).await? else {
         return Ok(Err(Refusal::UnknownClient));
     };
-    if app.kind.dialect() != dialect {
-        return Ok(Err(Refusal::UnknownClient));
-    }
     // TokenDigest compares in constant time.
     Ok(if app.secret_digest == presented {
         Ok(app)
@@ -147,8 +141,8 @@ pub async fn authenticate_refresh(
     })
 }
 
-/// The app of `dialect` with this client id, for public clients that present no secret
-/// (the device flow).
+/// The app of `dialect` with this client id (`None` for a malformed one): a public client's
+/// (the device flow), or the one whose secret `authenticate` checks.
 pub async fn find_client(
     provider: &Provider,
     client_id: &str,
