@@ -8,7 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use refreshd_core::{AccessToken, ClientSecret, Dialect, RefreshToken, TokenKind};
+use refreshd_core::{ClientSecret, Dialect, RefreshToken, TokenDigest, TokenKind};
 use refreshd_store::App;
 
 use super::error::GoogleError;
@@ -158,11 +158,10 @@ async fn add_id_token(
         return Ok(());
     }
     let now = provider.clock.now();
-    let access = AccessToken::parse(&answer.access_token).map_err(|_| SignError::NoKey)?;
-    // The user the new token was just stored for.
+    // The user the new token was just stored for (the token was just minted: no need to parse).
     let Some(auth) = provider
         .store
-        .find_authorization(access.digest(), now)
+        .find_authorization(TokenDigest::of(&answer.access_token), now)
         .await?
     else {
         return Err(GoogleError::ExpiredOrRevoked);
