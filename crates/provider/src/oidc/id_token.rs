@@ -20,21 +20,12 @@ pub struct IdTokenClaims {
     pub azp: String,
     pub aud: String,
     pub sub: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email_verified: Option<bool>,
     pub at_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub picture: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub given_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub family_name: Option<String>,
+    /// What the grant's scopes let the app know of the user.
+    #[serde(flatten)]
+    pub identity: Identity,
     pub iat: i64,
     pub exp: i64,
 }
@@ -74,7 +65,7 @@ pub fn split_name(name: &str) -> (Option<String>, Option<String>) {
 /// `email` scope (or Google's `…/auth/userinfo.email`) and an address on file; `name`,
 /// `given_name`, `family_name` and `picture` with `profile` (or `…/auth/userinfo.profile`),
 /// `name` being the login when the user has none.
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Identity {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -118,27 +109,14 @@ impl IdTokenClaims {
     /// stable; the rest of what it says of the user is [`Identity::of`] its scopes.
     pub fn new(subject: Subject<'_>, now: Timestamp) -> Self {
         let user = subject.user;
-        let Identity {
-            email,
-            email_verified,
-            name,
-            picture,
-            given_name,
-            family_name,
-        } = Identity::of(user, subject.scopes, subject.picture);
         Self {
             iss: subject.issuer.to_owned(),
             azp: subject.client_id.to_owned(),
             aud: subject.client_id.to_owned(),
             sub: user.id.to_string(),
-            email_verified,
-            email,
             at_hash: at_hash(subject.access_token),
             nonce: subject.nonce,
-            name,
-            picture,
-            given_name,
-            family_name,
+            identity: Identity::of(user, subject.scopes, subject.picture),
             iat: now.secs(),
             exp: now.secs() + ID_TOKEN_SECS,
         }
