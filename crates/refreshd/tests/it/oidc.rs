@@ -340,24 +340,13 @@ fn at_hash_of(access_token: &str) -> String {
 #[tokio::test]
 async fn a_grant_with_openid_gets_a_signed_id_token_on_exchange_and_refresh() {
     use refreshd_core::{AppKind, Scopes};
-    use refreshd_store::NewUser;
 
     let t = spawn().await;
     let (app, secret) = crate::common::create_app(&t.provider, AppKind::GoogleClient, true).await;
     let client_id = app.client_id.as_str();
     let user = t
-        .provider
-        .store
-        .create_user(
-            NewUser {
-                login: refreshd_core::Login::parse("ada").unwrap(),
-                name: Some("Ada Lovelace".into()),
-                email: Some("ada@example.com".into()),
-            },
-            crate::common::START,
-        )
-        .await
-        .unwrap();
+        .create_user("ada", Some("Ada Lovelace"), Some("ada@example.com"))
+        .await;
     let redirect = "http://localhost:9999/callback";
     let code = refreshd_provider::issue_code(
         &t.provider,

@@ -187,6 +187,16 @@ impl TestApp {
         .await
     }
 
+    /// Creates the user `login`, with a name and an email address when given.
+    pub async fn create_user(&self, login: &str, name: Option<&str>, email: Option<&str>) -> User {
+        let new = NewUser {
+            login: refreshd_core::Login::parse(login).unwrap(),
+            name: name.map(str::to_owned),
+            email: email.map(str::to_owned),
+        };
+        self.provider.store.create_user(new, START).await.unwrap()
+    }
+
     /// The status `GET /user` answers for an access token.
     pub async fn user_status(&self, access_token: &str) -> u16 {
         self.http

@@ -4,10 +4,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use refreshd_core::{AppKind, Clock, KeySealer, Login, Scopes};
+use refreshd_core::{AppKind, Clock, KeySealer, Scopes};
 use refreshd_provider::CodeTerms;
 use refreshd_provider::oidc::IdTokenClaims;
-use refreshd_store::NewUser;
 use serde_json::{Map, Value, json};
 
 use super::{google_token, hex_key, verified};
@@ -96,18 +95,12 @@ async fn get_json(t: &TestApp, path: &str, bearer: Option<&str>) -> Value {
 async fn tokeninfo_answers_the_id_tokens_claims_as_strings_as_userinfo_and_the_access_token_do() {
     let t = spawn().await;
     let user = t
-        .provider
-        .store
         .create_user(
-            NewUser {
-                login: Login::parse("grace").unwrap(),
-                name: Some("Grace Brewster Hopper".into()),
-                email: Some("grace@example.com".into()),
-            },
-            crate::common::START,
+            "grace",
+            Some("Grace Brewster Hopper"),
+            Some("grace@example.com"),
         )
-        .await
-        .unwrap();
+        .await;
     let (answer, client_id) = exchange(&t, &user).await;
     let id_token = answer["id_token"].as_str().unwrap();
     let access = answer["access_token"].as_str().unwrap();
@@ -156,19 +149,7 @@ async fn tokeninfo_answers_the_id_tokens_claims_as_strings_as_userinfo_and_the_a
     assert_eq!(info["family_name"], "Brewster Hopper");
 
     // A one-word name (the login, for a user without one): given_name alone, in both.
-    let single = t
-        .provider
-        .store
-        .create_user(
-            NewUser {
-                login: Login::parse("plato").unwrap(),
-                name: None,
-                email: None,
-            },
-            crate::common::START,
-        )
-        .await
-        .unwrap();
+    let single = t.create_user("plato", None, None).await;
     let (answer, _) = exchange(&t, &single).await;
     let (_, claims) = verified(&t, answer["id_token"].as_str().unwrap()).await;
     let info = get_json(&t, "/oauth2/v3/userinfo", answer["access_token"].as_str()).await;
@@ -185,18 +166,8 @@ async fn tokeninfo_answers_the_id_tokens_claims_as_strings_as_userinfo_and_the_a
 async fn userinfo_and_tokeninfo_say_what_the_scopes_allow_as_the_id_token_does() {
     let t = spawn().await;
     let user = t
-        .provider
-        .store
-        .create_user(
-            NewUser {
-                login: Login::parse("ada").unwrap(),
-                name: Some("Ada Lovelace".into()),
-                email: Some("ada@example.com".into()),
-            },
-            crate::common::START,
-        )
-        .await
-        .unwrap();
+        .create_user("ada", Some("Ada Lovelace"), Some("ada@example.com"))
+        .await;
     let identity = [
         "email",
         "email_verified",
