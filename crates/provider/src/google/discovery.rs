@@ -73,7 +73,7 @@ pub async fn openid_configuration(
         grant_types_supported: &[
             "authorization_code",
             "refresh_token",
-            "urn:ietf:params:oauth:grant-type:device_code",
+            crate::device::GRANT_TYPE,
         ],
     });
     (cache, document)
