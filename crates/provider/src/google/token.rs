@@ -139,7 +139,8 @@ async fn signer(provider: &Provider) -> Result<Option<Signer>, GoogleError> {
     };
     // Read per request, not kept: a rotation by another instance or the CLI signs at once.
     let keys = provider.store.signing_keys().await?;
-    let key = crate::oidc::current_key(&keys, provider.clock.now()).ok_or(SignError::NoKey)?;
+    let key = refreshd_store::rules::signing_keys::current_key(&keys, provider.clock.now())
+        .ok_or(SignError::NoKey)?;
     Ok(Some(Signer::open(key, sealer)?))
 }
 

@@ -133,11 +133,6 @@ pub enum SignError {
     Sign(String),
 }
 
-/// The key that signs at `now`: the newest generation whose `signs_from` has come.
-pub fn current_key(keys: &[SigningKey], now: Timestamp) -> Option<&SigningKey> {
-    refreshd_store::rules::signing_keys::current_key(keys, now)
-}
-
 /// The key that signs now, opened (unsealed, and read by ring to prove it is a key ring signs
 /// with; `jws::key_pair` keeps what ring read, so signing does not read it again). Made ready before a code is redeemed, so that nothing about the key can fail
 /// once the code is spent: what is left, the signature, fails only if the system's random
