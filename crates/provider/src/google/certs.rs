@@ -25,7 +25,7 @@ fn cache_control() -> String {
 
 /// The keys published now: pending, current, and superseded ones whose id_tokens may still
 /// be valid (`rules::signing_keys`).
-async fn published(provider: &Provider) -> Result<Vec<SigningKey>, GoogleError> {
+pub(super) async fn published(provider: &Provider) -> Result<Vec<SigningKey>, GoogleError> {
     let keys = provider.store.signing_keys().await?;
     let now = provider.clock.now();
     Ok(published_keys(&keys, now, ID_TOKEN_SECS)

@@ -8,12 +8,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use refreshd_core::{AccessToken, Dialect, RefreshToken, TokenDigest, TokenKind};
 use refreshd_store::Authorization;
-use refreshd_store::rules::published_keys;
 use serde_json::{Value, json};
 
 use super::error::GoogleError;
 use crate::Provider;
-use crate::oidc::id_token::{ID_TOKEN_SECS, Identity};
+use crate::oidc::id_token::Identity;
 use crate::params::{Params, ParamsError};
 
 /// A live Google-dialect access token's authorization.
@@ -144,9 +143,8 @@ fn identity(provider: &Provider, auth: &Authorization) -> Identity {
 /// and that has not expired, every value a string, with the header's `alg`, `kid` and `typ`;
 /// any other, 400 `invalid_token` (`Invalid Value`), as Google answers.
 async fn id_token_info(provider: &Provider, raw: &str) -> Result<Json<Value>, GoogleError> {
-    let keys = provider.store.signing_keys().await?;
+    let published = super::certs::published(provider).await?;
     let now = provider.clock.now();
-    let published = published_keys(&keys, now, ID_TOKEN_SECS);
     let verified = crate::oidc::id_token::verify(raw, &published, now).map_err(|e| {
         tracing::debug!(reason = %e, "tokeninfo refused an id_token");
         GoogleError::TokenInfoUnknownToken

@@ -203,7 +203,7 @@ pub struct Verified {
 /// (the keys `/oauth2/v3/certs` lists at `now`), its claims ours, and not expired at `now`
 /// (`exp` past, no leeway: the clock that checks is the clock that signed). The audience is
 /// not checked: tokeninfo answers for any client's token.
-pub fn verify(token: &str, published: &[&SigningKey], now: Timestamp) -> Result<Verified, Invalid> {
+pub fn verify(token: &str, published: &[SigningKey], now: Timestamp) -> Result<Verified, Invalid> {
     let unchecked = jsonwebtoken::decode_header(token).map_err(|_| Invalid::Malformed)?;
     let kid = unchecked.kid.ok_or(Invalid::Malformed)?;
     let key = published
