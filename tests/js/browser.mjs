@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium, policyViolations } from "./chromium.mjs";
 import { request as octokitRequest } from "@octokit/request";
 import { exchangeWebFlowCode, getWebFlowAuthorizationUrl, refreshToken } from "@octokit/oauth-methods";
 import { OAuth2Client } from "google-auth-library";
@@ -34,26 +34,11 @@ await new Promise((resolve) => callback.listen(0, "127.0.0.1", resolve));
 const callbackUrl = `http://127.0.0.1:${callback.address().port}/callback`;
 const lastCallback = () => received[received.length - 1];
 
-// Each launch gets a fresh, empty profile (playwright makes a temporary user-data-dir).
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
 const page = await context.newPage();
 // A page that tried to run a script or break its policy would say so on the console.
-const violations = [];
-page.on("console", (message) => {
-  if (/Content.Security.Policy|Refused to/i.test(message.text())) violations.push(message.text());
-});
+const violations = policyViolations(page);
 
 const github = octokitRequest.defaults({ baseUrl: `${base}/api/v3` });
 const userStatus = async (token) =>

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium, policyViolations } from "./chromium.mjs";
 import { request as octokitRequest } from "@octokit/request";
 import { createOAuthDeviceAuth } from "@octokit/auth-oauth-device";
 
@@ -37,24 +37,11 @@ const until = async (condition, what) => {
   assert.ok(condition(), `timed out waiting for ${what}: ${JSON.stringify(polls)}`);
 };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
 const page = await context.newPage();
-const violations = [];
-page.on("console", (message) => {
-  if (/Content.Security.Policy|Refused to/i.test(message.text())) violations.push(message.text());
-});
+// A page that tried to run a script or break its policy would say so on the console.
+const violations = policyViolations(page);
 const checkPage = async (response) => {
   const headers = response.headers();
   assert.match(headers["content-security-policy"], /default-src 'none'/);

@@ -7,7 +7,7 @@
 // wrong PKCE verifier is refused by refreshd's /token (invalid_grant), and a wrong nonce is
 // caught by the library. Run by crates/refreshd/tests/it/oidc_browser.rs.
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { launchChromium, policyViolations } from "./chromium.mjs";
 import * as client from "openid-client";
 
 const env = (name) => {
@@ -43,28 +43,15 @@ assert.equal(metadata.authorization_endpoint, `${issuer}/o/oauth2/v2/auth`);
 assert.ok(metadata.supportsPKCE("S256"), JSON.stringify(metadata.code_challenge_methods_supported));
 
 // The app's side: the browser's visit to the redirect URI is answered here, never sent out.
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium();
 const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
 const atRedirect = (url) => url.href.startsWith(`${redirectUri}?`);
 await context.route(atRedirect, (route) =>
   route.fulfill({ status: 200, contentType: "text/plain", body: "the app got its callback" }),
 );
 const page = await context.newPage();
-const violations = [];
-page.on("console", (message) => {
-  if (/Content.Security.Policy|Refused to/i.test(message.text())) violations.push(message.text());
-});
+// A page that tried to run a script or break its policy would say so on the console.
+const violations = policyViolations(page);
 
 /// A fresh authorization: PKCE, nonce and state of its own; the person signs in if asked and
 /// approves. The URL the browser ends at (the redirect URI with the code), and the checks.
