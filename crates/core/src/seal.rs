@@ -1,15 +1,9 @@
 //! Sealing a rotation's answer under a key only the holder of the old refresh token can derive,
 //! so the grace replay can return the same pair without storing a token in clear.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hkdf::Hkdf;
-use sha2::Sha256;
-
-use crate::random;
+use crate::sealed_box::Boxes;
 
 const INFO: &[u8] = b"refreshd grace replay v1";
-const NONCE_LEN: usize = 24;
 
 /// Where a sealed answer is used; each purpose derives different keys from the same token.
 #[derive(Clone, Copy)]
@@ -20,49 +14,25 @@ pub enum Purpose<'a> {
     BrokerReplay { master_key: &'a [u8; 32] },
 }
 
-fn cipher(purpose: Purpose<'_>, refresh_token: &str) -> XChaCha20Poly1305 {
+/// The boxes of `purpose` for `refresh_token`.
+fn boxes(purpose: Purpose<'_>, refresh_token: &str) -> Boxes {
     let (salt, info): (Option<&[u8]>, &[u8]) = match purpose {
         Purpose::GraceReplay => (None, INFO),
         Purpose::BrokerReplay { master_key } => (Some(master_key), b"refreshd broker replay v1"),
     };
-    let mut key = [0u8; 32];
-    Hkdf::<Sha256>::new(salt, refresh_token.as_bytes())
-        .expand(info, &mut key)
-        .expect("32 bytes is a valid HKDF-SHA256 output length");
-    XChaCha20Poly1305::new(&key.into())
+    Boxes::derived_from(salt, refresh_token.as_bytes(), info)
 }
 
 /// Encrypts `plaintext` under a key derived (HKDF-SHA256) from `refresh_token` (and, for the
 /// broker, the master key); the output is nonce ‖ ciphertext.
 pub fn seal(purpose: Purpose<'_>, refresh_token: &str, plaintext: &[u8]) -> Vec<u8> {
-    let nonce: [u8; NONCE_LEN] = random::bytes();
-    let payload = Payload {
-        msg: plaintext,
-        aad: INFO,
-    };
-    let mut out = nonce.to_vec();
-    out.extend(
-        cipher(purpose, refresh_token)
-            .encrypt(XNonce::from_slice(&nonce), payload)
-            .expect("XChaCha20-Poly1305 encryption of a short message cannot fail"),
-    );
-    out
+    boxes(purpose, refresh_token).seal(INFO, plaintext)
 }
 
 /// The plaintext, or `None` when the token is not the one it was sealed under or the blob was
 /// tampered with.
 pub fn unseal(purpose: Purpose<'_>, refresh_token: &str, sealed: &[u8]) -> Option<Vec<u8>> {
-    if sealed.len() < NONCE_LEN {
-        return None;
-    }
-    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-    let payload = Payload {
-        msg: ciphertext,
-        aad: INFO,
-    };
-    cipher(purpose, refresh_token)
-        .decrypt(XNonce::from_slice(nonce), payload)
-        .ok()
+    boxes(purpose, refresh_token).open(INFO, sealed)
 }
 
 #[cfg(test)]

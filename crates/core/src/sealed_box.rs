@@ -1,6 +1,7 @@
-//! The box the master key's sealers store things in: XChaCha20-Poly1305 under a key derived
-//! (HKDF-SHA256) from the master key with a purpose's own info, a fresh random nonce per box,
-//! stored as nonce ‖ ciphertext ‖ tag, with associated data naming what the box holds.
+//! The box refreshd seals things in for storage: XChaCha20-Poly1305 under a key derived
+//! (HKDF-SHA256) with a purpose's own info (from the master key, or for the replays from the
+//! refresh token), a fresh random nonce per box, stored as nonce ‖ ciphertext ‖ tag, with
+//! associated data naming what the box holds.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -20,8 +21,13 @@ pub(crate) struct Boxes {
 impl Boxes {
     /// The key of the purpose whose HKDF info is `info`, derived from `master_key`.
     pub(crate) fn derived(master_key: &[u8; 32], info: &[u8]) -> Self {
+        Self::derived_from(None, master_key, info)
+    }
+
+    /// The key HKDF-SHA256 derives from `secret` with `salt` and `info`.
+    pub(crate) fn derived_from(salt: Option<&[u8]>, secret: &[u8], info: &[u8]) -> Self {
         let mut key = [0u8; 32];
-        Hkdf::<Sha256>::new(None, master_key)
+        Hkdf::<Sha256>::new(salt, secret)
             .expand(info, &mut key)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         Self {
